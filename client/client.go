@@ -1,0 +1,106 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/connectivity"
+
+	"github.com/grpckit/grpckit/interceptors/timeout"
+)
+
+// Conn is a client connection built by [New]. It embeds *grpc.ClientConn,
+// so generated NewXxxClient functions take it, and adds an idempotent Close
+// that also releases what the builder started.
+type Conn struct {
+	*grpc.ClientConn
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a connection to target, a gRPC target URI such as
+// "dns:///host:port", "passthrough:///127.0.0.1:8080" or a grpckit resolver's
+// scheme. It does not wait for a connection; it fails only on invalid
+// options or an unparsable target.
+func New(target string, opts ...Option) (*Conn, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if balancer.Get(cfg.balancer) == nil {
+		return nil, fmt.Errorf("client: WithBalancer: no balancer named %q is registered", cfg.balancer)
+	}
+	if cfg.timeout > 0 {
+		cfg.interceptors.Unary[SlotTimeout] = append([]grpc.UnaryClientInterceptor{timeout.UnaryClientInterceptor(cfg.timeout)}, cfg.interceptors.Unary[SlotTimeout]...)
+	}
+	sc, err := json.Marshal(map[string]any{
+		"loadBalancingConfig": []map[string]any{{cfg.balancer: map[string]any{}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: service config: %w", err)
+	}
+	dial := []grpc.DialOption{
+		grpc.WithTransportCredentials(cfg.creds),
+		grpc.WithKeepaliveParams(cfg.keepalive),
+		grpc.WithDefaultServiceConfig(string(sc)),
+	}
+	var callOpts []grpc.CallOption
+	if cfg.maxRecv > 0 {
+		callOpts = append(callOpts, grpc.MaxCallRecvMsgSize(cfg.maxRecv))
+	}
+	if cfg.maxSend > 0 {
+		callOpts = append(callOpts, grpc.MaxCallSendMsgSize(cfg.maxSend))
+	}
+	if len(callOpts) > 0 {
+		dial = append(dial, grpc.WithDefaultCallOptions(callOpts...))
+	}
+	if u := flatten(cfg.order, cfg.interceptors.Unary); len(u) > 0 {
+		dial = append(dial, grpc.WithChainUnaryInterceptor(u...))
+	}
+	if s := flatten(cfg.order, cfg.interceptors.Stream); len(s) > 0 {
+		dial = append(dial, grpc.WithChainStreamInterceptor(s...))
+	}
+	dial = append(dial, cfg.dialOpts...)
+	cc, err := grpc.NewClient(target, dial...)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &Conn{ClientConn: cc}, nil
+}
+
+// Close closes the connection; calls in flight fail with codes.Canceled.
+// It is idempotent: later calls return the first call's result.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.ClientConn.Close() })
+	return c.closeErr
+}
+
+// ErrConnClosed is returned by [Conn.WaitForReady] once the connection is
+// closed.
+var ErrConnClosed = errors.New("client: connection closed")
+
+// WaitForReady starts connecting if the connection is idle and waits until
+// it is ready, closed, or ctx ends.
+func (c *Conn) WaitForReady(ctx context.Context) error {
+	c.Connect()
+	for {
+		s := c.GetState()
+		switch s {
+		case connectivity.Ready:
+			return nil
+		case connectivity.Shutdown:
+			return ErrConnClosed
+		case connectivity.Idle:
+			c.Connect()
+		}
+		if !c.WaitForStateChange(ctx, s) {
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package client
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/grpckit/grpckit/internal/chain"
+)
+
+// ErrNoCredentials is returned by [New] when no transport security was
+// chosen: pass [WithTLS], [WithTransportCredentials] or, knowingly,
+// [WithInsecure].
+var ErrNoCredentials = errors.New("client: no transport credentials: use WithTLS, WithTransportCredentials or WithInsecure")
+
+// Option configures [New]. Options are applied in order; a later option
+// overrides an earlier one of the same kind, except the interceptor and dial
+// options, which accumulate.
+type Option func(*config)
+
+type config struct {
+	creds        credentials.TransportCredentials
+	timeout      time.Duration
+	balancer     string
+	keepalive    keepalive.ClientParameters
+	maxRecv      int
+	maxSend      int
+	order        []Slot
+	interceptors chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
+	dialOpts     []grpc.DialOption
+	errs         []error
+}
+
+// Defaults.
+const (
+	// DefaultTimeout is the deadline given to unary calls whose context has
+	// none.
+	DefaultTimeout = 30 * time.Second
+	// DefaultBalancer spreads calls over every address the resolver returns
+	// (grpc-go's own default, pick_first, sends everything to one).
+	DefaultBalancer = "round_robin"
+	// DefaultKeepaliveTime is how long a connection may be idle before the
+	// client pings it; the server builder permits pings every 10 s.
+	DefaultKeepaliveTime = 30 * time.Second
+	// DefaultKeepaliveTimeout is how long the client waits for a ping's
+	// answer before it closes the connection.
+	DefaultKeepaliveTimeout = 10 * time.Second
+)
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{
+		timeout:   DefaultTimeout,
+		balancer:  DefaultBalancer,
+		keepalive: keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout, PermitWithoutStream: true},
+		order:     DefaultOrder(),
+		interceptors: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](
+			int(numSlots)),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if c.creds == nil {
+		c.errs = append(c.errs, ErrNoCredentials)
+	}
+	if err := checkOrder(c.order); err != nil {
+		c.errs = append(c.errs, err)
+	}
+	return c, errors.Join(c.errs...)
+}
+
+func (c *config) errorf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("client: "+format, args...))
+}
+
+// WithTLS connects over TLS. A nil config uses the system roots and the
+// target's host name. One of WithTLS, [WithTransportCredentials] and
+// [WithInsecure] is required.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) {
+		if cfg == nil {
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		c.creds = credentials.NewTLS(cfg)
+	}
+}
+
+// WithTransportCredentials sets the transport credentials (mTLS, ALTS, ...).
+func WithTransportCredentials(creds credentials.TransportCredentials) Option {
+	return func(c *config) {
+		if creds == nil {
+			c.errorf("WithTransportCredentials: nil credentials")
+			return
+		}
+		c.creds = creds
+	}
+}
+
+// WithInsecure connects in plaintext. Use it only where the network is
+// trusted (loopback, a mesh sidecar); it must be asked for explicitly.
+func WithInsecure() Option {
+	return func(c *config) { c.creds = insecure.NewCredentials() }
+}
+
+// WithDefaultTimeout sets the deadline given to unary calls whose context
+// has none; 0 turns the default off. A deadline the caller sets is never
+// changed. Streams get no default deadline (see package timeout).
+// Default: [DefaultTimeout].
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.errorf("WithDefaultTimeout: negative timeout %v", d)
+			return
+		}
+		c.timeout = d
+	}
+}
+
+// WithBalancer sets the load-balancing policy by its registered name
+// ("round_robin", "pick_first", or a grpckit balancer). New fails if no
+// balancer of that name is registered. Default: [DefaultBalancer].
+func WithBalancer(name string) Option {
+	return func(c *config) { c.balancer = name }
+}
+
+// WithKeepalive sets the client's keepalive parameters. Pinging more often
+// than the server permits makes it close the connection. Default: ping after
+// [DefaultKeepaliveTime] idle, also without streams, and give up after
+// [DefaultKeepaliveTimeout].
+func WithKeepalive(p keepalive.ClientParameters) Option {
+	return func(c *config) { c.keepalive = p }
+}
+
+// WithMaxRecvMsgSize sets the largest response message accepted, in bytes.
+// Default: grpc-go's, 4 MiB.
+func WithMaxRecvMsgSize(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.errorf("WithMaxRecvMsgSize: %d is not a positive size", n)
+			return
+		}
+		c.maxRecv = n
+	}
+}
+
+// WithMaxSendMsgSize sets the largest request message sent, in bytes.
+// Default: grpc-go's, no limit below math.MaxInt32.
+func WithMaxSendMsgSize(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.errorf("WithMaxSendMsgSize: %d is not a positive size", n)
+			return
+		}
+		c.maxSend = n
+	}
+}
+
+// WithUnaryInterceptor adds unary interceptors at slot s. They run inside
+// the interceptor grpckit installs at that slot, if any, and in the order
+// added. Use [SlotUser] for the innermost position.
+func WithUnaryInterceptor(s Slot, i ...grpc.UnaryClientInterceptor) Option {
+	return func(c *config) {
+		if err := chain.Add(c.interceptors.Unary, s, slotNames, i); err != nil {
+			c.errorf("WithUnaryInterceptor: %w", err)
+		}
+	}
+}
+
+// WithStreamInterceptor adds stream interceptors at slot s, like
+// [WithUnaryInterceptor] does for unary calls.
+func WithStreamInterceptor(s Slot, i ...grpc.StreamClientInterceptor) Option {
+	return func(c *config) {
+		if err := chain.Add(c.interceptors.Stream, s, slotNames, i); err != nil {
+			c.errorf("WithStreamInterceptor: %w", err)
+		}
+	}
+}
+
+// WithOrder replaces the slot order, outermost first. It must name every
+// slot exactly once; New fails otherwise. Default: [DefaultOrder].
+func WithOrder(order ...Slot) Option {
+	return func(c *config) { c.order = append([]Slot(nil), order...) }
+}
+
+// WithDialOptions passes options through to grpc.NewClient, after the
+// builder's own, so they win where both set the same thing. Interceptors
+// passed this way run inside the whole grpckit chain.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(c *config) { c.dialOpts = append(c.dialOpts, opts...) }
+}

@@ -1,0 +1,79 @@
+// Command addsvc-server serves the add service until it receives SIGINT or
+// SIGTERM, then shuts down gracefully.
+//
+//	go run ./examples/addsvc/cmd/addsvc-server -addr 127.0.0.1:8081
+//	go run ./examples/addsvc/cmd/addsvc-server -tls-cert cert.pem -tls-key key.pem
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/grpckit/grpckit/examples/addsvc/addservice"
+	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8081", "address to listen on")
+	certFile := flag.String("tls-cert", "", "PEM certificate; with -tls-key, serve TLS")
+	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
+	drain := flag.Duration("drain", 2*time.Second, "how long to keep serving after health turns NOT_SERVING on shutdown")
+	flag.Parse()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(logger, *addr, *certFile, *keyFile, *drain); err != nil {
+		logger.Error("addsvc-server failed", slog.Any("error", err))
+		os.Exit(1)
+	}
+}
+
+func run(logger *slog.Logger, addr, certFile, keyFile string, drain time.Duration) error {
+	opts := []server.Option{server.WithLogger(logger), server.WithDrainDelay(drain)}
+	if (certFile == "") != (keyFile == "") {
+		return errors.New("-tls-cert and -tls-key go together")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, server.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	}
+	srv, err := server.New(opts...)
+	if err != nil {
+		return err
+	}
+	addsvcv1.RegisterAddServiceServer(srv, addservice.New(0))
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("serving", slog.String("addr", lis.Addr().String()), slog.Bool("tls", certFile != ""))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), drain+10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-served
+	return nil
+}

@@ -1,0 +1,13 @@
+// Package recovery turns a panic in a gRPC handler into a codes.Internal
+// status with a generic message, so that one bad request cannot take the
+// process down and no stack trace or panic text ever reaches the client.
+//
+// The panic value and its stack are logged through log/slog at error level
+// with the keys grpc.service, grpc.method, panic and stack. The interceptors
+// are built on go-grpc-middleware's recovery package; this package supplies
+// the safe default handler that the middleware lacks (its default returns the
+// stack to the caller).
+//
+// The server builder installs these interceptors by default; use this package
+// directly only when assembling a chain by hand.
+package recovery

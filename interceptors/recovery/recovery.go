@@ -1,0 +1,89 @@
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	grpcrecovery "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Message is the status message a client receives for a recovered panic.
+const Message = "internal error"
+
+// Option configures the recovery interceptors.
+type Option func(*config)
+
+type config struct {
+	logger *slog.Logger
+}
+
+// WithLogger sets the logger that receives the panic value and stack.
+// Default: slog.Default() at the time the interceptor is built.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	return c
+}
+
+// UnaryServerInterceptor recovers panics in unary handlers and returns
+// codes.Internal with [Message].
+func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
+	c := newConfig(opts)
+	return grpcrecovery.UnaryServerInterceptor(grpcrecovery.WithRecoveryHandlerContext(c.handle))
+}
+
+// StreamServerInterceptor recovers panics in stream handlers and returns
+// codes.Internal with [Message].
+func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
+	c := newConfig(opts)
+	return grpcrecovery.StreamServerInterceptor(grpcrecovery.WithRecoveryHandlerContext(c.handle))
+}
+
+// handle runs inside the deferred recover, so the stack it captures still
+// holds the panicking frames.
+func (c *config) handle(ctx context.Context, p any) error {
+	buf := make([]byte, 64<<10)
+	buf = buf[:runtime.Stack(buf, false)]
+	service, method := "", ""
+	if m, ok := grpc.Method(ctx); ok {
+		service, method = splitMethod(m)
+	}
+	c.logger.LogAttrs(ctx, slog.LevelError, "grpc handler panicked",
+		slog.String("grpc.service", service),
+		slog.String("grpc.method", method),
+		slog.String("panic", fmt.Sprint(p)),
+		slog.String("stack", string(buf)),
+	)
+	return status.Error(codes.Internal, Message)
+}
+
+// splitMethod splits "/pkg.Service/Method" into its service and method.
+func splitMethod(full string) (string, string) {
+	if len(full) > 0 && full[0] == '/' {
+		full = full[1:]
+	}
+	for i := len(full) - 1; i >= 0; i-- {
+		if full[i] == '/' {
+			return full[:i], full[i+1:]
+		}
+	}
+	return "unknown", full
+}

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/grpckit/grpckit/internal/chain"
+)
+
+// Option configures a [Server]. Options are applied in order; a later option
+// overrides an earlier one of the same kind, except the interceptor options,
+// which accumulate.
+type Option func(*config)
+
+type config struct {
+	logger       *slog.Logger
+	creds        credentials.TransportCredentials
+	keepalive    keepalive.ServerParameters
+	enforcement  keepalive.EnforcementPolicy
+	maxRecv      int
+	maxSend      int
+	reflection   bool
+	drainDelay   time.Duration
+	order        []Slot
+	interceptors chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
+	grpcOpts     []grpc.ServerOption
+	errs         []error
+}
+
+// Defaults. The keepalive values pair with the client builder's: the server
+// allows pings every 10 s, the client pings idle connections every 30 s.
+const (
+	DefaultKeepaliveTime    = 60 * time.Second
+	DefaultKeepaliveTimeout = 20 * time.Second
+	DefaultMinPingInterval  = 10 * time.Second
+	DefaultMaxRecvMsgSize   = 4 << 20
+)
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{
+		logger:      slog.Default(),
+		keepalive:   keepalive.ServerParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout},
+		enforcement: keepalive.EnforcementPolicy{MinTime: DefaultMinPingInterval, PermitWithoutStream: true},
+		maxRecv:     DefaultMaxRecvMsgSize,
+		reflection:  true,
+		order:       DefaultOrder(),
+		interceptors: chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](
+			int(numSlots)),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if err := checkOrder(c.order); err != nil {
+		c.errs = append(c.errs, err)
+	}
+	return c, errors.Join(c.errs...)
+}
+
+func (c *config) errorf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("server: "+format, args...))
+}
+
+// WithLogger sets the logger for the server's own messages and for the
+// interceptors the builder installs. Default: slog.Default() when New runs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.errorf("WithLogger: nil logger")
+			return
+		}
+		c.logger = l
+	}
+}
+
+// WithTLS serves TLS with the given configuration. Default: plaintext, for
+// servers behind a mesh or a TLS-terminating proxy.
+func WithTLS(cfg *tls.Config) Option {
+	return func(c *config) {
+		if cfg == nil {
+			c.errorf("WithTLS: nil *tls.Config")
+			return
+		}
+		c.creds = credentials.NewTLS(cfg)
+	}
+}
+
+// WithCredentials sets the transport credentials (mTLS, ALTS, ...).
+// Default: plaintext.
+func WithCredentials(creds credentials.TransportCredentials) Option {
+	return func(c *config) {
+		if creds == nil {
+			c.errorf("WithCredentials: nil credentials")
+			return
+		}
+		c.creds = creds
+	}
+}
+
+// WithKeepalive sets the server's keepalive parameters. Default: ping an
+// idle client after [DefaultKeepaliveTime], close it after
+// [DefaultKeepaliveTimeout] without an answer; connections live forever.
+func WithKeepalive(p keepalive.ServerParameters) Option {
+	return func(c *config) { c.keepalive = p }
+}
+
+// WithKeepaliveEnforcement sets how often clients may ping. Default: at most
+// every [DefaultMinPingInterval], also while no stream is open (grpckit's
+// client pings idle connections).
+func WithKeepaliveEnforcement(p keepalive.EnforcementPolicy) Option {
+	return func(c *config) { c.enforcement = p }
+}
+
+// WithMaxRecvMsgSize sets the largest message the server accepts, in bytes;
+// larger ones fail with codes.ResourceExhausted. Default:
+// [DefaultMaxRecvMsgSize] (4 MiB).
+func WithMaxRecvMsgSize(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.errorf("WithMaxRecvMsgSize: %d is not a positive size", n)
+			return
+		}
+		c.maxRecv = n
+	}
+}
+
+// WithMaxSendMsgSize sets the largest message the server sends, in bytes.
+// Default: no limit beyond grpc-go's (math.MaxInt32).
+func WithMaxSendMsgSize(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			c.errorf("WithMaxSendMsgSize: %d is not a positive size", n)
+			return
+		}
+		c.maxSend = n
+	}
+}
+
+// WithReflection turns server reflection (v1 and v1alpha) on or off.
+// Default: on, so grpcurl and grpcui work without .proto files.
+func WithReflection(on bool) Option {
+	return func(c *config) { c.reflection = on }
+}
+
+// WithDrainDelay sets how long [Server.Shutdown] keeps serving after health
+// turns NOT_SERVING, so that load balancers and resolvers stop sending new
+// calls before the server stops accepting them. Set it to at least the
+// health-check interval of whatever routes traffic here. Default: 0.
+func WithDrainDelay(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.errorf("WithDrainDelay: negative delay %v", d)
+			return
+		}
+		c.drainDelay = d
+	}
+}
+
+// WithUnaryInterceptor adds unary interceptors at slot s. They run inside
+// the interceptor grpckit installs at that slot, if any, and in the order
+// added. Use [SlotUser] for the innermost position.
+func WithUnaryInterceptor(s Slot, i ...grpc.UnaryServerInterceptor) Option {
+	return func(c *config) {
+		if err := chain.Add(c.interceptors.Unary, s, slotNames, i); err != nil {
+			c.errorf("WithUnaryInterceptor: %w", err)
+		}
+	}
+}
+
+// WithStreamInterceptor adds stream interceptors at slot s, like
+// [WithUnaryInterceptor] does for unary calls.
+func WithStreamInterceptor(s Slot, i ...grpc.StreamServerInterceptor) Option {
+	return func(c *config) {
+		if err := chain.Add(c.interceptors.Stream, s, slotNames, i); err != nil {
+			c.errorf("WithStreamInterceptor: %w", err)
+		}
+	}
+}
+
+// WithOrder replaces the slot order, outermost first. It must name every
+// slot exactly once; New fails otherwise. Default: [DefaultOrder].
+func WithOrder(order ...Slot) Option {
+	return func(c *config) { c.order = append([]Slot(nil), order...) }
+}
+
+// WithServerOptions passes options through to grpc.NewServer, after the
+// builder's own, so they win where both set the same thing. Interceptors
+// passed this way run inside the whole grpckit chain.
+func WithServerOptions(opts ...grpc.ServerOption) Option {
+	return func(c *config) { c.grpcOpts = append(c.grpcOpts, opts...) }
+}

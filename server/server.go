@@ -1,0 +1,244 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/grpckit/grpckit/interceptors/recovery"
+)
+
+// ErrServerClosed is returned by [Server.Serve] after [Server.Shutdown] or
+// [Server.Close].
+var ErrServerClosed = errors.New("server: server closed")
+
+// Server is a gRPC server assembled by [New]. It is a grpc.ServiceRegistrar:
+// pass it to generated RegisterXxxServer functions before calling Serve.
+type Server struct {
+	cfg    *config
+	grpc   *grpc.Server
+	health *health.Server
+
+	stopWatchOnce sync.Once
+	stopWatch     chan struct{} // closed when health Watch streams must end
+
+	mu       sync.Mutex
+	serving  bool
+	closed   bool
+	services []string
+	explicit map[string]bool // services whose status the user set
+}
+
+// New builds a server. It fails if an option is invalid.
+func New(opts ...Option) (*Server, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		health:    health.NewServer(),
+		stopWatch: make(chan struct{}),
+		explicit:  map[string]bool{},
+	}
+	s.installBuiltins()
+	s.grpc = grpc.NewServer(s.serverOptions()...)
+	healthpb.RegisterHealthServer(s.grpc, &healthService{Server: s.health, stop: s.stopWatch})
+	if cfg.reflection {
+		reflection.Register(s.grpc)
+	}
+	// Until Serve runs, the server is not ready.
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	return s, nil
+}
+
+// installBuiltins puts grpckit's own interceptors first in their slots.
+func (s *Server) installBuiltins() {
+	ic := &s.cfg.interceptors
+	prepend(ic.Unary, SlotRecovery, recovery.UnaryServerInterceptor(recovery.WithLogger(s.cfg.logger)))
+	prepend(ic.Stream, SlotRecovery, recovery.StreamServerInterceptor(recovery.WithLogger(s.cfg.logger)))
+}
+
+func prepend[T any](bySlot [][]T, slot Slot, x T) {
+	bySlot[slot] = append([]T{x}, bySlot[slot]...)
+}
+
+func (s *Server) serverOptions() []grpc.ServerOption {
+	c := s.cfg
+	opts := []grpc.ServerOption{
+		grpc.KeepaliveParams(c.keepalive),
+		grpc.KeepaliveEnforcementPolicy(c.enforcement),
+		grpc.MaxRecvMsgSize(c.maxRecv),
+	}
+	if c.creds != nil {
+		opts = append(opts, grpc.Creds(c.creds))
+	}
+	if c.maxSend > 0 {
+		opts = append(opts, grpc.MaxSendMsgSize(c.maxSend))
+	}
+	if u := flatten(c.order, c.interceptors.Unary); len(u) > 0 {
+		opts = append(opts, grpc.ChainUnaryInterceptor(u...))
+	}
+	if st := flatten(c.order, c.interceptors.Stream); len(st) > 0 {
+		opts = append(opts, grpc.ChainStreamInterceptor(st...))
+	}
+	return append(opts, c.grpcOpts...)
+}
+
+// RegisterService registers a service implementation. It implements
+// grpc.ServiceRegistrar; generated RegisterXxxServer functions call it. It
+// panics if called after Serve, as registering then is a programming error
+// that grpc-go would turn into a process exit.
+func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving || s.closed {
+		panic(fmt.Sprintf("server: RegisterService(%q) after Serve, Shutdown or Close", desc.ServiceName))
+	}
+	s.grpc.RegisterService(desc, impl)
+	s.services = append(s.services, desc.ServiceName)
+	s.health.SetServingStatus(desc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
+// GetServiceInfo returns the registered services, as grpc.Server does.
+func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo {
+	return s.grpc.GetServiceInfo()
+}
+
+// SetServingStatus sets the health status reported for service ("" is the
+// whole server). A status set before Serve is kept by Serve, which otherwise
+// reports SERVING for every registered service. Once Shutdown or Close has
+// begun, every service reports NOT_SERVING and further calls are ignored.
+func (s *Server) SetServingStatus(service string, st healthpb.HealthCheckResponse_ServingStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.explicit[service] = true
+	s.health.SetServingStatus(service, st)
+}
+
+// Serve accepts connections on lis and serves them until Shutdown or Close,
+// and reports health SERVING while it does. It may be called for several
+// listeners. It returns [ErrServerClosed] after Shutdown or Close, and the
+// listener's error if accepting fails otherwise.
+func (s *Server) Serve(lis net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = lis.Close()
+		return ErrServerClosed
+	}
+	if !s.serving {
+		s.serving = true
+		for _, name := range append([]string{""}, s.services...) {
+			if !s.explicit[name] {
+				s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+			}
+		}
+	}
+	s.mu.Unlock()
+
+	err := s.grpc.Serve(lis)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed || err == nil || errors.Is(err, grpc.ErrServerStopped) {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// Shutdown stops the server gracefully: health turns NOT_SERVING for every
+// service, the server keeps serving for the drain delay (see
+// [WithDrainDelay]) so that clients move away, then it stops accepting
+// connections and calls, and waits for the calls in flight to finish. If ctx
+// ends first, the remaining calls are cancelled and Shutdown returns ctx's
+// error. Calling it again, or after Close, waits for the same stop.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.beginClose()
+
+	if d := s.cfg.drainDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			s.stop()
+			return ctx.Err()
+		}
+	}
+
+	s.endWatches()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.grpc.GracefulStop()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop() // makes GracefulStop return
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: listeners close and calls in flight are
+// cancelled. It is idempotent and always returns nil.
+func (s *Server) Close() error {
+	s.beginClose()
+	s.stop()
+	return nil
+}
+
+func (s *Server) beginClose() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.health.Shutdown() // every service NOT_SERVING, later updates ignored
+}
+
+func (s *Server) stop() {
+	s.endWatches()
+	s.grpc.Stop()
+}
+
+// endWatches ends the health Watch streams, which would otherwise keep
+// GracefulStop waiting for as long as clients watch.
+func (s *Server) endWatches() {
+	s.stopWatchOnce.Do(func() { close(s.stopWatch) })
+}
+
+// healthService ends Watch streams when the server stops.
+type healthService struct {
+	*health.Server
+	stop <-chan struct{}
+}
+
+func (h *healthService) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-h.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return h.Server.Watch(req, &watchStream{Health_WatchServer: stream, ctx: ctx})
+}
+
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx context.Context
+}
+
+func (w *watchStream) Context() context.Context { return w.ctx }

@@ -1,0 +1,431 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/internal/testcert"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a bytes.Buffer safe for a logger used from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAllCallShapes(t *testing.T) {
+	pair, err := testcert.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		sopt []server.Option
+		copt []client.Option
+	}{
+		{name: "plaintext"},
+		{name: "tls", sopt: []server.Option{server.WithTLS(pair.Server)}, copt: []client.Option{client.WithTLS(pair.Client)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := testsrv.Start(t, tc.sopt...)
+			var conn *client.Conn
+			if tc.name == "tls" {
+				c, err := client.New("passthrough:///"+in.Addr, tc.copt...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = c.Close() })
+				conn = c
+			} else {
+				conn = testsrv.Dial(t, in.Addr)
+			}
+			ec := testsrv.Echo(conn)
+			ctx := testsrv.Ctx(t, 10*time.Second)
+
+			r, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+			if err != nil || r.GetMessage() != "hi" {
+				t.Fatalf("Echo = %q, %v; want hi, nil", r.GetMessage(), err)
+			}
+
+			ss, err := ec.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "x", Count: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int32
+			for {
+				m, err := ss.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, m.GetIndex())
+			}
+			if len(got) != 3 || got[2] != 2 {
+				t.Fatalf("server stream indexes = %v, want [0 1 2]", got)
+			}
+
+			cs, err := ec.ClientStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []string{"a", "b", "c"} {
+				if err := cs.Send(&echov1.ClientStreamRequest{Message: m}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cr, err := cs.CloseAndRecv()
+			if err != nil || cr.GetMessage() != "abc" || cr.GetCount() != 3 {
+				t.Fatalf("client stream = %v, %v; want abc/3", cr, err)
+			}
+
+			bs, err := ec.BidiStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []string{"one", "two"} {
+				if err := bs.Send(&echov1.BidiStreamRequest{Message: m}); err != nil {
+					t.Fatal(err)
+				}
+				r, err := bs.Recv()
+				if err != nil || r.GetMessage() != m {
+					t.Fatalf("bidi got %q, %v; want %q", r.GetMessage(), err, m)
+				}
+			}
+			if err := bs.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bs.Recv(); !errors.Is(err, io.EOF) {
+				t.Fatalf("bidi end: got %v, want io.EOF", err)
+			}
+			if n := in.Echo.Calls(); n != 4 {
+				t.Fatalf("server saw %d calls, want 4", n)
+			}
+		})
+	}
+}
+
+func healthStatus(ctx context.Context, conn grpc.ClientConnInterface, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+	return r.GetStatus(), err
+}
+
+func TestHealthAndShutdownDrain(t *testing.T) {
+	in := testsrv.Start(t, server.WithDrainDelay(300*time.Millisecond))
+	conn := testsrv.Dial(t, in.Addr)
+	ctx := testsrv.Ctx(t, 10*time.Second)
+
+	for _, svc := range []string{"", "grpckit.echo.v1.EchoService"} {
+		st, err := healthStatus(ctx, conn, svc)
+		if err != nil || st != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("health(%q) = %v, %v; want SERVING", svc, st, err)
+		}
+	}
+	// A Watch stream open during shutdown must not hold GracefulStop.
+	watch, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("watch first = %v, %v; want SERVING", r.GetStatus(), err)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- in.Server.Shutdown(context.Background()) }()
+
+	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("watch during shutdown = %v, %v; want NOT_SERVING", r.GetStatus(), err)
+	}
+	// During the drain delay the server still answers, and says NOT_SERVING.
+	st, err := healthStatus(ctx, conn, "")
+	if err != nil || st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("health during drain = %v, %v; want NOT_SERVING", st, err)
+	}
+	if _, err := testsrv.Echo(conn).Echo(ctx, &echov1.EchoRequest{Message: "still here"}); err != nil {
+		t.Fatalf("call during drain: %v, want success", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown blocked by a health Watch stream")
+	}
+	if err := in.Wait(5 * time.Second); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve returned %v, want ErrServerClosed", err)
+	}
+}
+
+func TestSetServingStatus(t *testing.T) {
+	srv, err := server.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetServingStatus("custom", healthpb.HealthCheckResponse_NOT_SERVING)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	defer func() {
+		_ = srv.Close()
+		<-served
+	}()
+	conn := testsrv.Dial(t, lis.Addr().String())
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	if st, err := healthStatus(ctx, conn, "custom"); err != nil || st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("custom before = %v, %v; want NOT_SERVING kept by Serve", st, err)
+	}
+	srv.SetServingStatus("custom", healthpb.HealthCheckResponse_SERVING)
+	if st, err := healthStatus(ctx, conn, "custom"); err != nil || st != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("custom after = %v, %v; want SERVING", st, err)
+	}
+	if _, err := healthStatus(ctx, conn, "nope"); status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown service: got %v, want NotFound", err)
+	}
+}
+
+func listServices(t *testing.T, conn grpc.ClientConnInterface) ([]string, error) {
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	s, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		return nil, err
+	}
+	r, err := s.Recv()
+	if err != nil {
+		return nil, err
+	}
+	_ = s.CloseSend()
+	var names []string
+	for _, svc := range r.GetListServicesResponse().GetService() {
+		names = append(names, svc.GetName())
+	}
+	return names, nil
+}
+
+func TestReflection(t *testing.T) {
+	t.Run("on by default", func(t *testing.T) {
+		in := testsrv.Start(t)
+		names, err := listServices(t, testsrv.Dial(t, in.Addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(names, ",")
+		for _, want := range []string{"grpckit.echo.v1.EchoService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("reflection lists %s, want it to include %s", got, want)
+			}
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		in := testsrv.Start(t, server.WithReflection(false))
+		_, err := listServices(t, testsrv.Dial(t, in.Addr))
+		if status.Code(err) != codes.Unimplemented {
+			t.Fatalf("reflection off: got %v, want Unimplemented", err)
+		}
+	})
+}
+
+func TestPanicRecovery(t *testing.T) {
+	logs := &syncBuffer{}
+	in := testsrv.Start(t, server.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+
+	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "panic"})
+	if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != "internal error" {
+		t.Fatalf("panicking unary call: got %v, want Internal \"internal error\"", err)
+	}
+	bs, err := ec.BidiStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.Send(&echov1.BidiStreamRequest{Message: "panic"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bs.Recv(); status.Code(err) != codes.Internal || strings.Contains(err.Error(), "goroutine") {
+		t.Fatalf("panicking stream: got %v, want Internal without a stack", err)
+	}
+	if r, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "after"}); err != nil || r.GetMessage() != "after" {
+		t.Fatalf("call after panic = %v, %v; want success", r, err)
+	}
+	out := logs.String()
+	for _, want := range []string{`"grpc.method":"Echo"`, `"grpc.method":"BidiStream"`, "echo: asked to panic", "goroutine ", "echo.behave"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestShutdownLetsInFlightFinish(t *testing.T) {
+	in := testsrv.Start(t)
+	conn := testsrv.Dial(t, in.Addr)
+	ec := testsrv.Echo(conn)
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	if err := conn.WaitForReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan error, 1)
+	go func() {
+		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "sleep 400ms"})
+		slow <- err
+	}()
+	waitFor(t, 5*time.Second, "the slow call to arrive", func() bool { return in.Echo.Calls() == 1 })
+
+	done := make(chan error, 1)
+	go func() { done <- in.Server.Shutdown(ctx) }()
+	// Once GracefulStop runs, new calls are refused (fail fast, no retry).
+	waitFor(t, 5*time.Second, "new calls to be refused", func() bool {
+		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "new"})
+		return status.Code(err) == codes.Unavailable
+	})
+	if err := <-slow; err != nil {
+		t.Fatalf("in-flight call: %v, want success", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v, want nil", err)
+	}
+	if err := in.Wait(5 * time.Second); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve = %v, want ErrServerClosed", err)
+	}
+}
+
+func TestShutdownDeadlineForcesStop(t *testing.T) {
+	in := testsrv.Start(t)
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	ctx := testsrv.Ctx(t, 20*time.Second)
+	slow := make(chan error, 1)
+	go func() {
+		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "sleep 10s"})
+		slow <- err
+	}()
+	waitFor(t, 5*time.Second, "the slow call to arrive", func() bool { return in.Echo.Calls() == 1 })
+
+	sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := in.Server.Shutdown(sctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("forced Shutdown took %v, want about 200ms", d)
+	}
+	if err := <-slow; status.Code(err) != codes.Unavailable && status.Code(err) != codes.Canceled {
+		t.Fatalf("cut call: got %v, want Unavailable or Canceled", err)
+	}
+}
+
+func TestServeAfterClose(t *testing.T) {
+	srv, err := server.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("second Close = %v, want nil", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(lis); !errors.Is(err, server.ErrServerClosed) {
+		t.Fatalf("Serve after Close = %v, want ErrServerClosed", err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown after Close = %v, want nil", err)
+	}
+}
+
+func TestMaxRecvMsgSize(t *testing.T) {
+	in := testsrv.Start(t, server.WithMaxRecvMsgSize(1024))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: strings.Repeat("x", 2048)}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("oversized request: got %v, want ResourceExhausted", err)
+	}
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "small"}); err != nil {
+		t.Fatalf("small request: %v", err)
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  server.Option
+		want string
+	}{
+		{"nil logger", server.WithLogger(nil), "nil logger"},
+		{"nil tls", server.WithTLS(nil), "nil *tls.Config"},
+		{"nil creds", server.WithCredentials(nil), "nil credentials"},
+		{"zero recv", server.WithMaxRecvMsgSize(0), "not a positive size"},
+		{"negative send", server.WithMaxSendMsgSize(-1), "not a positive size"},
+		{"negative drain", server.WithDrainDelay(-time.Second), "negative delay"},
+		{"short order", server.WithOrder(server.SlotUser), "want all 8"},
+		{"repeated slot", server.WithOrder(server.SlotUser, server.SlotUser, server.SlotAuth, server.SlotLimit, server.SlotLogging, server.SlotMetrics, server.SlotTracing, server.SlotRecovery), "appears twice"},
+		{"unknown slot", server.WithUnaryInterceptor(server.Slot(42)), "unknown slot"},
+		{"nil interceptor", server.WithStreamInterceptor(server.SlotUser, nil), "nil interceptor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := server.New(tc.opt)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || srv != nil {
+				t.Fatalf("New = %v, %v; want nil and an error containing %q", srv, err, tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "server: ") {
+				t.Fatalf("error %q lacks the server: prefix", err)
+			}
+		})
+	}
+}
