@@ -96,13 +96,13 @@ func run(useTLS bool, n int) error {
 		var p peer.Peer
 		res, err := add.Sum(ctx, &addsvcv1.SumRequest{A: i, B: 10 * i}, grpc.Peer(&p))
 		if err != nil {
-			return fmt.Errorf("Sum: %w", err)
+			return fmt.Errorf("sum: %w", err)
 		}
 		fmt.Printf("Sum(%d, %d) = %d   (served by %s)\n", i, 10*i, res.GetV(), p.Addr)
 	}
 	cres, err := add.Concat(ctx, &addsvcv1.ConcatRequest{A: "grpc", B: "kit"})
 	if err != nil {
-		return fmt.Errorf("Concat: %w", err)
+		return fmt.Errorf("concat: %w", err)
 	}
 	fmt.Printf("Concat(%q, %q) = %q\n", "grpc", "kit", cres.GetV())
 
