@@ -27,7 +27,8 @@ type config struct {
 	maxRecv      int
 	maxSend      int
 	reflection   bool
-	drainDelay   time.Duration
+	drainDelay   time.Duration // < 0: not set
+	registrar    Registrar
 	order        []Slot
 	interceptors chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
 	grpcOpts     []grpc.ServerOption
@@ -41,6 +42,9 @@ const (
 	DefaultKeepaliveTimeout = 20 * time.Second
 	DefaultMinPingInterval  = 10 * time.Second
 	DefaultMaxRecvMsgSize   = 4 << 20
+	// DefaultRegistrarDrainDelay is the drain delay of a server with a
+	// registrar: time for clients' resolvers to see the deregistration.
+	DefaultRegistrarDrainDelay = 2 * time.Second
 )
 
 func newConfig(opts []Option) (*config, error) {
@@ -50,6 +54,7 @@ func newConfig(opts []Option) (*config, error) {
 		enforcement: keepalive.EnforcementPolicy{MinTime: DefaultMinPingInterval, PermitWithoutStream: true},
 		maxRecv:     DefaultMaxRecvMsgSize,
 		reflection:  true,
+		drainDelay:  -1,
 		order:       DefaultOrder(),
 		interceptors: chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](
 			int(numSlots)),
@@ -61,6 +66,12 @@ func newConfig(opts []Option) (*config, error) {
 	}
 	if err := checkOrder(c.order); err != nil {
 		c.errs = append(c.errs, err)
+	}
+	if c.drainDelay < 0 {
+		c.drainDelay = 0
+		if c.registrar != nil {
+			c.drainDelay = DefaultRegistrarDrainDelay
+		}
 	}
 	return c, errors.Join(c.errs...)
 }
@@ -153,7 +164,8 @@ func WithReflection(on bool) Option {
 // WithDrainDelay sets how long [Server.Shutdown] keeps serving after health
 // turns NOT_SERVING, so that load balancers and resolvers stop sending new
 // calls before the server stops accepting them. Set it to at least the
-// health-check interval of whatever routes traffic here. Default: 0.
+// health-check interval of whatever routes traffic here. Default: 0, or
+// [DefaultRegistrarDrainDelay] when the server has a registrar.
 func WithDrainDelay(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {
@@ -161,6 +173,20 @@ func WithDrainDelay(d time.Duration) Option {
 			return
 		}
 		c.drainDelay = d
+	}
+}
+
+// WithRegistrar announces the server to service discovery: Serve registers
+// it once its listener is up and health is SERVING, Shutdown deregisters it
+// first, before health turns NOT_SERVING and the drain delay starts, and
+// Close deregisters it on its way out. Default: none.
+func WithRegistrar(r Registrar) Option {
+	return func(c *config) {
+		if r == nil {
+			c.errorf("WithRegistrar: nil registrar")
+			return
+		}
+		c.registrar = r
 	}
 }
 

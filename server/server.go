@@ -20,6 +20,21 @@ import (
 // [Server.Close].
 var ErrServerClosed = errors.New("server: server closed")
 
+// Registrar announces a server to a service registry. grpckit's resolver
+// packages provide registrars (etcd.NewRegistrar, consul.NewRegistrar); a
+// server takes one with [WithRegistrar].
+type Registrar interface {
+	// Register announces the server, listening at addr (the listener's
+	// address; a registrar configured with an advertised address uses that
+	// instead). It returns without waiting for the registry: the registrar
+	// keeps the registration alive, and repairs it with backoff when it is
+	// lost, until Deregister. It fails only on invalid input.
+	Register(ctx context.Context, addr string) error
+	// Deregister withdraws the registration, waiting at most until ctx ends,
+	// and stops the registrar's goroutines. It is idempotent.
+	Deregister(ctx context.Context) error
+}
+
 // Server is a gRPC server assembled by [New]. It is a grpc.ServiceRegistrar:
 // pass it to generated RegisterXxxServer functions before calling Serve.
 type Server struct {
@@ -135,7 +150,8 @@ func (s *Server) Serve(lis net.Listener) error {
 		_ = lis.Close()
 		return ErrServerClosed
 	}
-	if !s.serving {
+	first := !s.serving
+	if first {
 		s.serving = true
 		for _, name := range append([]string{""}, s.services...) {
 			if !s.explicit[name] {
@@ -144,6 +160,15 @@ func (s *Server) Serve(lis net.Listener) error {
 		}
 	}
 	s.mu.Unlock()
+
+	if first && s.cfg.registrar != nil {
+		// The listener is bound: connections that arrive before Serve's
+		// accept loop starts wait in its backlog.
+		if err := s.cfg.registrar.Register(context.Background(), lis.Addr().String()); err != nil {
+			_ = lis.Close()
+			return fmt.Errorf("server: register: %w", err)
+		}
+	}
 
 	err := s.grpc.Serve(lis)
 	s.mu.Lock()
@@ -155,13 +180,18 @@ func (s *Server) Serve(lis net.Listener) error {
 	return err
 }
 
-// Shutdown stops the server gracefully: health turns NOT_SERVING for every
-// service, the server keeps serving for the drain delay (see
+// Shutdown stops the server gracefully: it deregisters from discovery (see
+// [WithRegistrar]), health turns NOT_SERVING for every service, the server
+// keeps serving for the drain delay (see
 // [WithDrainDelay]) so that clients move away, then it stops accepting
 // connections and calls, and waits for the calls in flight to finish. If ctx
 // ends first, the remaining calls are cancelled and Shutdown returns ctx's
 // error. Calling it again, or after Close, waits for the same stop.
 func (s *Server) Shutdown(ctx context.Context) error {
+	var regErr error
+	if r := s.cfg.registrar; r != nil {
+		regErr = r.Deregister(ctx)
+	}
 	s.beginClose()
 
 	if d := s.cfg.drainDelay; d > 0 {
@@ -183,7 +213,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
+		return regErr
 	case <-ctx.Done():
 		s.grpc.Stop() // makes GracefulStop return
 		<-done
@@ -192,12 +222,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close stops the server at once: listeners close and calls in flight are
-// cancelled. It is idempotent and always returns nil.
+// cancelled. A registrar gets at most [CloseDeregisterTimeout] to withdraw
+// the registration (a lease or TTL check removes it otherwise). It is
+// idempotent; it returns the registrar's error, if any.
 func (s *Server) Close() error {
 	s.beginClose()
 	s.stop()
+	if r := s.cfg.registrar; r != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), CloseDeregisterTimeout)
+		defer cancel()
+		return r.Deregister(ctx)
+	}
 	return nil
 }
+
+// CloseDeregisterTimeout bounds how long [Server.Close] waits for the
+// registrar.
+const CloseDeregisterTimeout = time.Second
 
 func (s *Server) beginClose() {
 	s.mu.Lock()
