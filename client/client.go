@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/grpckit/grpckit/interceptors/timeout"
+	"github.com/grpckit/grpckit/internal/chain"
 )
 
 // Conn is a client connection built by [New]. It embeds *grpc.ClientConn,
@@ -20,6 +21,7 @@ import (
 type Conn struct {
 	*grpc.ClientConn
 
+	closers   []func() error
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -36,8 +38,17 @@ func New(target string, opts ...Option) (*Conn, error) {
 	if balancer.Get(cfg.balancer) == nil {
 		return nil, fmt.Errorf("client: WithBalancer: no balancer named %q is registered", cfg.balancer)
 	}
+	b := &builtins{slots: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](int(numSlots))}
 	if cfg.timeout > 0 {
-		cfg.interceptors.Unary[SlotTimeout] = append([]grpc.UnaryClientInterceptor{timeout.UnaryClientInterceptor(cfg.timeout)}, cfg.interceptors.Unary[SlotTimeout]...)
+		b.add(SlotTimeout, timeout.UnaryClientInterceptor(cfg.timeout), nil)
+	}
+	if err := installObservability(cfg, b); err != nil {
+		b.close()
+		return nil, err
+	}
+	if err := installResilience(cfg, b, target); err != nil {
+		b.close()
+		return nil, err
 	}
 	sc, err := json.Marshal(map[string]any{
 		"loadBalancingConfig": []map[string]any{{cfg.balancer: map[string]any{}}},
@@ -60,24 +71,57 @@ func New(target string, opts ...Option) (*Conn, error) {
 	if len(callOpts) > 0 {
 		dial = append(dial, grpc.WithDefaultCallOptions(callOpts...))
 	}
-	if u := flatten(cfg.order, cfg.interceptors.Unary); len(u) > 0 {
+	if u := merge(cfg.order, b.slots.Unary, cfg.user.Unary); len(u) > 0 {
 		dial = append(dial, grpc.WithChainUnaryInterceptor(u...))
 	}
-	if s := flatten(cfg.order, cfg.interceptors.Stream); len(s) > 0 {
+	if s := merge(cfg.order, b.slots.Stream, cfg.user.Stream); len(s) > 0 {
 		dial = append(dial, grpc.WithChainStreamInterceptor(s...))
 	}
+	dial = append(dial, b.dial...)
 	dial = append(dial, cfg.dialOpts...)
 	cc, err := grpc.NewClient(target, dial...)
 	if err != nil {
+		b.close()
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Conn{ClientConn: cc}, nil
+	return &Conn{ClientConn: cc, closers: b.closers}, nil
+}
+
+// builtins collects what the builder installs: interceptors by slot, dial
+// options (stats handlers), and what Close must release.
+type builtins struct {
+	slots   chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
+	dial    []grpc.DialOption
+	closers []func() error
+}
+
+// add appends a unary and a stream interceptor (either may be nil) at slot.
+func (b *builtins) add(slot Slot, u grpc.UnaryClientInterceptor, st grpc.StreamClientInterceptor) {
+	if u != nil {
+		b.slots.Unary[slot] = append(b.slots.Unary[slot], u)
+	}
+	if st != nil {
+		b.slots.Stream[slot] = append(b.slots.Stream[slot], st)
+	}
+}
+
+// close releases what was installed, last first.
+func (b *builtins) close() error {
+	var errs []error
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		errs = append(errs, b.closers[i]())
+	}
+	return errors.Join(errs...)
 }
 
 // Close closes the connection; calls in flight fail with codes.Canceled.
 // It is idempotent: later calls return the first call's result.
 func (c *Conn) Close() error {
-	c.closeOnce.Do(func() { c.closeErr = c.ClientConn.Close() })
+	c.closeOnce.Do(func() {
+		err := c.ClientConn.Close()
+		b := builtins{closers: c.closers}
+		c.closeErr = errors.Join(err, b.close())
+	})
 	return c.closeErr
 }
 

@@ -32,7 +32,7 @@ type config struct {
 	maxRecv      int
 	maxSend      int
 	order        []Slot
-	interceptors chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
+	user         chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
 	dialOpts     []grpc.DialOption
 	errs         []error
 }
@@ -59,7 +59,7 @@ func newConfig(opts []Option) (*config, error) {
 		balancer:  DefaultBalancer,
 		keepalive: keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout, PermitWithoutStream: true},
 		order:     DefaultOrder(),
-		interceptors: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](
+		user: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](
 			int(numSlots)),
 	}
 	for _, o := range opts {
@@ -167,7 +167,7 @@ func WithMaxSendMsgSize(n int) Option {
 // added. Use [SlotUser] for the innermost position.
 func WithUnaryInterceptor(s Slot, i ...grpc.UnaryClientInterceptor) Option {
 	return func(c *config) {
-		if err := chain.Add(c.interceptors.Unary, s, slotNames, i); err != nil {
+		if err := chain.Add(c.user.Unary, s, slotNames, i); err != nil {
 			c.errorf("WithUnaryInterceptor: %w", err)
 		}
 	}
@@ -177,7 +177,7 @@ func WithUnaryInterceptor(s Slot, i ...grpc.UnaryClientInterceptor) Option {
 // [WithUnaryInterceptor] does for unary calls.
 func WithStreamInterceptor(s Slot, i ...grpc.StreamClientInterceptor) Option {
 	return func(c *config) {
-		if err := chain.Add(c.interceptors.Stream, s, slotNames, i); err != nil {
+		if err := chain.Add(c.user.Stream, s, slotNames, i); err != nil {
 			c.errorf("WithStreamInterceptor: %w", err)
 		}
 	}

@@ -68,25 +68,23 @@ func FromAttributes(attrs *attributes.Attributes) (Endpoint, bool) {
 }
 
 // ToGRPC converts e to a gRPC resolver endpoint with one address, carrying
-// e in the endpoint's attributes (balancers read it there) and in the
-// address's (for policies that look at addresses).
+// e in the endpoint's attributes, where balancers read it. The address itself
+// carries no attributes, so a changed weight or metadata does not recreate
+// the connection.
 func ToGRPC(e Endpoint) grpcresolver.Endpoint {
 	return grpcresolver.Endpoint{
-		Addresses:  []grpcresolver.Address{{Addr: e.Addr, BalancerAttributes: WithEndpoint(nil, e)}},
+		Addresses:  []grpcresolver.Address{{Addr: e.Addr}},
 		Attributes: WithEndpoint(nil, e),
 	}
 }
 
 // FromGRPC returns the Endpoint a grpckit resolver attached to ep, or one
-// built from its first address when there is none (weight 1).
+// built from its first address when there is none (default weight).
 func FromGRPC(ep grpcresolver.Endpoint) Endpoint {
 	if e, ok := FromAttributes(ep.Attributes); ok {
 		return e
 	}
 	if len(ep.Addresses) > 0 {
-		if e, ok := FromAttributes(ep.Addresses[0].BalancerAttributes); ok {
-			return e
-		}
 		return Endpoint{Addr: ep.Addresses[0].Addr}
 	}
 	return Endpoint{}

@@ -30,7 +30,7 @@ type config struct {
 	drainDelay   time.Duration // < 0: not set
 	registrar    Registrar
 	order        []Slot
-	interceptors chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
+	user         chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
 	grpcOpts     []grpc.ServerOption
 	errs         []error
 }
@@ -56,7 +56,7 @@ func newConfig(opts []Option) (*config, error) {
 		reflection:  true,
 		drainDelay:  -1,
 		order:       DefaultOrder(),
-		interceptors: chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](
+		user: chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](
 			int(numSlots)),
 	}
 	for _, o := range opts {
@@ -195,7 +195,7 @@ func WithRegistrar(r Registrar) Option {
 // added. Use [SlotUser] for the innermost position.
 func WithUnaryInterceptor(s Slot, i ...grpc.UnaryServerInterceptor) Option {
 	return func(c *config) {
-		if err := chain.Add(c.interceptors.Unary, s, slotNames, i); err != nil {
+		if err := chain.Add(c.user.Unary, s, slotNames, i); err != nil {
 			c.errorf("WithUnaryInterceptor: %w", err)
 		}
 	}
@@ -205,7 +205,7 @@ func WithUnaryInterceptor(s Slot, i ...grpc.UnaryServerInterceptor) Option {
 // [WithUnaryInterceptor] does for unary calls.
 func WithStreamInterceptor(s Slot, i ...grpc.StreamServerInterceptor) Option {
 	return func(c *config) {
-		if err := chain.Add(c.interceptors.Stream, s, slotNames, i); err != nil {
+		if err := chain.Add(c.user.Stream, s, slotNames, i); err != nil {
 			c.errorf("WithStreamInterceptor: %w", err)
 		}
 	}

@@ -62,4 +62,5 @@ func checkOrder(order []Slot) error {
 	return nil
 }
 
-func flatten[T any](order []Slot, bySlot [][]T) []T { return chain.Flatten(order, bySlot) }
+// merge flattens the chain: per slot, grpckit's interceptors, then the user's.
+func merge[T any](order []Slot, builtin, user [][]T) []T { return chain.Merge(order, builtin, user) }

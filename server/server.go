@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/grpckit/grpckit/interceptors/recovery"
+	"github.com/grpckit/grpckit/internal/chain"
 )
 
 // ErrServerClosed is returned by [Server.Serve] after [Server.Shutdown] or
@@ -38,9 +39,10 @@ type Registrar interface {
 // Server is a gRPC server assembled by [New]. It is a grpc.ServiceRegistrar:
 // pass it to generated RegisterXxxServer functions before calling Serve.
 type Server struct {
-	cfg    *config
-	grpc   *grpc.Server
-	health *health.Server
+	cfg     *config
+	builtin builtins
+	grpc    *grpc.Server
+	health  *health.Server
 
 	stopWatchOnce sync.Once
 	stopWatch     chan struct{} // closed when health Watch streams must end
@@ -64,6 +66,7 @@ func New(opts ...Option) (*Server, error) {
 		stopWatch: make(chan struct{}),
 		explicit:  map[string]bool{},
 	}
+	s.builtin.slots = chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](int(numSlots))
 	s.installBuiltins()
 	s.grpc = grpc.NewServer(s.serverOptions()...)
 	healthpb.RegisterHealthServer(s.grpc, &healthService{Server: s.health, stop: s.stopWatch})
@@ -75,15 +78,31 @@ func New(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// installBuiltins puts grpckit's own interceptors first in their slots.
+// installBuiltins fills the slots with grpckit's own interceptors, which run
+// outside the user's in the same slot.
 func (s *Server) installBuiltins() {
-	ic := &s.cfg.interceptors
-	prepend(ic.Unary, SlotRecovery, recovery.UnaryServerInterceptor(recovery.WithLogger(s.cfg.logger)))
-	prepend(ic.Stream, SlotRecovery, recovery.StreamServerInterceptor(recovery.WithLogger(s.cfg.logger)))
+	b := &s.builtin
+	b.add(SlotRecovery, recovery.UnaryServerInterceptor(recovery.WithLogger(s.cfg.logger)),
+		recovery.StreamServerInterceptor(recovery.WithLogger(s.cfg.logger)))
+	s.installObservability(b)
+	s.installResilience(b)
 }
 
-func prepend[T any](bySlot [][]T, slot Slot, x T) {
-	bySlot[slot] = append([]T{x}, bySlot[slot]...)
+// builtins collects what the builder installs: interceptors by slot, and
+// server options (stats handlers).
+type builtins struct {
+	slots chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
+	opts  []grpc.ServerOption
+}
+
+// add appends a unary and a stream interceptor (either may be nil) at slot.
+func (b *builtins) add(slot Slot, u grpc.UnaryServerInterceptor, st grpc.StreamServerInterceptor) {
+	if u != nil {
+		b.slots.Unary[slot] = append(b.slots.Unary[slot], u)
+	}
+	if st != nil {
+		b.slots.Stream[slot] = append(b.slots.Stream[slot], st)
+	}
 }
 
 func (s *Server) serverOptions() []grpc.ServerOption {
@@ -99,12 +118,13 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	if c.maxSend > 0 {
 		opts = append(opts, grpc.MaxSendMsgSize(c.maxSend))
 	}
-	if u := flatten(c.order, c.interceptors.Unary); len(u) > 0 {
+	if u := merge(c.order, s.builtin.slots.Unary, c.user.Unary); len(u) > 0 {
 		opts = append(opts, grpc.ChainUnaryInterceptor(u...))
 	}
-	if st := flatten(c.order, c.interceptors.Stream); len(st) > 0 {
+	if st := merge(c.order, s.builtin.slots.Stream, c.user.Stream); len(st) > 0 {
 		opts = append(opts, grpc.ChainStreamInterceptor(st...))
 	}
+	opts = append(opts, s.builtin.opts...)
 	return append(opts, c.grpcOpts...)
 }
 

@@ -29,6 +29,18 @@ func Flatten[S ~int, T any](order []S, bySlot [][]T) []T {
 	return out
 }
 
+// Merge returns, slot by slot in the given order, the interceptors of first
+// followed by those of then: grpckit's own interceptors for a slot run
+// outside the user's for the same slot.
+func Merge[S ~int, T any](order []S, first, then [][]T) []T {
+	var out []T
+	for _, s := range order {
+		out = append(out, first[s]...)
+		out = append(out, then[s]...)
+	}
+	return out
+}
+
 // CheckOrder reports an error unless order names each of the n slots exactly
 // once. names gives each slot's name for the message.
 func CheckOrder[S ~int](order []S, names []string) error {

