@@ -34,6 +34,8 @@ type config struct {
 	order        []Slot
 	user         chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
 	dialOpts     []grpc.DialOption
+	obs          obsConfig        // observability.go
+	resilience   resilienceConfig // resilience.go
 	errs         []error
 }
 

@@ -32,6 +32,8 @@ type config struct {
 	order        []Slot
 	user         chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
 	grpcOpts     []grpc.ServerOption
+	obs          obsConfig        // observability.go
+	resilience   resilienceConfig // resilience.go
 	errs         []error
 }
 
