@@ -1,7 +1,11 @@
 package resolver
 
 import (
+	"errors"
+	"fmt"
 	"maps"
+	"net"
+	"strconv"
 
 	"google.golang.org/grpc/attributes"
 	grpcresolver "google.golang.org/grpc/resolver"
@@ -88,4 +92,23 @@ func FromGRPC(ep grpcresolver.Endpoint) Endpoint {
 		return Endpoint{Addr: ep.Addresses[0].Addr}
 	}
 	return Endpoint{}
+}
+
+// ErrBadEndpoint is returned (wrapped) by [Endpoint.Validate].
+var ErrBadEndpoint = errors.New("resolver: bad endpoint")
+
+// Validate reports whether e can be dialled: Addr must be a host:port with a
+// non-empty host and a numeric port.
+func (e Endpoint) Validate() error {
+	host, port, err := net.SplitHostPort(e.Addr)
+	if err != nil {
+		return fmt.Errorf("%w: address %q: %v", ErrBadEndpoint, e.Addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%w: address %q has no host", ErrBadEndpoint, e.Addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%w: address %q has an invalid port", ErrBadEndpoint, e.Addr)
+	}
+	return nil
 }
