@@ -1,0 +1,46 @@
+// Package ratelimit limits the calls a server accepts or a client sends: a
+// token bucket (rate and burst, global or keyed by method, peer or a
+// metadata value) and a concurrency limit (maximum calls in flight).
+//
+// A call over the limit fails with codes.ResourceExhausted and the fixed
+// message [Message]: it says nothing about the limit, the key or the server.
+//
+// # The token bucket
+//
+// The bucket has golang.org/x/time/rate's semantics and types (a rate.Limit
+// of events per second and an integer burst; a full bucket at the start),
+// but not its implementation: rate.Limiter.Allow takes a mutex and reads
+// time.Now, 100–170 ns per call on the reference machines. This package
+// keeps the bucket as one atomic word (the theoretical arrival time of the
+// next call, the GCRA form of a token bucket) updated by compare-and-swap,
+// and reads the runtime's monotonic clock once per call (clock.Real, about
+// half the cost of time.Now). Measured in BenchmarkAdmit beside
+// BenchmarkTimeNow in this package: about 35 ns and 0 allocations for the
+// global bucket against 45–50 ns for time.Now (see the package benchmarks
+// for the command; figures vary by machine, the ratio much less).
+//
+// # Keys
+//
+// With [WithKey] each key ([ByMethod], [ByPeer], [ByMetadata]) has its own
+// bucket. The key set is bounded ([WithMaxKeys]): a bucket that has refilled
+// is indistinguishable from a new one, so it is dropped when room is needed;
+// when the set is full of active keys, new keys share one overflow bucket,
+// so that many keys cannot exhaust memory and cannot take the budget of the
+// keys already known. Keyed lookups take a read lock; [ByPeer] and
+// [ByMetadata] allocate to extract the key.
+//
+// # Clients
+//
+// The client interceptors either fail fast (the default) or, with
+// [WithWait], wait for a token as long as the call's deadline allows: a
+// call that could not get a token before its deadline fails at once with
+// ResourceExhausted instead of waiting in vain.
+//
+// # Streams
+//
+// A stream takes one token when it starts. On the server it holds a
+// concurrency slot until its handler returns. On the client the concurrency
+// limit applies to unary calls only: a client stream has no reliable end
+// the interceptor can observe (a caller may abandon it without reading to
+// the end), so counting it could leak slots.
+package ratelimit

@@ -1,0 +1,356 @@
+package ratelimit_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/interceptors/ratelimit"
+	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newLimiter(t *testing.T, opts ...ratelimit.Option) *ratelimit.Limiter {
+	t.Helper()
+	l, err := ratelimit.New(opts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return l
+}
+
+// serve starts an echo server limited by l.
+func serve(t *testing.T, l *ratelimit.Limiter) (*testsrv.Instance, echov1.EchoServiceClient) {
+	t.Helper()
+	in := testsrv.Start(t,
+		server.WithUnaryInterceptor(server.SlotLimit, ratelimit.UnaryServerInterceptor(l)),
+		server.WithStreamInterceptor(server.SlotLimit, ratelimit.StreamServerInterceptor(l)))
+	return in, testsrv.Echo(testsrv.Dial(t, in.Addr))
+}
+
+func call(ctx context.Context, c echov1.EchoServiceClient, msg string) codes.Code {
+	_, err := c.Echo(ctx, &echov1.EchoRequest{Message: msg})
+	return status.Code(err)
+}
+
+func TestBurst(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		r        rate.Limit
+		burst, k int
+	}{
+		{"r10b5k3", 10, 5, 3},
+		{"r1b1k4", 1, 1, 4},
+		{"r1000b20k7", 1000, 20, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fake clock.Fake
+			l := newLimiter(t, ratelimit.WithRate(tc.r, tc.burst), ratelimit.WithClock(fake.Now))
+			in, c := serve(t, l)
+			ctx := testsrv.Ctx(t, 10*time.Second)
+			var rejected int
+			for range tc.burst + tc.k {
+				switch code := call(ctx, c, "hi"); code {
+				case codes.OK:
+				case codes.ResourceExhausted:
+					rejected++
+				default:
+					t.Fatalf("code: got %v, want OK or ResourceExhausted", code)
+				}
+			}
+			if rejected != tc.k {
+				t.Errorf("rejected: got %d, want %d", rejected, tc.k)
+			}
+			if got, want := in.Echo.Calls(), int64(tc.burst); got != want {
+				t.Errorf("server calls: got %d, want %d", got, want)
+			}
+			// One interval later exactly one more call fits.
+			fake.Advance(time.Duration(float64(time.Second) / float64(tc.r)))
+			if code := call(ctx, c, "hi"); code != codes.OK {
+				t.Errorf("after one interval: got %v, want OK", code)
+			}
+			if code := call(ctx, c, "hi"); code != codes.ResourceExhausted {
+				t.Errorf("second after one interval: got %v, want ResourceExhausted", code)
+			}
+		})
+	}
+}
+
+func TestRejectionMessage(t *testing.T) {
+	var fake clock.Fake
+	_, c := serve(t, newLimiter(t, ratelimit.WithRate(1, 1), ratelimit.WithClock(fake.Now)))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "a"})
+	_, err := c.Echo(ctx, &echov1.EchoRequest{Message: "b"})
+	st := status.Convert(err)
+	if st.Code() != codes.ResourceExhausted || st.Message() != ratelimit.Message {
+		t.Fatalf("rejection: got %v %q, want ResourceExhausted %q", st.Code(), st.Message(), ratelimit.Message)
+	}
+}
+
+func TestKeyedIsolation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  ratelimit.KeyFunc
+		ctx  func(ctx context.Context, key string) context.Context
+		call func(ctx context.Context, c echov1.EchoServiceClient, key string) codes.Code
+	}{
+		{
+			name: "metadata",
+			key:  ratelimit.ByMetadata("tenant"),
+			ctx: func(ctx context.Context, key string) context.Context {
+				return metadata.AppendToOutgoingContext(ctx, "tenant", key)
+			},
+			call: func(ctx context.Context, c echov1.EchoServiceClient, _ string) codes.Code { return call(ctx, c, "hi") },
+		},
+		{
+			name: "method",
+			key:  ratelimit.ByMethod,
+			ctx:  func(ctx context.Context, _ string) context.Context { return ctx },
+			call: func(ctx context.Context, c echov1.EchoServiceClient, key string) codes.Code {
+				if key == "noisy" {
+					return call(ctx, c, "hi")
+				}
+				st, err := c.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "hi", Count: 1})
+				if err != nil {
+					return status.Code(err)
+				}
+				for {
+					if _, err := st.Recv(); err != nil {
+						return status.Code(ignoreEOF(err))
+					}
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fake clock.Fake
+			l := newLimiter(t, ratelimit.WithRate(1, 3), ratelimit.WithKey(tc.key), ratelimit.WithClock(fake.Now))
+			_, c := serve(t, l)
+			ctx := testsrv.Ctx(t, 10*time.Second)
+			noisy := 0
+			for range 20 {
+				if tc.call(tc.ctx(ctx, "noisy"), c, "noisy") == codes.ResourceExhausted {
+					noisy++
+				}
+			}
+			if noisy != 17 {
+				t.Errorf("noisy key rejected: got %d, want 17", noisy)
+			}
+			for i := range 3 {
+				if code := tc.call(tc.ctx(ctx, "quiet"), c, "quiet"); code != codes.OK {
+					t.Errorf("quiet key call %d: got %v, want OK", i, code)
+				}
+			}
+		})
+	}
+}
+
+func ignoreEOF(err error) error {
+	if err.Error() == "EOF" {
+		return nil
+	}
+	return err
+}
+
+func TestConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		c, k   int
+		stream bool
+	}{
+		{"unary c3k2", 3, 2, false},
+		{"unary c1k5", 1, 5, false},
+		{"stream c2k3", 2, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLimiter(t, ratelimit.WithConcurrency(tc.c))
+			in, c := serve(t, l)
+			slow, cancel := context.WithCancel(testsrv.Ctx(t, 20*time.Second))
+			var wg sync.WaitGroup
+			codesCh := make(chan codes.Code, tc.c)
+			for range tc.c {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if tc.stream {
+						st, err := c.BidiStream(slow)
+						if err == nil {
+							_ = st.Send(&echov1.BidiStreamRequest{Message: "hold"})
+							if _, err = st.Recv(); err == nil {
+								_, err = st.Recv() // blocks until cancelled
+							}
+						}
+						codesCh <- status.Code(err)
+						return
+					}
+					codesCh <- call(slow, c, "sleep 20s")
+				}()
+			}
+			waitFor(t, func() bool { return l.InFlight() == tc.c && in.Echo.Calls() == int64(tc.c) })
+			ctx := testsrv.Ctx(t, 10*time.Second)
+			rejected := 0
+			for range tc.k {
+				var code codes.Code
+				if tc.stream {
+					st, err := c.BidiStream(ctx)
+					if err == nil {
+						_ = st.CloseSend()
+						_, err = st.Recv()
+					}
+					code = status.Code(err)
+				} else {
+					code = call(ctx, c, "hi")
+				}
+				if code == codes.ResourceExhausted {
+					rejected++
+				}
+			}
+			if rejected != tc.k {
+				t.Errorf("rejected: got %d, want %d", rejected, tc.k)
+			}
+			cancel()
+			wg.Wait()
+			close(codesCh)
+			for code := range codesCh {
+				if code != codes.Canceled {
+					t.Errorf("slow call: got %v, want Canceled", code)
+				}
+			}
+			waitFor(t, func() bool { return l.InFlight() == 0 })
+			if code := call(ctx, c, "hi"); code != codes.OK {
+				t.Errorf("after release: got %v, want OK", code)
+			}
+		})
+	}
+}
+
+func TestClient(t *testing.T) {
+	t.Run("fail fast", func(t *testing.T) {
+		var fake clock.Fake
+		l := newLimiter(t, ratelimit.WithRate(1, 2), ratelimit.WithClock(fake.Now))
+		in := testsrv.Start(t)
+		c := testsrv.Echo(testsrv.Dial(t, in.Addr,
+			client.WithUnaryInterceptor(client.SlotRateLimit, ratelimit.UnaryClientInterceptor(l)),
+			client.WithStreamInterceptor(client.SlotRateLimit, ratelimit.StreamClientInterceptor(l))))
+		ctx := testsrv.Ctx(t, 10*time.Second)
+		rejected := 0
+		for range 5 {
+			if call(ctx, c, "hi") == codes.ResourceExhausted {
+				rejected++
+			}
+		}
+		if _, err := c.BidiStream(ctx); status.Code(err) != codes.ResourceExhausted {
+			t.Errorf("stream: got %v, want ResourceExhausted", status.Code(err))
+		}
+		if rejected != 3 {
+			t.Errorf("rejected: got %d, want 3", rejected)
+		}
+		if got := in.Echo.Calls(); got != 2 {
+			t.Errorf("server calls: got %d, want 2 (rejections send nothing)", got)
+		}
+	})
+	t.Run("wait", func(t *testing.T) {
+		// 50 calls/s, burst 1: the second call waits about 20 ms.
+		l := newLimiter(t, ratelimit.WithRate(50, 1), ratelimit.WithWait())
+		in := testsrv.Start(t)
+		c := testsrv.Echo(testsrv.Dial(t, in.Addr,
+			client.WithUnaryInterceptor(client.SlotRateLimit, ratelimit.UnaryClientInterceptor(l))))
+		ctx := testsrv.Ctx(t, 10*time.Second)
+		for i := range 3 {
+			if code := call(ctx, c, "hi"); code != codes.OK {
+				t.Fatalf("call %d: got %v, want OK", i, code)
+			}
+		}
+		// A call whose deadline is shorter than the wait fails at once.
+		short, cancel := context.WithTimeout(ctx, time.Millisecond)
+		defer cancel()
+		_ = call(ctx, c, "hi")
+		if code := call(short, c, "hi"); code != codes.ResourceExhausted {
+			t.Errorf("deadline shorter than the wait: got %v, want ResourceExhausted", code)
+		}
+		if got := in.Echo.Calls(); got != 4 {
+			t.Errorf("server calls: got %d, want 4", got)
+		}
+	})
+}
+
+func TestMaxKeys(t *testing.T) {
+	var fake clock.Fake
+	l := newLimiter(t, ratelimit.WithRate(1, 1), ratelimit.WithKey(ratelimit.ByMetadata("k")),
+		ratelimit.WithMaxKeys(2), ratelimit.WithClock(fake.Now))
+	ctx := context.Background()
+	md := func(k string) context.Context { return metadata.NewIncomingContext(ctx, metadata.Pairs("k", k)) }
+	for _, k := range []string{"a", "b"} {
+		if !l.Allow(md(k), "/m") {
+			t.Fatalf("first call of %q: got rejected, want allowed", k)
+		}
+	}
+	// The set is full of active keys: c and d share the overflow bucket.
+	if !l.Allow(md("c"), "/m") {
+		t.Errorf("c: got rejected, want allowed (overflow bucket)")
+	}
+	if l.Allow(md("d"), "/m") {
+		t.Errorf("d: got allowed, want rejected (overflow bucket empty)")
+	}
+	if got := l.Keys(); got != 2 {
+		t.Errorf("keys: got %d, want 2", got)
+	}
+	// Once a and b have refilled they make room for new keys.
+	fake.Advance(2 * time.Second)
+	for _, k := range []string{"e", "f"} {
+		if !l.Allow(md(k), "/m") {
+			t.Errorf("%q after refill: got rejected, want allowed", k)
+		}
+	}
+	if got := l.Keys(); got != 2 {
+		t.Errorf("keys after eviction: got %d, want 2", got)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []ratelimit.Option
+		want error
+	}{
+		{"nothing", nil, ratelimit.ErrNoLimit},
+		{"zero rate", []ratelimit.Option{ratelimit.WithRate(0, 1)}, ratelimit.ErrInvalid},
+		{"zero burst", []ratelimit.Option{ratelimit.WithRate(1, 0)}, ratelimit.ErrInvalid},
+		{"zero concurrency", []ratelimit.Option{ratelimit.WithConcurrency(0)}, ratelimit.ErrInvalid},
+		{"zero keys", []ratelimit.Option{ratelimit.WithRate(1, 1), ratelimit.WithMaxKeys(0)}, ratelimit.ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ratelimit.New(tc.opts...); !errors.Is(err, tc.want) {
+				t.Fatalf("New: got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, err := ratelimit.New(ratelimit.WithRate(rate.Inf, 0)); err != nil {
+		t.Errorf("rate.Inf: got %v, want nil", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
