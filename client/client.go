@@ -22,6 +22,7 @@ type Conn struct {
 	*grpc.ClientConn
 
 	closers   []func() error
+	registry  Registry
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -84,7 +85,7 @@ func New(target string, opts ...Option) (*Conn, error) {
 		b.close()
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Conn{ClientConn: cc, closers: b.closers}, nil
+	return &Conn{ClientConn: cc, closers: b.closers, registry: cfg.obs.registry}, nil
 }
 
 // builtins collects what the builder installs: interceptors by slot, dial

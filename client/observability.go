@@ -1,11 +1,100 @@
 package client
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+
+	"github.com/grpckit/grpckit/interceptors/logging"
+	"github.com/grpckit/grpckit/interceptors/metrics"
+	"github.com/grpckit/grpckit/interceptors/tracing"
+)
+
+// Registry is where metrics are registered and gathered from; a
+// *prometheus.Registry is one.
+type Registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
 
 // obsConfig holds the logging, metrics and tracing options.
 type obsConfig struct {
-	registry *prometheus.Registry
+	logger      *slog.Logger
+	accessLog   bool
+	logOpts     []logging.Option
+	registry    Registry // nil: metrics off
+	metricsOpts []metrics.Option
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	props       propagation.TextMapPropagator
 }
+
+func defaultObs() obsConfig {
+	return obsConfig{logger: slog.Default(), accessLog: true, registry: prometheus.NewRegistry()}
+}
+
+// WithLogger sets the logger for the access log and the interceptors the
+// builder installs. Default: slog.Default() when New runs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.errorf("WithLogger: nil logger")
+			return
+		}
+		c.obs.logger = l
+	}
+}
+
+// WithAccessLog turns the one-line-per-call access log on or off. Default: on.
+func WithAccessLog(on bool) Option {
+	return func(c *config) { c.obs.accessLog = on }
+}
+
+// WithLoggingOptions passes options to the access log (levels per code,
+// payloads, health-check logging); see package logging. Default: none.
+func WithLoggingOptions(opts ...logging.Option) Option {
+	return func(c *config) { c.obs.logOpts = append(c.obs.logOpts, opts...) }
+}
+
+// WithMetrics records the standard grpc_client_* Prometheus series on r; nil
+// turns metrics off. Connections sharing a registry share the series.
+// Default: a new registry of the connection's own (never the global one),
+// available from [Conn.Registry].
+func WithMetrics(r Registry, opts ...metrics.Option) Option {
+	return func(c *config) {
+		c.obs.registry = r
+		c.obs.metricsOpts = opts
+	}
+}
+
+// WithTracerProvider traces every attempt with spans from tp, through
+// otelgrpc's stats handler, and propagates trace context to the server.
+// Default: otel's global provider if one has been set with
+// otel.SetTracerProvider, otherwise no tracing at all.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.obs.tp = tp }
+}
+
+// WithMeterProvider records otelgrpc's OpenTelemetry metrics on mp, besides
+// or instead of Prometheus. Default: none.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.obs.mp = mp }
+}
+
+// WithPropagators sets how trace context and baggage are written to
+// outgoing calls. Default: W3C trace context and baggage.
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return func(c *config) { c.obs.props = p }
+}
+
+// Registry returns the registry the connection's metrics are recorded on,
+// nil when metrics are off.
+func (c *Conn) Registry() Registry { return c.registry }
 
 // metricsRegisterer returns where the client's metrics go, or nil when
 // metrics are off.
@@ -16,5 +105,24 @@ func (c *config) metricsRegisterer() prometheus.Registerer {
 	return c.obs.registry
 }
 
-// installObservability installs logging, metrics and tracing.
-func installObservability(cfg *config, b *builtins) error { return nil }
+// installObservability installs tracing (a stats handler), metrics and the
+// access log. Whatever is off installs nothing.
+func installObservability(cfg *config, b *builtins) error {
+	o := &cfg.obs
+	if o.tp != nil || o.mp != nil || tracing.GlobalProviderSet() {
+		b.dial = append(b.dial, grpc.WithStatsHandler(tracing.ClientHandler(
+			tracing.WithTracerProvider(o.tp), tracing.WithMeterProvider(o.mp), tracing.WithPropagators(o.props))))
+	}
+	if o.registry != nil {
+		m, err := metrics.NewClient(o.registry, o.metricsOpts...)
+		if err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		b.add(SlotMetrics, m.UnaryClientInterceptor(), m.StreamClientInterceptor())
+	}
+	if o.accessLog {
+		opts := append([]logging.Option{logging.WithLogger(o.logger)}, o.logOpts...)
+		b.add(SlotLogging, logging.UnaryClientInterceptor(opts...), logging.StreamClientInterceptor(opts...))
+	}
+	return nil
+}

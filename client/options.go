@@ -25,18 +25,18 @@ var ErrNoCredentials = errors.New("client: no transport credentials: use WithTLS
 type Option func(*config)
 
 type config struct {
-	creds        credentials.TransportCredentials
-	timeout      time.Duration
-	balancer     string
-	keepalive    keepalive.ClientParameters
-	maxRecv      int
-	maxSend      int
-	order        []Slot
-	user         chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
-	dialOpts     []grpc.DialOption
-	obs          obsConfig        // observability.go
-	resilience   resilienceConfig // resilience.go
-	errs         []error
+	creds      credentials.TransportCredentials
+	timeout    time.Duration
+	balancer   string
+	keepalive  keepalive.ClientParameters
+	maxRecv    int
+	maxSend    int
+	order      []Slot
+	user       chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
+	dialOpts   []grpc.DialOption
+	obs        obsConfig        // observability.go
+	resilience resilienceConfig // resilience.go
+	errs       []error
 }
 
 // Defaults.
@@ -61,6 +61,7 @@ func newConfig(opts []Option) (*config, error) {
 		balancer:  DefaultBalancer,
 		keepalive: keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout, PermitWithoutStream: true},
 		order:     DefaultOrder(),
+		obs:       defaultObs(),
 		user: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](
 			int(numSlots)),
 	}

@@ -1,11 +1,105 @@
 package server
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/grpckit/grpckit/interceptors/logging"
+	"github.com/grpckit/grpckit/interceptors/metrics"
+	"github.com/grpckit/grpckit/interceptors/tracing"
+)
+
+// Registry is where metrics are registered and gathered from; a
+// *prometheus.Registry is one.
+type Registry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
 
 // obsConfig holds the logging, metrics and tracing options.
 type obsConfig struct {
-	registry *prometheus.Registry
+	accessLog   bool
+	logOpts     []logging.Option
+	registry    Registry // nil: metrics off
+	metricsOpts []metrics.Option
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	props       propagation.TextMapPropagator
+	adminAddr   string
 }
+
+func defaultObs() obsConfig {
+	return obsConfig{accessLog: true, registry: prometheus.NewRegistry()}
+}
+
+// WithAccessLog turns the one-line-per-call access log on or off. Lines go
+// to the server's logger (see [WithLogger]) at a level that follows the
+// status code. Default: on.
+func WithAccessLog(on bool) Option {
+	return func(c *config) { c.obs.accessLog = on }
+}
+
+// WithLoggingOptions passes options to the access log (levels per code,
+// payloads, health-check logging); see package logging. Default: none.
+func WithLoggingOptions(opts ...logging.Option) Option {
+	return func(c *config) { c.obs.logOpts = append(c.obs.logOpts, opts...) }
+}
+
+// WithMetrics records the standard grpc_server_* Prometheus series on r; nil
+// turns metrics off. Default: a new registry of the server's own (never the
+// global one), available from [Server.Registry] and the admin endpoint.
+func WithMetrics(r Registry, opts ...metrics.Option) Option {
+	return func(c *config) {
+		c.obs.registry = r
+		c.obs.metricsOpts = opts
+	}
+}
+
+// WithTracerProvider traces every call with spans from tp, through otelgrpc's
+// stats handler. Default: otel's global provider if one has been set with
+// otel.SetTracerProvider, otherwise no tracing at all.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.obs.tp = tp }
+}
+
+// WithMeterProvider records otelgrpc's OpenTelemetry metrics on mp, besides
+// or instead of Prometheus. Default: none.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.obs.mp = mp }
+}
+
+// WithPropagators sets how trace context and baggage are read from incoming
+// calls. Default: W3C trace context and baggage.
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return func(c *config) { c.obs.props = p }
+}
+
+// WithAdmin serves an admin HTTP endpoint on addr, apart from the gRPC port:
+// /metrics (the server's registry; OpenMetrics with exemplars on request),
+// /healthz (200 while the server is SERVING, 503 otherwise) and
+// /debug/pprof/. New binds the address; [Server.AdminAddr] reports it.
+// Default: no admin endpoint.
+func WithAdmin(addr string) Option {
+	return func(c *config) { c.obs.adminAddr = addr }
+}
+
+// Registry returns the registry the server's metrics are recorded on, nil
+// when metrics are off. Register your own collectors on it to have them on
+// the admin endpoint too.
+func (s *Server) Registry() Registry { return s.cfg.obs.registry }
 
 // metricsRegisterer returns where the server's metrics go, or nil when
 // metrics are off.
@@ -16,5 +110,83 @@ func (s *Server) metricsRegisterer() prometheus.Registerer {
 	return s.cfg.obs.registry
 }
 
-// installObservability installs logging, metrics and tracing.
-func (s *Server) installObservability(b *builtins) {}
+// installObservability installs tracing (a stats handler), metrics and the
+// access log. Whatever is off installs nothing.
+func (s *Server) installObservability(b *builtins) error {
+	o := &s.cfg.obs
+	if o.tp != nil || o.mp != nil || tracing.GlobalProviderSet() {
+		b.opts = append(b.opts, grpc.StatsHandler(tracing.ServerHandler(
+			tracing.WithTracerProvider(o.tp), tracing.WithMeterProvider(o.mp), tracing.WithPropagators(o.props))))
+	}
+	if o.registry != nil {
+		m, err := metrics.NewServer(o.registry, o.metricsOpts...)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		s.metrics = m
+		b.add(SlotMetrics, m.UnaryServerInterceptor(), m.StreamServerInterceptor())
+	}
+	if o.accessLog {
+		opts := append([]logging.Option{logging.WithLogger(s.cfg.logger)}, o.logOpts...)
+		b.add(SlotLogging, logging.UnaryServerInterceptor(opts...), logging.StreamServerInterceptor(opts...))
+	}
+	return nil
+}
+
+// startAdmin binds and serves the admin endpoint, if configured.
+func (s *Server) startAdmin() error {
+	addr := s.cfg.obs.adminAddr
+	if addr == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: admin endpoint: %w", err)
+	}
+	mux := http.NewServeMux()
+	if r := s.cfg.obs.registry; r != nil {
+		mux.Handle("/metrics", metrics.Handler(r))
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			http.Error(w, "NOT_SERVING", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("SERVING\n"))
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.cfg.logger.Handler(), slog.LevelWarn)}
+	s.adminLis = lis
+	s.adminDone = make(chan struct{})
+	go func() {
+		defer close(s.adminDone)
+		if err := s.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.cfg.logger.LogAttrs(context.Background(), slog.LevelError, "admin endpoint stopped",
+				slog.String("error", err.Error()))
+		}
+	}()
+	return nil
+}
+
+// AdminAddr returns the admin endpoint's address, nil without [WithAdmin].
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLis == nil {
+		return nil
+	}
+	return s.adminLis.Addr()
+}
+
+// stopAdmin closes the admin endpoint and waits for its goroutine.
+func (s *Server) stopAdmin() {
+	if s.admin == nil {
+		return
+	}
+	_ = s.admin.Close()
+	<-s.adminDone
+}

@@ -20,21 +20,21 @@ import (
 type Option func(*config)
 
 type config struct {
-	logger       *slog.Logger
-	creds        credentials.TransportCredentials
-	keepalive    keepalive.ServerParameters
-	enforcement  keepalive.EnforcementPolicy
-	maxRecv      int
-	maxSend      int
-	reflection   bool
-	drainDelay   time.Duration // < 0: not set
-	registrar    Registrar
-	order        []Slot
-	user         chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
-	grpcOpts     []grpc.ServerOption
-	obs          obsConfig        // observability.go
-	resilience   resilienceConfig // resilience.go
-	errs         []error
+	logger      *slog.Logger
+	creds       credentials.TransportCredentials
+	keepalive   keepalive.ServerParameters
+	enforcement keepalive.EnforcementPolicy
+	maxRecv     int
+	maxSend     int
+	reflection  bool
+	drainDelay  time.Duration // < 0: not set
+	registrar   Registrar
+	order       []Slot
+	user        chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
+	grpcOpts    []grpc.ServerOption
+	obs         obsConfig        // observability.go
+	resilience  resilienceConfig // resilience.go
+	errs        []error
 }
 
 // Defaults. The keepalive values pair with the client builder's: the server
@@ -57,6 +57,7 @@ func newConfig(opts []Option) (*config, error) {
 		maxRecv:     DefaultMaxRecvMsgSize,
 		reflection:  true,
 		drainDelay:  -1,
+		obs:         defaultObs(),
 		order:       DefaultOrder(),
 		user: chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](
 			int(numSlots)),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/interceptors/recovery"
 	"github.com/grpckit/grpckit/internal/chain"
 )
@@ -43,6 +45,11 @@ type Server struct {
 	builtin builtins
 	grpc    *grpc.Server
 	health  *health.Server
+	metrics *metrics.Server
+
+	admin     *http.Server
+	adminLis  net.Listener
+	adminDone chan struct{}
 
 	stopWatchOnce sync.Once
 	stopWatch     chan struct{} // closed when health Watch streams must end
@@ -67,11 +74,16 @@ func New(opts ...Option) (*Server, error) {
 		explicit:  map[string]bool{},
 	}
 	s.builtin.slots = chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](int(numSlots))
-	s.installBuiltins()
+	if err := s.installBuiltins(); err != nil {
+		return nil, err
+	}
 	s.grpc = grpc.NewServer(s.serverOptions()...)
 	healthpb.RegisterHealthServer(s.grpc, &healthService{Server: s.health, stop: s.stopWatch})
 	if cfg.reflection {
 		reflection.Register(s.grpc)
+	}
+	if err := s.startAdmin(); err != nil {
+		return nil, err
 	}
 	// Until Serve runs, the server is not ready.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -80,12 +92,15 @@ func New(opts ...Option) (*Server, error) {
 
 // installBuiltins fills the slots with grpckit's own interceptors, which run
 // outside the user's in the same slot.
-func (s *Server) installBuiltins() {
+func (s *Server) installBuiltins() error {
 	b := &s.builtin
 	b.add(SlotRecovery, recovery.UnaryServerInterceptor(recovery.WithLogger(s.cfg.logger)),
 		recovery.StreamServerInterceptor(recovery.WithLogger(s.cfg.logger)))
-	s.installObservability(b)
+	if err := s.installObservability(b); err != nil {
+		return err
+	}
 	s.installResilience(b)
+	return nil
 }
 
 // builtins collects what the builder installs: interceptors by slot, and
@@ -173,6 +188,9 @@ func (s *Server) Serve(lis net.Listener) error {
 	first := !s.serving
 	if first {
 		s.serving = true
+		if s.metrics != nil {
+			s.metrics.InitializeMetrics(s.grpc)
+		}
 		for _, name := range append([]string{""}, s.services...) {
 			if !s.explicit[name] {
 				s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
@@ -233,10 +251,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.stopAdmin()
 		return regErr
 	case <-ctx.Done():
 		s.grpc.Stop() // makes GracefulStop return
 		<-done
+		s.stopAdmin()
 		return ctx.Err()
 	}
 }
@@ -270,6 +290,7 @@ func (s *Server) beginClose() {
 func (s *Server) stop() {
 	s.endWatches()
 	s.grpc.Stop()
+	s.stopAdmin()
 }
 
 // endWatches ends the health Watch streams, which would otherwise keep

@@ -1,0 +1,24 @@
+// Package logging writes one log/slog line per finished gRPC call, on the
+// server and the client, for unary calls and streams alike.
+//
+// Each line has stable keys, the ones go-grpc-middleware's logging uses so
+// existing queries keep working: protocol, grpc.component (server or
+// client), grpc.service, grpc.method, grpc.method_type, grpc.code,
+// grpc.time_ms, peer.address (server side), and trace_id and span_id when
+// the call's context carries a valid OpenTelemetry span. Fields a handler
+// adds with go-grpc-middleware's logging.InjectFields or logging.AddFields
+// are appended. The level follows the status code (see [DefaultLevel]) and
+// can be overridden with [WithLevels].
+//
+// Payloads are never logged unless [WithPayloads] asks for them. Health
+// checks and reflection are not logged unless [WithLogHealth] asks for them;
+// the selection uses go-grpc-middleware's selector.
+//
+// Why not go-grpc-middleware's logging interceptor itself: measured here it
+// costs 1.26–1.38× a bare call even when the level filters every line out
+// (+90 to +118 allocations), because it builds its fields before asking the
+// logger whether the line is enabled. These interceptors ask
+// slog.Logger.Enabled first, at the level the call's code maps to, and
+// build nothing for a filtered line; see the benchmarks in this package for
+// the figures.
+package logging

@@ -1,0 +1,340 @@
+package logging
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	grpclogging "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// Message is the message of every call line.
+const Message = "finished call"
+
+// Option configures the logging interceptors.
+type Option func(*config)
+
+type config struct {
+	logger   *slog.Logger
+	levels   func(codes.Code) slog.Level
+	payloads bool
+	health   bool
+	now      func() time.Time
+}
+
+// WithLogger sets the logger. Default: slog.Default() when the interceptor
+// is built.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithLevels sets how a status code maps to a level. Default: [DefaultLevel].
+func WithLevels(f func(codes.Code) slog.Level) Option {
+	return func(c *config) {
+		if f != nil {
+			c.levels = f
+		}
+	}
+}
+
+// WithPayloads adds the request and response of unary calls to each line,
+// under grpc.request and grpc.response. Default: off; payloads may hold
+// personal data.
+func WithPayloads(on bool) Option {
+	return func(c *config) { c.payloads = on }
+}
+
+// WithLogHealth logs grpc.health.v1 and server reflection calls too.
+// Default: off; load balancers' health checks would drown the log.
+func WithLogHealth(on bool) Option {
+	return func(c *config) { c.health = on }
+}
+
+// DefaultLevel maps OK to Info, codes that mean the caller erred (Canceled,
+// InvalidArgument, NotFound, AlreadyExists, PermissionDenied,
+// ResourceExhausted, FailedPrecondition, Aborted, OutOfRange,
+// Unauthenticated) to Warn, and codes that mean the server or the network
+// failed (Unknown, DeadlineExceeded, Unimplemented, Internal, Unavailable,
+// DataLoss) to Error.
+func DefaultLevel(c codes.Code) slog.Level {
+	switch c {
+	case codes.OK:
+		return slog.LevelInfo
+	case codes.Canceled, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists,
+		codes.PermissionDenied, codes.ResourceExhausted, codes.FailedPrecondition,
+		codes.Aborted, codes.OutOfRange, codes.Unauthenticated:
+		return slog.LevelWarn
+	default:
+		return slog.LevelError
+	}
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{levels: DefaultLevel, now: time.Now}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	return c
+}
+
+// notHealth selects every call but health checks and reflection.
+var notHealth = selector.MatchFunc(func(_ context.Context, m interceptors.CallMeta) bool {
+	return m.Service != "grpc.health.v1.Health" && !strings.HasPrefix(m.Service, "grpc.reflection.")
+})
+
+// maxLevel is the highest level any code maps to: when the logger does not
+// take it, no call can be logged, and a call skips even the clock reads.
+func (c *config) maxLevel() slog.Level {
+	lvl := c.levels(codes.OK)
+	for code := codes.OK; code <= codes.Unauthenticated; code++ {
+		lvl = max(lvl, c.levels(code))
+	}
+	return lvl
+}
+
+// UnaryServerInterceptor logs each finished unary call.
+func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
+	c := newConfig(opts)
+	hi := c.maxLevel()
+	i := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !c.logger.Enabled(ctx, hi) {
+			return handler(ctx, req)
+		}
+		start := c.now()
+		resp, err := handler(ctx, req)
+		c.log(ctx, "server", info.FullMethod, interceptors.Unary, start, err, req, resp, -1, -1)
+		return resp, err
+	}
+	if c.health {
+		return i
+	}
+	return selector.UnaryServerInterceptor(i, notHealth)
+}
+
+// StreamServerInterceptor logs each finished stream, with the number of
+// messages received and sent.
+func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
+	c := newConfig(opts)
+	hi := c.maxLevel()
+	i := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx := ss.Context()
+		if !c.logger.Enabled(ctx, hi) {
+			return handler(srv, ss)
+		}
+		start := c.now()
+		cs := &countingServerStream{ServerStream: ss}
+		err := handler(srv, cs)
+		c.log(ctx, "server", info.FullMethod, streamType(info.IsClientStream, info.IsServerStream), start, err, nil, nil, cs.recv.Load(), cs.sent.Load())
+		return err
+	}
+	if c.health {
+		return i
+	}
+	return selector.StreamServerInterceptor(i, notHealth)
+}
+
+// UnaryClientInterceptor logs each finished unary call as the caller sees it.
+func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
+	c := newConfig(opts)
+	hi := c.maxLevel()
+	i := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+		if !c.logger.Enabled(ctx, hi) {
+			return invoker(ctx, method, req, reply, cc, callOpts...)
+		}
+		start := c.now()
+		err := invoker(ctx, method, req, reply, cc, callOpts...)
+		var resp any
+		if err == nil {
+			resp = reply
+		}
+		c.log(ctx, "client", method, interceptors.Unary, start, err, req, resp, -1, -1)
+		return err
+	}
+	if c.health {
+		return i
+	}
+	return selector.UnaryClientInterceptor(i, notHealth)
+}
+
+// StreamClientInterceptor logs each finished stream as the caller sees it:
+// when it fails to open, when RecvMsg returns an error (io.EOF counts as
+// OK), or when a stream without server streaming completes.
+func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
+	c := newConfig(opts)
+	hi := c.maxLevel()
+	i := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if !c.logger.Enabled(ctx, hi) {
+			return streamer(ctx, desc, cc, method, callOpts...)
+		}
+		start := c.now()
+		typ := streamType(desc.ClientStreams, desc.ServerStreams)
+		s, err := streamer(ctx, desc, cc, method, callOpts...)
+		if err != nil {
+			c.log(ctx, "client", method, typ, start, err, nil, nil, 0, 0)
+			return nil, err
+		}
+		return &loggedClientStream{ClientStream: s, c: c, ctx: ctx, method: method, typ: typ, start: start, serverStreams: desc.ServerStreams}, nil
+	}
+	if c.health {
+		return i
+	}
+	return selector.StreamClientInterceptor(i, notHealth)
+}
+
+func streamType(client, server bool) interceptors.GRPCType {
+	switch {
+	case client && server:
+		return interceptors.BidiStream
+	case client:
+		return interceptors.ClientStream
+	case server:
+		return interceptors.ServerStream
+	}
+	return interceptors.Unary
+}
+
+// log writes the call's line if its level is enabled. recv and sent are
+// message counts of streams, -1 for unary calls.
+func (c *config) log(ctx context.Context, component, fullMethod string, typ interceptors.GRPCType, start time.Time, err error, req, resp any, recv, sent int64) {
+	code := status.Code(err)
+	lvl := c.levels(code)
+	if !c.logger.Enabled(ctx, lvl) {
+		return
+	}
+	elapsed := c.now().Sub(start)
+	service, method := splitMethod(fullMethod)
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.String("protocol", "grpc"),
+		slog.String(grpclogging.ComponentFieldKey, component),
+		slog.String(grpclogging.ServiceFieldKey, service),
+		slog.String(grpclogging.MethodFieldKey, method),
+		slog.String(grpclogging.MethodTypeFieldKey, string(typ)),
+		slog.String("grpc.code", code.String()),
+		slog.Float64("grpc.time_ms", float64(elapsed.Microseconds())/1000),
+	)
+	if component == "server" {
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
+		}
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("grpc.error", status.Convert(err).Message()))
+	}
+	if recv >= 0 {
+		attrs = append(attrs, slog.Int64("grpc.msg_received", recv), slog.Int64("grpc.msg_sent", sent))
+	}
+	if c.payloads {
+		if req != nil {
+			attrs = append(attrs, slog.Any("grpc.request", req))
+		}
+		if resp != nil {
+			attrs = append(attrs, slog.Any("grpc.response", resp))
+		}
+	}
+	for it := grpclogging.ExtractFields(ctx).Iterator(); it.Next(); {
+		k, v := it.At()
+		attrs = append(attrs, slog.Any(k, v))
+	}
+	c.logger.LogAttrs(ctx, lvl, Message, attrs...)
+}
+
+// splitMethod splits "/pkg.Service/Method" into its service and method.
+func splitMethod(full string) (string, string) {
+	full = strings.TrimPrefix(full, "/")
+	if i := strings.LastIndexByte(full, '/'); i >= 0 {
+		return full[:i], full[i+1:]
+	}
+	return "unknown", full
+}
+
+// The counters are atomic: a handler may send and receive on two goroutines.
+type countingServerStream struct {
+	grpc.ServerStream
+	recv, sent atomic.Int64
+}
+
+func (s *countingServerStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if err == nil {
+		s.recv.Add(1)
+	}
+	return err
+}
+
+func (s *countingServerStream) SendMsg(m any) error {
+	err := s.ServerStream.SendMsg(m)
+	if err == nil {
+		s.sent.Add(1)
+	}
+	return err
+}
+
+// loggedClientStream logs once, when the stream ends.
+type loggedClientStream struct {
+	grpc.ClientStream
+	c             *config
+	ctx           context.Context
+	method        string
+	typ           interceptors.GRPCType
+	start         time.Time
+	serverStreams bool
+	recv, sent    atomic.Int64 // sending and receiving may run on two goroutines
+	done          atomic.Bool
+}
+
+func (s *loggedClientStream) SendMsg(m any) error {
+	err := s.ClientStream.SendMsg(m)
+	if err == nil {
+		s.sent.Add(1)
+	}
+	return err
+}
+
+func (s *loggedClientStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		s.recv.Add(1)
+		if !s.serverStreams {
+			// A unary response ends a client stream.
+			s.finish(nil)
+		}
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
+		s.finish(nil)
+	} else {
+		s.finish(err)
+	}
+	return err
+}
+
+func (s *loggedClientStream) finish(err error) {
+	if s.done.Swap(true) {
+		return
+	}
+	s.c.log(s.ctx, "client", s.method, s.typ, s.start, err, nil, nil, s.recv.Load(), s.sent.Load())
+}
