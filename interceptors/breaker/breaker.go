@@ -1,0 +1,633 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/internal/clock"
+)
+
+// Message is the status message of a call the breaker or throttle rejected.
+const Message = "circuit breaker open"
+
+// Defaults.
+const (
+	// DefaultThreshold is how many consecutive failures open a breaker.
+	DefaultThreshold = 5
+	// DefaultTimeout is how long a breaker stays open before it lets probes through.
+	DefaultTimeout = 10 * time.Second
+	// DefaultMaxRequests is how many probes a half-open breaker lets through;
+	// as many successes close it.
+	DefaultMaxRequests = 1
+	// DefaultMaxKeys bounds the breakers of one [Breakers]; keys beyond it
+	// share one breaker.
+	DefaultMaxKeys = 1000
+	// DefaultK is the throttle's multiplier: a failing backend still gets
+	// about K times the calls it accepts.
+	DefaultK = 2.0
+	// DefaultWindow is the throttle's sliding window.
+	DefaultWindow = 2 * time.Minute
+)
+
+// DefaultFailureCodes are the codes that count as failures: signs that the
+// backend, not the request, is in trouble.
+var DefaultFailureCodes = []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss}
+
+// ErrRejected matches, with errors.Is, every call rejected by a breaker or
+// throttle of this package.
+var ErrRejected = errors.New("breaker: call rejected")
+
+// ErrInvalid is wrapped by the errors of invalid option values.
+var ErrInvalid = errors.New("breaker: invalid option")
+
+// rejection is the error of a rejected call: a gRPC status (Unavailable)
+// that matches ErrRejected. One value serves every rejection.
+type rejection struct{ st *status.Status }
+
+func (r *rejection) Error() string              { return "rpc error: code = Unavailable desc = " + Message }
+func (r *rejection) GRPCStatus() *status.Status { return r.st }
+func (r *rejection) Is(target error) bool       { return target == ErrRejected }
+
+var errRejected error = &rejection{st: status.New(codes.Unavailable, Message)}
+
+// Option configures [New] and [NewThrottle]; each says which it applies to.
+type Option func(*config)
+
+type config struct {
+	threshold   uint32
+	readyToTrip func(gobreaker.Counts) bool
+	timeout     time.Duration
+	interval    time.Duration
+	maxRequests uint32
+	failure     [codes.Unauthenticated + 1]bool
+	failureSet  bool
+	key         func(method string) string
+	maxKeys     int
+	now         clock.Clock
+	rand        func() float64
+	logger      *slog.Logger
+	reg         prometheus.Registerer
+	onChange    func(key string, from, to gobreaker.State)
+	k           float64
+	window      time.Duration
+	errs        []error
+}
+
+func (c *config) invalid(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+}
+
+// WithThreshold opens a breaker after n consecutive failures (n >= 1).
+// Breaker only. Default: [DefaultThreshold].
+func WithThreshold(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.invalid("WithThreshold(%d): want n >= 1", n)
+			return
+		}
+		c.threshold = uint32(n)
+	}
+}
+
+// WithReadyToTrip replaces the threshold with gobreaker's ReadyToTrip: it
+// is called with the counts after each failure in the closed state, and
+// opens the breaker when it returns true. Breaker only. Default: open after
+// [WithThreshold] consecutive failures.
+func WithReadyToTrip(f func(gobreaker.Counts) bool) Option {
+	return func(c *config) { c.readyToTrip = f }
+}
+
+// WithTimeout sets how long a breaker stays open before it lets probes
+// through. Breaker only. Default: [DefaultTimeout].
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.invalid("WithTimeout(%v): want d > 0", d)
+			return
+		}
+		c.timeout = d
+	}
+}
+
+// WithInterval clears a closed breaker's counts every d, as gobreaker's
+// Interval does; it costs one clock read per call. Breaker only. Default: 0,
+// counts are cleared only on state changes (consecutive counts reset on
+// every success or failure anyway).
+func WithInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.invalid("WithInterval(%v): want d >= 0", d)
+			return
+		}
+		c.interval = d
+	}
+}
+
+// WithMaxRequests sets how many probes a half-open breaker lets through;
+// as many consecutive successes close it. Breaker only. Default:
+// [DefaultMaxRequests].
+func WithMaxRequests(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.invalid("WithMaxRequests(%d): want n >= 1", n)
+			return
+		}
+		c.maxRequests = uint32(n)
+	}
+}
+
+// WithFailureCodes sets the status codes that count as failures. OK and
+// Canceled (the caller's own doing) are refused. Default:
+// [DefaultFailureCodes]; the throttle adds ResourceExhausted to the default.
+func WithFailureCodes(cs ...codes.Code) Option {
+	return func(c *config) {
+		c.failure = [codes.Unauthenticated + 1]bool{}
+		for _, code := range cs {
+			if code == codes.OK || code == codes.Canceled || code > codes.Unauthenticated {
+				c.invalid("WithFailureCodes: %v cannot count as a failure", code)
+				continue
+			}
+			c.failure[code] = true
+		}
+		c.failureSet = true
+	}
+}
+
+// WithKey maps a full method name to the breaker that guards it. Breaker
+// only. Default: one breaker per method ([ByMethod]).
+func WithKey(f func(method string) string) Option {
+	return func(c *config) {
+		if f == nil {
+			c.invalid("WithKey(nil)")
+			return
+		}
+		c.key = f
+	}
+}
+
+// ByMethod keys breakers by full method name.
+func ByMethod(method string) string { return method }
+
+// ByService keys breakers by service: "/pkg.Svc/Method" → "/pkg.Svc".
+func ByService(method string) string {
+	for i := len(method) - 1; i > 0; i-- {
+		if method[i] == '/' {
+			return method[:i]
+		}
+	}
+	return method
+}
+
+// WithMaxKeys bounds the number of breakers; keys beyond it share one.
+// Breaker only. Default: [DefaultMaxKeys].
+func WithMaxKeys(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.invalid("WithMaxKeys(%d): want n >= 1", n)
+			return
+		}
+		c.maxKeys = n
+	}
+}
+
+// WithClock sets the clock, for tests. Default: the runtime's monotonic clock.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = clock.FromTime(now) }
+}
+
+// WithRand sets the throttle's source of uniform numbers in [0, 1), for
+// tests. Throttle only. Default: math/rand/v2.Float64.
+func WithRand(f func() float64) Option {
+	return func(c *config) { c.rand = f }
+}
+
+// WithLogger sets the logger of state changes. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithRegisterer exports the metrics (see the package doc) on r. Default:
+// no metrics.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(c *config) { c.reg = r }
+}
+
+// WithOnStateChange calls f after every breaker state change, outside any
+// lock. Breaker only. Default: none.
+func WithOnStateChange(f func(key string, from, to gobreaker.State)) Option {
+	return func(c *config) { c.onChange = f }
+}
+
+// WithK sets the throttle's multiplier (K >= 1): lower is more aggressive.
+// Throttle only. Default: [DefaultK].
+func WithK(k float64) Option {
+	return func(c *config) {
+		if !(k >= 1) {
+			c.invalid("WithK(%v): want K >= 1", k)
+			return
+		}
+		c.k = k
+	}
+}
+
+// WithWindow sets the throttle's sliding window, made of 16 buckets whose
+// span is rounded up to a power of two nanoseconds (the default window is
+// thus about 137 s). Throttle only. Default: [DefaultWindow].
+func WithWindow(d time.Duration) Option {
+	return func(c *config) {
+		if d < numBuckets*time.Millisecond {
+			c.invalid("WithWindow(%v): want d >= 16ms", d)
+			return
+		}
+		c.window = d
+	}
+}
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{
+		threshold:   DefaultThreshold,
+		timeout:     DefaultTimeout,
+		maxRequests: DefaultMaxRequests,
+		key:         ByMethod,
+		maxKeys:     DefaultMaxKeys,
+		now:         clock.Real,
+		logger:      slog.Default(),
+		k:           DefaultK,
+		window:      DefaultWindow,
+	}
+	for _, code := range DefaultFailureCodes {
+		c.failure[code] = true
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	return c, errors.Join(c.errs...)
+}
+
+// outcome classifies a call's error.
+type outcome uint8
+
+const (
+	success outcome = iota
+	failure
+	excluded
+)
+
+func (c *config) classify(err error) outcome {
+	if err == nil {
+		return success
+	}
+	code := status.Code(err)
+	if code == codes.Canceled {
+		return excluded
+	}
+	if code > codes.Unauthenticated {
+		code = codes.Unknown
+	}
+	if c.failure[code] {
+		return failure
+	}
+	return success
+}
+
+// Policy decides, call by call, whether a call may be sent. [*Breakers] and
+// [*Throttle] are the policies; the interceptors take either.
+type Policy interface {
+	admit(method string) (ticket, error)
+	done(t ticket, o outcome)
+	classify(err error) outcome
+}
+
+// ticket carries what completion needs from admission, without allocating.
+type ticket struct {
+	cb   *cb
+	word uint64
+}
+
+// UnaryClientInterceptor rejects calls p refuses with codes.Unavailable
+// ([ErrRejected]) and reports the outcome of the others to p.
+func UnaryClientInterceptor(p Policy) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		t, err := p.admit(method)
+		if err != nil {
+			return err
+		}
+		err = invoker(ctx, method, req, reply, cc, opts...)
+		p.done(t, p.classify(err))
+		return err
+	}
+}
+
+// StreamClientInterceptor rejects streams p refuses with codes.Unavailable
+// ([ErrRejected]); an admitted stream is judged by its establishment (see
+// the package doc).
+func StreamClientInterceptor(p Policy) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		t, err := p.admit(method)
+		if err != nil {
+			return nil, err
+		}
+		s, err := streamer(ctx, desc, cc, method, opts...)
+		p.done(t, p.classify(err))
+		return s, err
+	}
+}
+
+// Breakers is a set of circuit breakers for one target, one per key
+// (method by default). It is safe for concurrent use.
+type Breakers struct {
+	cfg               *config
+	target            string
+	timeout, interval int64
+
+	mu       sync.Mutex                     // guards inserts
+	m        atomic.Pointer[map[string]*cb] // copy on write
+	overflow *cb
+
+	state       *prometheus.GaugeVec
+	transitions *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
+}
+
+// New returns the breakers for calls to target (used in logs and metric
+// labels).
+func New(target string, opts ...Option) (*Breakers, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.readyToTrip == nil {
+		n := cfg.threshold
+		cfg.readyToTrip = func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= n }
+	}
+	b := &Breakers{cfg: cfg, target: target, timeout: int64(cfg.timeout), interval: int64(cfg.interval)}
+	if cfg.reg != nil {
+		b.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "grpckit_breaker_state",
+			Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+		}, []string{"target", "key"})
+		b.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpckit_breaker_transitions_total",
+			Help: "Circuit breaker state changes.",
+		}, []string{"target", "key", "from", "to"})
+		b.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpckit_breaker_rejected_total",
+			Help: "Calls rejected by a circuit breaker without being sent.",
+		}, []string{"target", "key"})
+		if b.state, err = register(cfg.reg, b.state); err != nil {
+			return nil, err
+		}
+		if b.transitions, err = register(cfg.reg, b.transitions); err != nil {
+			return nil, err
+		}
+		if b.rejected, err = register(cfg.reg, b.rejected); err != nil {
+			return nil, err
+		}
+	}
+	m := map[string]*cb{}
+	b.m.Store(&m)
+	b.overflow = b.newCB("overflow")
+	return b, nil
+}
+
+// register registers c on r, or returns the collector already registered
+// under the same description.
+func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
+	if err := r.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("breaker: register metrics: %w", err)
+	}
+	return c, nil
+}
+
+func (b *Breakers) newCB(key string) *cb {
+	c := &cb{b: b, key: key}
+	if b.interval > 0 {
+		c.intervalEnd.Store(b.cfg.now() + b.interval)
+	}
+	if b.rejected != nil {
+		c.rejected = b.rejected.WithLabelValues(b.target, key)
+		b.state.WithLabelValues(b.target, key).Set(0)
+	}
+	return c
+}
+
+// get returns the breaker for key, creating it if needed.
+func (b *Breakers) get(key string) *cb {
+	if c, ok := (*b.m.Load())[key]; ok {
+		return c
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := *b.m.Load()
+	if c, ok := old[key]; ok {
+		return c
+	}
+	if len(old) >= b.cfg.maxKeys {
+		return b.overflow
+	}
+	m := make(map[string]*cb, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	c := b.newCB(key)
+	m[key] = c
+	b.m.Store(&m)
+	return c
+}
+
+// State returns the state of the breaker for key (closed if it has not
+// been used).
+func (b *Breakers) State(key string) gobreaker.State {
+	c, ok := (*b.m.Load())[key]
+	if !ok {
+		return gobreaker.StateClosed
+	}
+	return c.state()
+}
+
+// Counts returns the counts of the breaker for key in its current state.
+func (b *Breakers) Counts(key string) gobreaker.Counts {
+	c, ok := (*b.m.Load())[key]
+	if !ok {
+		return gobreaker.Counts{}
+	}
+	return c.counts()
+}
+
+func (b *Breakers) admit(method string) (ticket, error) {
+	return b.get(b.cfg.key(method)).admit()
+}
+
+func (b *Breakers) done(t ticket, o outcome) { t.cb.done(t.word, o) }
+
+func (b *Breakers) classify(err error) outcome { return b.cfg.classify(err) }
+
+// cb is one circuit breaker. word holds generation<<2 | state.
+type cb struct {
+	b   *Breakers
+	key string
+
+	word        atomic.Uint64
+	openUntil   atomic.Int64 // open: when probes may start
+	intervalEnd atomic.Int64 // closed with an interval: when counts clear
+
+	requests, totalSucc, totalFail, totalExcl, consecSucc, consecFail atomic.Uint32
+
+	mu       sync.Mutex // serializes transitions
+	rejected prometheus.Counter
+}
+
+func stateOf(w uint64) gobreaker.State { return gobreaker.State(w & 3) }
+
+func (c *cb) state() gobreaker.State {
+	w := c.word.Load()
+	if stateOf(w) == gobreaker.StateOpen && c.b.cfg.now() >= c.openUntil.Load() {
+		return gobreaker.StateHalfOpen
+	}
+	return stateOf(w)
+}
+
+func (c *cb) counts() gobreaker.Counts {
+	return gobreaker.Counts{
+		Requests:             c.requests.Load(),
+		TotalSuccesses:       c.totalSucc.Load(),
+		TotalFailures:        c.totalFail.Load(),
+		TotalExclusions:      c.totalExcl.Load(),
+		ConsecutiveSuccesses: c.consecSucc.Load(),
+		ConsecutiveFailures:  c.consecFail.Load(),
+	}
+}
+
+func (c *cb) reject() (ticket, error) {
+	if c.rejected != nil {
+		c.rejected.Inc()
+	}
+	return ticket{}, errRejected
+}
+
+func (c *cb) admit() (ticket, error) {
+	for {
+		w := c.word.Load()
+		switch stateOf(w) {
+		case gobreaker.StateClosed:
+			if c.b.interval > 0 {
+				if now := c.b.cfg.now(); now >= c.intervalEnd.Load() {
+					c.transition(w, gobreaker.StateClosed, now)
+					continue
+				}
+			}
+			c.requests.Add(1)
+			return ticket{cb: c, word: w}, nil
+		case gobreaker.StateHalfOpen:
+			n := c.requests.Load()
+			if n >= c.b.cfg.maxRequests {
+				return c.reject()
+			}
+			if c.requests.CompareAndSwap(n, n+1) {
+				return ticket{cb: c, word: w}, nil
+			}
+		default: // open
+			now := c.b.cfg.now()
+			if now < c.openUntil.Load() {
+				return c.reject()
+			}
+			c.transition(w, gobreaker.StateHalfOpen, now)
+		}
+	}
+}
+
+func (c *cb) done(w uint64, o outcome) {
+	if c.word.Load() != w {
+		return // a call of an earlier generation
+	}
+	switch o {
+	case excluded:
+		c.totalExcl.Add(1)
+		if stateOf(w) == gobreaker.StateHalfOpen {
+			c.requests.Add(^uint32(0)) // let another probe through
+		}
+	case success:
+		c.totalSucc.Add(1)
+		n := c.consecSucc.Add(1)
+		if c.consecFail.Load() != 0 {
+			c.consecFail.Store(0)
+		}
+		if stateOf(w) == gobreaker.StateHalfOpen && n >= c.b.cfg.maxRequests {
+			c.transition(w, gobreaker.StateClosed, c.b.cfg.now())
+		}
+	case failure:
+		c.totalFail.Add(1)
+		c.consecFail.Add(1)
+		if c.consecSucc.Load() != 0 {
+			c.consecSucc.Store(0)
+		}
+		if stateOf(w) == gobreaker.StateHalfOpen || c.b.cfg.readyToTrip(c.counts()) {
+			c.transition(w, gobreaker.StateOpen, c.b.cfg.now())
+		}
+	}
+}
+
+// transition moves the breaker from word w to state to, unless another
+// goroutine moved it first. Closed → closed starts a new interval.
+func (c *cb) transition(w uint64, to gobreaker.State, now int64) {
+	c.mu.Lock()
+	if c.word.Load() != w {
+		c.mu.Unlock()
+		return
+	}
+	for _, a := range []*atomic.Uint32{&c.requests, &c.totalSucc, &c.totalFail, &c.totalExcl, &c.consecSucc, &c.consecFail} {
+		a.Store(0)
+	}
+	switch to {
+	case gobreaker.StateOpen:
+		c.openUntil.Store(now + c.b.timeout)
+	case gobreaker.StateClosed:
+		if c.b.interval > 0 {
+			c.intervalEnd.Store(now + c.b.interval)
+		}
+	}
+	c.word.Store((w>>2+1)<<2 | uint64(to))
+	c.mu.Unlock()
+
+	from := stateOf(w)
+	if from == to {
+		return
+	}
+	b := c.b
+	level := slog.LevelInfo
+	if to == gobreaker.StateOpen {
+		level = slog.LevelWarn
+	}
+	b.cfg.logger.LogAttrs(context.Background(), level, "circuit breaker state change",
+		slog.String("grpc.target", b.target), slog.String("breaker.key", c.key),
+		slog.String("breaker.from", from.String()), slog.String("breaker.to", to.String()))
+	if b.state != nil {
+		b.state.WithLabelValues(b.target, c.key).Set(float64(to))
+		b.transitions.WithLabelValues(b.target, c.key, from.String(), to.String()).Inc()
+	}
+	if b.cfg.onChange != nil {
+		b.cfg.onChange(c.key, from, to)
+	}
+}

@@ -1,0 +1,324 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const echoMethod = "/grpckit.echo.v1.EchoService/Echo"
+
+// dial starts an echo server and a client guarded by p.
+func dial(t *testing.T, p breaker.Policy) (*testsrv.Instance, echov1.EchoServiceClient) {
+	t.Helper()
+	in := testsrv.Start(t)
+	conn := testsrv.Dial(t, in.Addr,
+		client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(p)),
+		client.WithStreamInterceptor(client.SlotBreaker, breaker.StreamClientInterceptor(p)))
+	return in, testsrv.Echo(conn)
+}
+
+func call(ctx context.Context, c echov1.EchoServiceClient, msg string) error {
+	_, err := c.Echo(ctx, &echov1.EchoRequest{Message: msg})
+	return err
+}
+
+func TestTripAndRecover(t *testing.T) {
+	var fake clock.Fake
+	reg := prometheus.NewRegistry()
+	b, err := breaker.New("test", breaker.WithThreshold(3), breaker.WithTimeout(5*time.Second),
+		breaker.WithClock(fake.Now), breaker.WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, c := dial(t, b)
+	ctx := testsrv.Ctx(t, 20*time.Second)
+
+	for i := range 3 {
+		if code := status.Code(call(ctx, c, "code Unavailable")); code != codes.Unavailable {
+			t.Fatalf("failing call %d: got %v, want Unavailable", i, code)
+		}
+	}
+	if got := b.State(echoMethod); got != gobreaker.StateOpen {
+		t.Fatalf("state after 3 failures: got %v, want open", got)
+	}
+	// Open: calls fail fast without reaching the server.
+	for range 5 {
+		err := call(ctx, c, "hi")
+		if status.Code(err) != codes.Unavailable || !errors.Is(err, breaker.ErrRejected) {
+			t.Fatalf("open breaker: got %v, want Unavailable matching ErrRejected", err)
+		}
+		if msg := status.Convert(err).Message(); msg != breaker.Message {
+			t.Errorf("message: got %q, want %q", msg, breaker.Message)
+		}
+	}
+	if got := in.Echo.Calls(); got != 3 {
+		t.Fatalf("server calls while open: got %d, want 3", got)
+	}
+	if got := metric(t, reg, "grpckit_breaker_rejected_total", "key", echoMethod); got != 5 {
+		t.Errorf("grpckit_breaker_rejected_total: got %v, want 5", got)
+	}
+
+	// After the timeout one probe goes through; others wait their turn.
+	fake.Advance(5 * time.Second)
+	probe := make(chan error, 1)
+	go func() { probe <- call(ctx, c, "sleep 300ms") }()
+	waitFor(t, func() bool { return in.Echo.Calls() == 4 })
+	if err := call(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
+		t.Errorf("second call while half-open: got %v, want ErrRejected", err)
+	}
+	if err := <-probe; err != nil {
+		t.Fatalf("probe: got %v, want success", err)
+	}
+	if got := b.State(echoMethod); got != gobreaker.StateClosed {
+		t.Fatalf("state after a successful probe: got %v, want closed", got)
+	}
+	for range 3 {
+		if err := call(ctx, c, "hi"); err != nil {
+			t.Fatalf("closed breaker: got %v, want success", err)
+		}
+	}
+	if got := in.Echo.Calls(); got != 7 {
+		t.Errorf("server calls: got %d, want 7", got)
+	}
+	if got := metric(t, reg, "grpckit_breaker_state", "key", echoMethod); got != 0 {
+		t.Errorf("grpckit_breaker_state: got %v, want 0", got)
+	}
+	for _, tr := range [][2]string{{"closed", "open"}, {"open", "half-open"}, {"half-open", "closed"}} {
+		if got := metric(t, reg, "grpckit_breaker_transitions_total", "key", echoMethod, "from", tr[0], "to", tr[1]); got != 1 {
+			t.Errorf("transitions %s→%s: got %v, want 1", tr[0], tr[1], got)
+		}
+	}
+}
+
+func TestFailedProbeReopens(t *testing.T) {
+	var fake clock.Fake
+	b, _ := breaker.New("test", breaker.WithThreshold(1), breaker.WithTimeout(time.Second), breaker.WithClock(fake.Now))
+	in, c := dial(t, b)
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	_ = call(ctx, c, "code Internal")
+	fake.Advance(time.Second)
+	if code := status.Code(call(ctx, c, "code Internal")); code != codes.Internal {
+		t.Fatalf("probe: got %v, want Internal from the server", code)
+	}
+	if err := call(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
+		t.Fatalf("after a failed probe: got %v, want ErrRejected", err)
+	}
+	if got := in.Echo.Calls(); got != 2 {
+		t.Errorf("server calls: got %d, want 2", got)
+	}
+}
+
+func TestFailureCodes(t *testing.T) {
+	for _, tc := range []struct {
+		code codes.Code
+		trip bool
+	}{
+		{codes.Unavailable, true},
+		{codes.DeadlineExceeded, true},
+		{codes.Internal, true},
+		{codes.Unknown, true},
+		{codes.DataLoss, true},
+		{codes.Canceled, false},
+		{codes.InvalidArgument, false},
+		{codes.NotFound, false},
+		{codes.PermissionDenied, false},
+		{codes.ResourceExhausted, false},
+	} {
+		t.Run(tc.code.String(), func(t *testing.T) {
+			b, _ := breaker.New("test", breaker.WithThreshold(2))
+			_, c := dial(t, b)
+			ctx := testsrv.Ctx(t, 10*time.Second)
+			for range 4 {
+				_ = call(ctx, c, "code "+tc.code.String())
+			}
+			want := gobreaker.StateClosed
+			if tc.trip {
+				want = gobreaker.StateOpen
+			}
+			if got := b.State(echoMethod); got != want {
+				t.Errorf("state after 4 × %v: got %v, want %v", tc.code, got, want)
+			}
+		})
+	}
+	t.Run("custom", func(t *testing.T) {
+		b, _ := breaker.New("test", breaker.WithThreshold(1), breaker.WithFailureCodes(codes.NotFound))
+		_, c := dial(t, b)
+		ctx := testsrv.Ctx(t, 10*time.Second)
+		_ = call(ctx, c, "code Unavailable")
+		if got := b.State(echoMethod); got != gobreaker.StateClosed {
+			t.Errorf("Unavailable with failure codes {NotFound}: got %v, want closed", got)
+		}
+		_ = call(ctx, c, "code NotFound")
+		if got := b.State(echoMethod); got != gobreaker.StateOpen {
+			t.Errorf("NotFound with failure codes {NotFound}: got %v, want open", got)
+		}
+	})
+	if _, err := breaker.New("t", breaker.WithFailureCodes(codes.Canceled)); !errors.Is(err, breaker.ErrInvalid) {
+		t.Errorf("WithFailureCodes(Canceled): got %v, want ErrInvalid", err)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	t.Run("per method", func(t *testing.T) {
+		b, _ := breaker.New("test", breaker.WithThreshold(1))
+		_, c := dial(t, b)
+		ctx := testsrv.Ctx(t, 10*time.Second)
+		_ = call(ctx, c, "code Unavailable")
+		st, err := c.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "hi", Count: 1})
+		if err != nil {
+			t.Fatalf("stream on another method: got %v, want success", err)
+		}
+		if _, err := st.Recv(); err != nil {
+			t.Fatalf("stream Recv: got %v, want a message", err)
+		}
+	})
+	t.Run("per service", func(t *testing.T) {
+		b, _ := breaker.New("test", breaker.WithThreshold(1), breaker.WithKey(breaker.ByService))
+		in, c := dial(t, b)
+		ctx := testsrv.Ctx(t, 10*time.Second)
+		_ = call(ctx, c, "code Unavailable")
+		if _, err := c.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "hi"}); !errors.Is(err, breaker.ErrRejected) {
+			t.Fatalf("stream on the same service: got %v, want ErrRejected", err)
+		}
+		if got := in.Echo.Calls(); got != 1 {
+			t.Errorf("server calls: got %d, want 1", got)
+		}
+	})
+}
+
+func TestOnStateChangeConcurrent(t *testing.T) {
+	var mu sync.Mutex
+	var changes []string
+	b, _ := breaker.New("test", breaker.WithThreshold(5), breaker.WithOnStateChange(func(key string, from, to gobreaker.State) {
+		mu.Lock()
+		defer mu.Unlock()
+		changes = append(changes, from.String()+"→"+to.String())
+	}))
+	_, c := dial(t, b)
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = call(ctx, c, "code Unavailable")
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(changes) != 1 || changes[0] != "closed→open" {
+		t.Errorf("state changes: got %v, want [closed→open]", changes)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	var fake clock.Fake
+	reg := prometheus.NewRegistry()
+	th, err := breaker.NewThrottle("test", breaker.WithClock(fake.Now), breaker.WithRand(func() float64 { return 0.5 }),
+		breaker.WithWindow(time.Minute), breaker.WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, c := dial(t, th)
+	ctx := testsrv.Ctx(t, 20*time.Second)
+
+	// A healthy backend is never throttled.
+	for range 50 {
+		if err := call(ctx, c, "hi"); err != nil {
+			t.Fatalf("healthy backend: got %v, want success", err)
+		}
+	}
+	// Now it fails every call. With K=2 and 50 accepts, rejection starts
+	// once requests - 2·accepts > (requests+1)/2, i.e. requests > 201.
+	rejected := 0
+	for i := range 400 {
+		err := call(ctx, c, "code Unavailable")
+		if errors.Is(err, breaker.ErrRejected) {
+			if rejected == 0 && i+50 < 201 {
+				t.Errorf("first rejection at request %d, want after 201", i+50)
+			}
+			rejected++
+		} else if status.Code(err) != codes.Unavailable {
+			t.Fatalf("failing backend: got %v, want Unavailable", err)
+		}
+	}
+	if got, want := in.Echo.Calls(), int64(50+400-rejected); got != want {
+		t.Errorf("server calls: got %d, want %d (rejections send nothing)", got, want)
+	}
+	if rejected < 200 {
+		t.Errorf("rejected: got %d, want >= 200", rejected)
+	}
+	if got := metric(t, reg, "grpckit_breaker_rejected_total", "key", "throttle"); got != float64(rejected) {
+		t.Errorf("grpckit_breaker_rejected_total{key=throttle}: got %v, want %d", got, rejected)
+	}
+	if p := th.RejectProbability(); p <= 0.5 {
+		t.Errorf("reject probability: got %v, want > 0.5", p)
+	}
+	// When the window has passed, the history is forgotten.
+	fake.Advance(2 * time.Minute) // the window, rounded up, is 16 × 2^32 ns ≈ 69 s
+	if err := call(ctx, c, "hi"); err != nil {
+		t.Errorf("after the window: got %v, want success", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// metric returns the value of the series of family name whose labels
+// include the given name/value pairs.
+func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s%v not found", name, labels)
+	return 0
+}
