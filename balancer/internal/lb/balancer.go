@@ -1,0 +1,427 @@
+package lb
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"sync/atomic"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+	"google.golang.org/grpc/status"
+
+	gkresolver "github.com/grpckit/grpckit/resolver"
+)
+
+// Ready is an endpoint whose SubConn is ready, as a picker sees it.
+type Ready struct {
+	EP *Endpoint
+	SC balancer.SubConn
+}
+
+// PickerBuilder builds a picker over the ready endpoints of g. ready is the
+// picker's own copy.
+type PickerBuilder func(g *Group, ready []Ready) balancer.Picker
+
+// Builder builds balancers that share this package's machinery and differ
+// in their picker. It implements balancer.Builder and balancer.ConfigParser.
+type Builder struct {
+	// BalancerName is the registered name.
+	BalancerName string
+	// Picker builds the pickers.
+	Picker PickerBuilder
+	// Clock is the clock; nil means SystemClock.
+	Clock Clock
+}
+
+// Name implements balancer.Builder.
+func (bb *Builder) Name() string { return bb.BalancerName }
+
+// ParseConfig implements balancer.ConfigParser.
+func (bb *Builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
+	return ParseConfig(bb.BalancerName, js)
+}
+
+// Build implements balancer.Builder.
+func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &Balancer{
+		cc:     cc,
+		name:   bb.BalancerName,
+		target: opts.Target.String(),
+		build:  bb.Picker,
+		g:      NewGroup(DefaultConfig(), bb.Clock),
+		seed:   maphash.MakeSeed(),
+		all:    make(map[string]*member),
+		state:  connectivity.Connecting,
+	}
+	live.add(b)
+	return b
+}
+
+// member is an endpoint as the balancer sees it; its fields belong to the
+// balancer's goroutine.
+type member struct {
+	ep       *Endpoint
+	addr     resolver.Address
+	key      float64 // subset rank: lower is chosen first
+	gen      uint64
+	sc       balancer.SubConn
+	state    connectivity.State // sticky TRANSIENT_FAILURE until READY
+	inSubset bool
+	want     bool
+	readyIdx int
+}
+
+// Balancer diffs resolver updates against the endpoints it knows, keeps a
+// weighted random subset of them connected, and publishes a picker over the
+// ready ones. Work per update is proportional to the endpoints listed plus
+// the subset; SubConn changes cost O(ready) only when the ready set changes.
+type Balancer struct {
+	cc     balancer.ClientConn
+	name   string
+	target string
+	build  PickerBuilder
+	g      *Group
+	seed   maphash.Seed
+
+	all     map[string]*member
+	subset  []*member
+	ready   []*member
+	gen     uint64
+	counts  [connectivity.Shutdown + 1]int
+	state   connectivity.State
+	lastErr error
+	closed  bool
+
+	view atomic.Pointer[[]*Endpoint] // subset, for the collector
+}
+
+// ErrNoEndpoints is the picker's error when the resolver lists none.
+var errNoEndpoints = errors.New("resolver returned no endpoints")
+
+// UpdateClientConnState implements balancer.Balancer.
+func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
+	if b.closed {
+		return nil
+	}
+	cfg, _ := s.BalancerConfig.(*Config)
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	old := b.g.cfg.Swap(cfg)
+	changed := old.SubsetSize != cfg.SubsetSize
+	dirty := false
+	b.gen++
+	seen := 0
+	add := func(a resolver.Address, w uint32) {
+		m := b.all[a.Addr]
+		if m == nil {
+			m = &member{ep: NewEndpoint(b.g, a.Addr, w), addr: a, readyIdx: -1}
+			m.key = b.rank(a.Addr, w)
+			b.all[a.Addr] = m
+			changed = true
+		} else if m.gen == b.gen {
+			return // listed twice
+		} else if m.ep.weight.Load() != w {
+			m.ep.weight.Store(w)
+			m.key = b.rank(a.Addr, w)
+			changed = true
+			dirty = dirty || m.readyIdx >= 0
+		}
+		m.gen = b.gen
+		seen++
+	}
+	if eps := s.ResolverState.Endpoints; len(eps) > 0 {
+		for _, ep := range eps {
+			if len(ep.Addresses) == 0 {
+				continue
+			}
+			add(ep.Addresses[0], gkresolver.FromGRPC(ep).EffectiveWeight())
+		}
+	} else {
+		for _, a := range s.ResolverState.Addresses {
+			add(a, 1)
+		}
+	}
+	if seen != len(b.all) {
+		for addr, m := range b.all {
+			if m.gen != b.gen {
+				if m.inSubset {
+					b.drop(m)
+					dirty = true
+				}
+				delete(b.all, addr)
+				changed = true
+			}
+		}
+	}
+	if changed {
+		dirty = b.resubset() || dirty
+	}
+	if len(b.all) == 0 {
+		b.lastErr = errNoEndpoints
+		b.publishError(connectivity.TransientFailure)
+		return balancer.ErrBadResolverState
+	}
+	if dirty || b.state == connectivity.TransientFailure && b.lastErr == errNoEndpoints {
+		b.publish()
+	}
+	return nil
+}
+
+// rank is the weighted rendezvous rank: -ln(u)/w for a per-balancer hash u.
+func (b *Balancer) rank(addr string, w uint32) float64 {
+	h := maphash.String(b.seed, addr)
+	u := (float64(h>>11) + 0.5) / (1 << 53)
+	return -math.Log(u) / float64(w)
+}
+
+// resubset chooses the SubsetSize endpoints of lowest rank and connects the
+// newcomers; it reports whether the ready set changed.
+func (b *Balancer) resubset() bool {
+	k := b.g.cfg.Load().SubsetSize
+	var chosen []*member
+	if len(b.all) <= k {
+		chosen = make([]*member, 0, len(b.all))
+		for _, m := range b.all {
+			chosen = append(chosen, m)
+		}
+	} else {
+		chosen = make([]*member, 0, k)
+		for _, m := range b.all {
+			if len(chosen) < k {
+				chosen = append(chosen, m)
+				if len(chosen) == k {
+					heapInit(chosen)
+				}
+			} else if m.key < chosen[0].key {
+				chosen[0] = m
+				heapDown(chosen, 0)
+			}
+		}
+	}
+	for _, m := range chosen {
+		m.want = true
+	}
+	dirty := false
+	for _, m := range b.subset {
+		if !m.want {
+			dirty = b.drop(m) || dirty
+		}
+	}
+	for _, m := range chosen {
+		m.want = false
+		if !m.inSubset {
+			b.connect(m)
+		}
+	}
+	b.subset = chosen
+	b.g.members.Store(int64(len(chosen)))
+	view := make([]*Endpoint, len(chosen))
+	for i, m := range chosen {
+		view[i] = m.ep
+	}
+	b.view.Store(&view)
+	return dirty
+}
+
+// heapInit and heapDown keep a max-heap on key.
+func heapInit(h []*member) {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		heapDown(h, i)
+	}
+}
+
+func heapDown(h []*member, i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		j := l
+		if r := l + 1; r < len(h) && h[r].key > h[l].key {
+			j = r
+		}
+		if h[i].key >= h[j].key {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+}
+
+// connect creates m's SubConn and starts connecting.
+func (b *Balancer) connect(m *member) {
+	var sc balancer.SubConn
+	//lint:ignore SA1019 one address per SubConn, as the deprecation asks; there is no replacement yet
+	sc, err := b.cc.NewSubConn([]resolver.Address{m.addr}, balancer.NewSubConnOptions{
+		StateListener: func(s balancer.SubConnState) { b.subConnState(m, sc, s) },
+	})
+	if err != nil {
+		return
+	}
+	m.sc = sc
+	m.inSubset = true
+	m.state = connectivity.Idle
+	b.counts[connectivity.Idle]++
+	m.ep.state.Store(int32(connectivity.Idle))
+	sc.Connect()
+}
+
+// drop shuts m's SubConn down; it reports whether m was ready.
+func (b *Balancer) drop(m *member) bool {
+	wasReady := m.readyIdx >= 0
+	if wasReady {
+		b.unready(m)
+	}
+	b.counts[m.state]--
+	if m.sc != nil {
+		m.sc.Shutdown()
+	}
+	m.sc = nil
+	m.inSubset = false
+	m.ep.state.Store(int32(connectivity.Shutdown))
+	m.ep.release()
+	return wasReady
+}
+
+func (b *Balancer) unready(m *member) {
+	i := m.readyIdx
+	last := len(b.ready) - 1
+	b.ready[i] = b.ready[last]
+	b.ready[i].readyIdx = i
+	b.ready[last] = nil
+	b.ready = b.ready[:last]
+	m.readyIdx = -1
+}
+
+func (b *Balancer) subConnState(m *member, sc balancer.SubConn, s balancer.SubConnState) {
+	if b.closed || m.sc != sc || s.ConnectivityState == connectivity.Shutdown {
+		return
+	}
+	st := s.ConnectivityState
+	if st == connectivity.Idle {
+		sc.Connect()
+	}
+	if st == connectivity.TransientFailure {
+		b.lastErr = s.ConnectionError
+	}
+	m.ep.state.Store(int32(st))
+	// TRANSIENT_FAILURE is sticky until READY, as in round_robin.
+	if m.state == connectivity.TransientFailure && st != connectivity.Ready {
+		return
+	}
+	b.counts[m.state]--
+	b.counts[st]++
+	m.state = st
+	switch {
+	case st == connectivity.Ready && m.readyIdx < 0:
+		m.readyIdx = len(b.ready)
+		b.ready = append(b.ready, m)
+		b.publish()
+	case st != connectivity.Ready && m.readyIdx >= 0:
+		b.unready(m)
+		b.publish()
+	default:
+		if agg := b.aggregate(); agg != b.state && len(b.ready) == 0 {
+			b.publishError(agg)
+		}
+	}
+}
+
+func (b *Balancer) aggregate() connectivity.State {
+	switch {
+	case len(b.ready) > 0:
+		return connectivity.Ready
+	case b.counts[connectivity.Connecting] > 0 || b.counts[connectivity.Idle] > 0:
+		return connectivity.Connecting
+	default:
+		return connectivity.TransientFailure
+	}
+}
+
+// publish sends a new picker for the current ready set.
+func (b *Balancer) publish() {
+	if len(b.ready) == 0 {
+		b.publishError(b.aggregate())
+		return
+	}
+	rs := make([]Ready, len(b.ready))
+	for i, m := range b.ready {
+		rs[i] = Ready{EP: m.ep, SC: m.sc}
+	}
+	b.state = connectivity.Ready
+	b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: b.build(b.g, rs)})
+}
+
+func (b *Balancer) publishError(st connectivity.State) {
+	b.state = st
+	var p balancer.Picker = errPicker{balancer.ErrNoSubConnAvailable}
+	if st == connectivity.TransientFailure {
+		err := b.lastErr
+		if err == nil {
+			err = errors.New("all connections failed")
+		}
+		p = errPicker{status.Error(codes.Unavailable, fmt.Sprintf("%s: %v", b.name, err))}
+	}
+	b.cc.UpdateState(balancer.State{ConnectivityState: st, Picker: p})
+}
+
+// ResolverError implements balancer.Balancer.
+func (b *Balancer) ResolverError(err error) {
+	if b.closed || len(b.all) > 0 {
+		return
+	}
+	b.lastErr = err
+	b.publishError(connectivity.TransientFailure)
+}
+
+// UpdateSubConnState implements balancer.Balancer; SubConns report through
+// their StateListener instead.
+func (b *Balancer) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {}
+
+// ExitIdle implements balancer.Balancer.
+func (b *Balancer) ExitIdle() {
+	for _, m := range b.subset {
+		if m.state == connectivity.Idle && m.sc != nil {
+			m.sc.Connect()
+		}
+	}
+}
+
+// Close implements balancer.Balancer.
+func (b *Balancer) Close() {
+	if b.closed {
+		return
+	}
+	b.closed = true
+	live.remove(b)
+	for _, m := range b.subset {
+		if m.sc != nil {
+			m.sc.Shutdown()
+		}
+	}
+	b.subset, b.ready, b.all = nil, nil, nil
+}
+
+// Group returns the balancer's group.
+func (b *Balancer) Group() *Group { return b.g }
+
+// Subset returns the endpoints that hold a SubConn.
+func (b *Balancer) Subset() []*Endpoint {
+	if v := b.view.Load(); v != nil {
+		return *v
+	}
+	return nil
+}
+
+type errPicker struct{ err error }
+
+func (p errPicker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+	return balancer.PickResult{}, p.err
+}

@@ -1,0 +1,326 @@
+package lb
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/status"
+)
+
+// successAlpha is the weight of one outcome in the success-rate average.
+const successAlpha = 1.0 / 16
+
+// pickGranularity: lastPick is rewritten at most this often (ns), to keep
+// picks from writing a shared cache line on every call.
+const pickGranularity = int64(1e6)
+
+// Group is the state an endpoint shares with the other endpoints of its
+// balancer: the configuration, the clock and the ejection budget.
+type Group struct {
+	cfg     atomic.Pointer[Config]
+	clock   Clock
+	members atomic.Int64 // endpoints holding a SubConn
+	ejected atomic.Int64 // of which ejected
+}
+
+// NewGroup returns a group with cfg and clock (nil means SystemClock).
+func NewGroup(cfg *Config, clock Clock) *Group {
+	if clock == nil {
+		clock = SystemClock
+	}
+	g := &Group{clock: clock}
+	g.cfg.Store(cfg)
+	return g
+}
+
+// Now reads the group's clock.
+func (g *Group) Now() int64 { return g.clock() }
+
+// Config returns the current configuration.
+func (g *Group) Config() *Config { return g.cfg.Load() }
+
+// Ejected returns how many endpoints are ejected now.
+func (g *Group) Ejected() int64 { return g.ejected.Load() }
+
+// Endpoint is one address's statistics and ejection state. Statistics live as
+// long as the resolver lists the address, whatever happens to its SubConn or
+// to the picker. All methods are safe for concurrent use.
+type Endpoint struct {
+	Addr string
+	g    *Group
+
+	weight   atomic.Uint32
+	state    atomic.Int32 // connectivity.State of the SubConn; Shutdown when it has none
+	inflight atomic.Int64
+	cost     atomic.Uint64 // float64 bits: peak-EWMA latency, ns; 0 = unmeasured
+	stamp    atomic.Int64  // last latency observation
+	success  atomic.Uint64 // float64 bits: success-rate EWMA
+	lastPick atomic.Int64
+
+	consec       atomic.Int64
+	winStart     atomic.Int64
+	winOK        atomic.Int64
+	winFail      atomic.Int64
+	ejectedUntil atomic.Int64 // 0 when admitted
+	probation    atomic.Bool
+	times        atomic.Int64 // ejection multiplier
+	readmitted   atomic.Int64 // when last readmitted
+	ejections    atomic.Int64 // total
+	calls        atomic.Int64
+	failures     atomic.Int64
+}
+
+// NewEndpoint returns an endpoint of g with fresh statistics.
+func NewEndpoint(g *Group, addr string, weight uint32) *Endpoint {
+	e := &Endpoint{Addr: addr, g: g}
+	e.weight.Store(weight)
+	e.state.Store(int32(connectivity.Shutdown))
+	e.success.Store(math.Float64bits(1))
+	now := g.clock()
+	e.lastPick.Store(now)
+	e.winStart.Store(now)
+	return e
+}
+
+// Weight returns the endpoint's weight (≥ 1).
+func (e *Endpoint) Weight() uint32 { return e.weight.Load() }
+
+// State returns the connectivity state of the endpoint's SubConn (Shutdown
+// when it has none).
+func (e *Endpoint) State() connectivity.State { return connectivity.State(e.state.Load()) }
+
+// InFlight returns the calls picked and not yet done.
+func (e *Endpoint) InFlight() int64 { return e.inflight.Load() }
+
+// Latency returns the peak-EWMA latency in nanoseconds (0 when unmeasured).
+func (e *Endpoint) Latency() float64 { return math.Float64frombits(e.cost.Load()) }
+
+// SuccessRate returns the success-rate average in [0, 1].
+func (e *Endpoint) SuccessRate() float64 { return math.Float64frombits(e.success.Load()) }
+
+// Ejections returns how many times the endpoint was ejected.
+func (e *Endpoint) Ejections() int64 { return e.ejections.Load() }
+
+// Calls returns how many calls ended on the endpoint, and how many failed.
+func (e *Endpoint) Calls() (calls, failures int64) { return e.calls.Load(), e.failures.Load() }
+
+// IsEjected reports whether the endpoint is ejected now.
+func (e *Endpoint) IsEjected() bool { return e.ejectedUntil.Load() != 0 }
+
+// Score is p2c's load estimate: latency × (in-flight + 1), divided by the
+// weight and by the square of the success rate. Lower is better.
+func (e *Endpoint) Score() float64 {
+	c := math.Float64frombits(e.cost.Load())
+	if c < 1000 { // unmeasured or sub-microsecond: count in-flight calls only
+		c = 1000
+	}
+	sr := math.Float64frombits(e.success.Load())
+	if sr < 0.01 {
+		sr = 0.01
+	}
+	return c * float64(e.inflight.Load()+1) / (float64(e.weight.Load()) * sr * sr)
+}
+
+// Usable reports whether the endpoint may be picked at now: it is not
+// ejected, or its ejection has ended, in which case it is readmitted on
+// probation.
+func (e *Endpoint) Usable(now int64) bool {
+	u := e.ejectedUntil.Load()
+	if u == 0 {
+		return true
+	}
+	if now < u {
+		return false
+	}
+	if e.ejectedUntil.CompareAndSwap(u, 0) {
+		e.probation.Store(true)
+		e.readmitted.Store(now)
+		e.consec.Store(0)
+		e.g.ejected.Add(-1)
+	}
+	return true
+}
+
+// Stale reports whether the endpoint has not been picked for interval, and
+// claims the probe: only one caller sees true per interval.
+func (e *Endpoint) Stale(now, interval int64) bool {
+	last := e.lastPick.Load()
+	return now-last > interval && e.lastPick.CompareAndSwap(last, now)
+}
+
+// Begin records a pick at now.
+func (e *Endpoint) Begin(now int64) {
+	e.inflight.Add(1)
+	if now-e.lastPick.Load() >= pickGranularity {
+		e.lastPick.Store(now)
+	}
+}
+
+// End records the end of a call picked at start: err is the call's error,
+// ctx the caller's context. A call the caller canceled changes nothing but
+// the in-flight count; one whose caller's deadline passed counts as a
+// latency observation, never as a failure.
+func (e *Endpoint) End(ctx context.Context, start int64, err error) {
+	e.inflight.Add(-1)
+	var ctxErr error
+	if ctx != nil {
+		ctxErr = ctx.Err()
+	}
+	if ctxErr == context.Canceled {
+		return
+	}
+	now := e.g.clock()
+	failed := ctxErr == nil && IsFailure(err)
+	e.calls.Add(1)
+	cfg := e.g.cfg.Load()
+	if failed {
+		e.failures.Add(1)
+	} else {
+		e.observe(now, float64(now-start), cfg.Decay)
+	}
+	if ctxErr == nil {
+		e.observeOutcome(!failed)
+	}
+	if ctxErr != nil || cfg.Ejection.Disabled {
+		return
+	}
+	e.judge(now, failed, &cfg.Ejection)
+}
+
+// IsFailure reports whether err says the endpoint failed, rather than the
+// call: Unavailable, Internal, Unknown, DataLoss, ResourceExhausted and
+// DeadlineExceeded count; application errors and Canceled do not.
+func IsFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Internal, codes.Unknown, codes.DataLoss, codes.ResourceExhausted, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+// observe folds a latency into the peak EWMA: a higher latency replaces the
+// average at once, a lower one decays it with time constant decay.
+func (e *Endpoint) observe(now int64, rtt float64, decay time.Duration) {
+	prev := e.stamp.Swap(now)
+	var w float64
+	if prev != 0 {
+		x := float64(now-prev) / float64(decay.Nanoseconds())
+		if x < 0.01 {
+			w = 1 - x + x*x/2
+		} else {
+			w = math.Exp(-x)
+		}
+	}
+	for {
+		old := e.cost.Load()
+		c := math.Float64frombits(old)
+		nc := rtt
+		if c != 0 && rtt < c {
+			nc = c*w + rtt*(1-w)
+		}
+		if e.cost.CompareAndSwap(old, math.Float64bits(nc)) {
+			return
+		}
+	}
+}
+
+func (e *Endpoint) observeOutcome(ok bool) {
+	x := 0.0
+	if ok {
+		x = 1
+	}
+	for {
+		old := e.success.Load()
+		s := math.Float64frombits(old)
+		ns := s + (x-s)*successAlpha
+		if ns == s || e.success.CompareAndSwap(old, math.Float64bits(ns)) {
+			return
+		}
+	}
+}
+
+// judge applies the ejection rules to one outcome.
+func (e *Endpoint) judge(now int64, failed bool, c *Ejection) {
+	if failed {
+		n := e.consec.Add(1)
+		if e.probation.Load() || (c.ConsecutiveFailures > 0 && n >= c.ConsecutiveFailures) {
+			e.eject(now, c)
+			return
+		}
+	} else {
+		if e.consec.Load() != 0 {
+			e.consec.Store(0)
+		}
+		if e.probation.Load() {
+			e.probation.Store(false)
+		}
+	}
+	if c.FailureRate <= 0 {
+		return
+	}
+	if failed {
+		e.winFail.Add(1)
+	} else {
+		e.winOK.Add(1)
+	}
+	ws := e.winStart.Load()
+	if now-ws < c.Interval.Nanoseconds() || !e.winStart.CompareAndSwap(ws, now) {
+		return
+	}
+	ok, fail := e.winOK.Swap(0), e.winFail.Swap(0)
+	if total := ok + fail; total >= c.MinRequests && float64(fail) >= c.FailureRate*float64(total) {
+		e.eject(now, c)
+	}
+}
+
+// eject takes the endpoint out for BaseEjectionTime × times ejected, capped
+// at MaxEjectionTime, unless that would eject more than MaxEjectionPercent of
+// the group.
+func (e *Endpoint) eject(now int64, c *Ejection) {
+	if e.ejectedUntil.Load() != 0 {
+		return
+	}
+	n := e.g.ejected.Add(1)
+	if (n-1)*100 >= c.MaxEjectionPercent*e.g.members.Load() {
+		e.g.ejected.Add(-1)
+		return
+	}
+	if r := e.readmitted.Load(); r != 0 && now-r > c.MaxEjectionTime.Nanoseconds() {
+		e.times.Store(0) // behaved for long enough: start over
+	}
+	t := e.times.Add(1)
+	d := c.BaseEjectionTime.Nanoseconds() * t
+	if m := c.MaxEjectionTime.Nanoseconds(); d > m || d <= 0 {
+		d = m
+	}
+	if !e.ejectedUntil.CompareAndSwap(0, now+d) {
+		e.g.ejected.Add(-1)
+		e.times.Add(-1)
+		return
+	}
+	e.ejections.Add(1)
+	e.probation.Store(false)
+	e.consec.Store(0)
+}
+
+// release undoes the endpoint's share of the group when it loses its
+// SubConn or leaves.
+func (e *Endpoint) release() {
+	for {
+		u := e.ejectedUntil.Load()
+		if u == 0 {
+			return
+		}
+		if e.ejectedUntil.CompareAndSwap(u, 0) {
+			e.g.ejected.Add(-1)
+			return
+		}
+	}
+}

@@ -1,0 +1,49 @@
+// Package p2c is a latency-aware "power of two choices" balancer, registered
+// as [Name].
+//
+// For each call it draws two ready endpoints at random and picks the one
+// with the lower score:
+//
+//	score = peak-EWMA latency × (in-flight calls + 1) / (weight × success rate²)
+//
+// The latency average jumps up at once to a slower observation and decays
+// towards faster ones with time constant "decay". Failed calls update the
+// success rate, not the latency, so a backend that fails fast does not
+// attract traffic. A call the caller canceled counts for nothing; one whose
+// caller's deadline passed counts as a latency observation only. An endpoint
+// not picked for "probeInterval" is picked once, so a backend that was slow
+// is noticed when it recovers. Statistics are kept by address and survive
+// picker rebuilds: an endpoint keeps its score when others come or go.
+//
+// Weights from the resolver (see [github.com/grpckit/grpckit/resolver.Endpoint])
+// divide the score, so an endpoint of weight 3 is chosen over one of weight 1
+// until it holds about three times the in-flight calls. With equal latencies
+// the shares follow the weights only roughly; use package wrr for exact
+// shares.
+//
+// Endpoints that fail repeatedly are ejected (see the ejection settings), and
+// when there are more endpoints than subsetSize, only a weighted random
+// subset of subsetSize is connected, chosen per client by rendezvous hashing
+// so that clients spread evenly and churn moves few SubConns.
+//
+// Configuration, all fields optional (shown with their defaults):
+//
+//	{"loadBalancingConfig": [{"p2c": {
+//	  "subsetSize": 100,
+//	  "decay": "10s",
+//	  "probeInterval": "1s",
+//	  "ejection": {
+//	    "disabled": false,
+//	    "consecutiveFailures": 5,
+//	    "failureRate": 0.5,
+//	    "minRequests": 20,
+//	    "interval": "10s",
+//	    "baseEjectionTime": "30s",
+//	    "maxEjectionTime": "300s",
+//	    "maxEjectionPercent": 10
+//	  }
+//	}}]}
+//
+// Select it with client.WithBalancer(p2c.Name). Its state is exported by
+// the collector in package [github.com/grpckit/grpckit/balancer].
+package p2c

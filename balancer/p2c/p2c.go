@@ -1,0 +1,95 @@
+package p2c
+
+import (
+	"math/rand/v2"
+
+	"google.golang.org/grpc/balancer"
+
+	"github.com/grpckit/grpckit/balancer/internal/lb"
+)
+
+// Name is the balancer's registered name, for client.WithBalancer and
+// service configs.
+const Name = "p2c"
+
+func init() {
+	balancer.Register(newBuilder(Name, nil))
+}
+
+// newBuilder returns a builder registering as name; clock nil means the
+// system clock. Tests build one with their own clock.
+func newBuilder(name string, clock lb.Clock) balancer.Builder {
+	return &lb.Builder{BalancerName: name, Picker: newPicker, Clock: clock}
+}
+
+type picker struct {
+	g     *lb.Group
+	ready []lb.Ready
+	probe int64
+}
+
+func newPicker(g *lb.Group, ready []lb.Ready) balancer.Picker {
+	return &picker{g: g, ready: ready, probe: g.Config().ProbeInterval.Nanoseconds()}
+}
+
+// Pick implements balancer.Picker.
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+	now := p.g.Now()
+	r := p.choose(now)
+	ep := r.EP
+	ep.Begin(now)
+	ctx := info.Ctx
+	return balancer.PickResult{
+		SubConn: r.SC,
+		Done:    func(di balancer.DoneInfo) { ep.End(ctx, now, di.Err) },
+	}, nil
+}
+
+func (p *picker) choose(now int64) *lb.Ready {
+	n := len(p.ready)
+	if n == 1 {
+		p.ready[0].EP.Usable(now)
+		return &p.ready[0]
+	}
+	x := rand.Uint64()
+	i := int(uint32(x) % uint32(n))
+	j := int(uint32(x>>32) % uint32(n-1))
+	if j >= i {
+		j++
+	}
+	a, b := &p.ready[i], &p.ready[j]
+	ua, ub := a.EP.Usable(now), b.EP.Usable(now)
+	switch {
+	case ua && ub:
+		if a.EP.Stale(now, p.probe) {
+			return a
+		}
+		if b.EP.Stale(now, p.probe) {
+			return b
+		}
+		if b.EP.Score() < a.EP.Score() {
+			return b
+		}
+		return a
+	case ua:
+		return a
+	case ub:
+		return b
+	}
+	// Both ejected: take the best usable endpoint, or the better of the two
+	// if every endpoint is ejected.
+	var best *lb.Ready
+	for k := range p.ready {
+		c := &p.ready[k]
+		if c.EP.Usable(now) && (best == nil || c.EP.Score() < best.EP.Score()) {
+			best = c
+		}
+	}
+	if best != nil {
+		return best
+	}
+	if b.EP.Score() < a.EP.Score() {
+		return b
+	}
+	return a
+}
