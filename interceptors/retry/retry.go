@@ -1,0 +1,347 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/internal/clock"
+)
+
+// Defaults.
+const (
+	// DefaultMaxAttempts is the number of attempts, the first included.
+	DefaultMaxAttempts = 3
+	// DefaultInitialBackoff is the backoff before the first retry.
+	DefaultInitialBackoff = 50 * time.Millisecond
+	// DefaultMaxBackoff caps the backoff.
+	DefaultMaxBackoff = time.Second
+	// DefaultMultiplier multiplies the backoff after each retry.
+	DefaultMultiplier = 2.0
+	// DefaultBudgetRatio is the fraction of eligible calls that may be retried.
+	DefaultBudgetRatio = 0.1
+	// DefaultMinRetriesPerSecond is the floor of the budget.
+	DefaultMinRetriesPerSecond = 10
+)
+
+// ErrInvalid is wrapped by the errors of invalid option values.
+var ErrInvalid = errors.New("retry: invalid option")
+
+// Policy says how a group of methods is retried. Zero fields take the
+// defaults.
+type Policy struct {
+	// MaxAttempts counts the first attempt: 3 means up to 2 retries.
+	// Default: DefaultMaxAttempts.
+	MaxAttempts int
+	// InitialBackoff is the backoff before the first retry; each retry
+	// multiplies it by Multiplier up to MaxBackoff. The wait is drawn
+	// uniformly from [backoff/2, backoff). Defaults: DefaultInitialBackoff,
+	// DefaultMaxBackoff, DefaultMultiplier.
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	Multiplier     float64
+	// Codes are the retriable status codes. Default: Unavailable.
+	Codes []codes.Code
+}
+
+type policy struct {
+	maxAttempts int
+	initial     float64
+	max         float64
+	mult        float64
+	codes       [codes.Unauthenticated + 1]bool
+}
+
+// Option configures [New].
+type Option func(*config)
+
+type config struct {
+	exact    map[string]*policy
+	services map[string]*policy
+	ratio    float64
+	min      float64
+	now      clock.Clock
+	rand     func() float64
+	reg      prometheus.Registerer
+	errs     []error
+}
+
+func (c *config) invalid(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+}
+
+// WithMethods marks methods as idempotent and retries them by p. A method
+// is a full name, "/package.Service/Method", or "/package.Service/*" for
+// every method of a service; an exact name wins over its service. Later
+// calls override earlier ones for the same name. Default: no method is
+// retried.
+func WithMethods(p Policy, methods ...string) Option {
+	return func(c *config) {
+		pp := &policy{maxAttempts: p.MaxAttempts, initial: float64(p.InitialBackoff), max: float64(p.MaxBackoff), mult: p.Multiplier}
+		if pp.maxAttempts == 0 {
+			pp.maxAttempts = DefaultMaxAttempts
+		}
+		if pp.initial == 0 {
+			pp.initial = float64(DefaultInitialBackoff)
+		}
+		if pp.max == 0 {
+			pp.max = math.Max(float64(DefaultMaxBackoff), pp.initial)
+		}
+		if pp.mult == 0 {
+			pp.mult = DefaultMultiplier
+		}
+		if pp.maxAttempts < 1 || pp.initial < 0 || pp.max < pp.initial || pp.mult < 1 {
+			c.invalid("WithMethods: bad policy %+v", p)
+			return
+		}
+		cs := p.Codes
+		if len(cs) == 0 {
+			cs = []codes.Code{codes.Unavailable}
+		}
+		for _, code := range cs {
+			if code == codes.OK || code > codes.Unauthenticated {
+				c.invalid("WithMethods: %v is not a retriable code", code)
+				return
+			}
+			pp.codes[code] = true
+		}
+		for _, m := range methods {
+			svc, name, ok := split(m)
+			switch {
+			case !ok:
+				c.invalid("WithMethods: %q is not /package.Service/Method or /package.Service/*", m)
+			case name == "*":
+				c.services[svc] = pp
+			default:
+				c.exact[m] = pp
+			}
+		}
+	}
+}
+
+// split splits "/svc/method" into "/svc" and "method".
+func split(m string) (svc, name string, ok bool) {
+	if len(m) < 4 || m[0] != '/' {
+		return "", "", false
+	}
+	for i := len(m) - 1; i > 1; i-- {
+		if m[i] == '/' {
+			if i == len(m)-1 {
+				return "", "", false
+			}
+			return m[:i], m[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+// WithBudget sets the retry budget: retries may add ratio (0 to 1) of the
+// eligible calls, plus minPerSecond retries per second. Default:
+// [DefaultBudgetRatio] and [DefaultMinRetriesPerSecond].
+func WithBudget(ratio, minPerSecond float64) Option {
+	return func(c *config) {
+		if !(ratio >= 0 && ratio <= 1) || !(minPerSecond >= 0) {
+			c.invalid("WithBudget(%v, %v): want 0 <= ratio <= 1 and minPerSecond >= 0", ratio, minPerSecond)
+			return
+		}
+		c.ratio, c.min = ratio, minPerSecond
+	}
+}
+
+// WithClock sets the clock of the budget's floor, for tests. Default: the
+// runtime's monotonic clock.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = clock.FromTime(now) }
+}
+
+// WithRand sets the jitter's source of uniform numbers in [0, 1), for
+// tests. Default: math/rand/v2.Float64.
+func WithRand(f func() float64) Option {
+	return func(c *config) {
+		if f != nil {
+			c.rand = f
+		}
+	}
+}
+
+// WithRegisterer exports grpckit_retry_retries_total{method} and
+// grpckit_retry_budget_exhausted_total{method} on r. Default: no metrics.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(c *config) { c.reg = r }
+}
+
+// Retrier retries calls; one Retrier's budget is shared by every
+// interceptor built from it.
+type Retrier struct {
+	cfg *config
+
+	tokens   atomic.Int64 // milli-retries
+	deposit  int64
+	capacity int64
+	minTat   atomic.Int64 // the floor, a GCRA bucket
+	minIv    int64
+
+	retries, exhausted *prometheus.CounterVec
+}
+
+// New returns a Retrier.
+func New(opts ...Option) (*Retrier, error) {
+	c := &config{
+		exact:    map[string]*policy{},
+		services: map[string]*policy{},
+		ratio:    DefaultBudgetRatio,
+		min:      DefaultMinRetriesPerSecond,
+		now:      clock.Real,
+		rand:     rand.Float64,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if err := errors.Join(c.errs...); err != nil {
+		return nil, err
+	}
+	r := &Retrier{cfg: c, deposit: int64(c.ratio * 1000)}
+	r.capacity = max(1000, r.deposit*1000)
+	if c.min > 0 {
+		r.minIv = int64(float64(time.Second) / c.min)
+	}
+	if c.reg != nil {
+		var err error
+		if r.retries, err = register(c.reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpckit_retry_retries_total", Help: "Retries sent (attempts after the first).",
+		}, []string{"method"})); err != nil {
+			return nil, err
+		}
+		if r.exhausted, err = register(c.reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grpckit_retry_budget_exhausted_total", Help: "Retries not sent because the retry budget was spent.",
+		}, []string{"method"})); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func register(r prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	if err := r.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, fmt.Errorf("retry: register metrics: %w", err)
+	}
+	return c, nil
+}
+
+func (r *Retrier) policy(method string) *policy {
+	if p, ok := r.cfg.exact[method]; ok {
+		return p
+	}
+	if len(r.cfg.services) == 0 {
+		return nil
+	}
+	svc, _, ok := split(method)
+	if !ok {
+		return nil
+	}
+	return r.cfg.services[svc]
+}
+
+// Idempotent reports whether method is retried.
+func (r *Retrier) Idempotent(method string) bool { return r.policy(method) != nil }
+
+func (r *Retrier) fill() {
+	for {
+		t := r.tokens.Load()
+		if t >= r.capacity {
+			return
+		}
+		if r.tokens.CompareAndSwap(t, min(r.capacity, t+r.deposit)) {
+			return
+		}
+	}
+}
+
+// spend takes one retry from the budget.
+func (r *Retrier) spend() bool {
+	for {
+		t := r.tokens.Load()
+		if t < 1000 {
+			break
+		}
+		if r.tokens.CompareAndSwap(t, t-1000) {
+			return true
+		}
+	}
+	if r.minIv == 0 {
+		return false
+	}
+	now := r.cfg.now()
+	for { // the floor: minPerSecond, bursts of one second's worth
+		tat := r.minTat.Load()
+		next := max(tat, now) + r.minIv
+		if next-now > int64(time.Second) {
+			return false
+		}
+		if r.minTat.CompareAndSwap(tat, next) {
+			return true
+		}
+	}
+}
+
+// UnaryClientInterceptor retries the unary calls of the idempotent methods.
+func UnaryClientInterceptor(r *Retrier) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		p := r.policy(method)
+		if p == nil {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		r.fill()
+		backoff := p.initial
+		for attempt := 1; ; attempt++ {
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if err == nil || attempt >= p.maxAttempts || errors.Is(err, breaker.ErrRejected) {
+				return err
+			}
+			code := status.Code(err)
+			if code > codes.Unauthenticated || !p.codes[code] || ctx.Err() != nil {
+				return err
+			}
+			wait := time.Duration(backoff * (0.5 + 0.5*r.cfg.rand()))
+			if d, ok := ctx.Deadline(); ok && time.Until(d) <= wait {
+				return err
+			}
+			if !r.spend() {
+				if r.exhausted != nil {
+					r.exhausted.WithLabelValues(method).Inc()
+				}
+				return err
+			}
+			if r.retries != nil {
+				r.retries.WithLabelValues(method).Inc()
+			}
+			if wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return err
+				}
+			}
+			backoff = math.Min(backoff*p.mult, p.max)
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package retry_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/retry"
+	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const echoMethod = "/grpckit.echo.v1.EchoService/Echo"
+
+// flaky fails the first n calls with code, then echoes.
+type flaky struct {
+	echov1.UnimplementedEchoServiceServer
+	n     int64
+	code  codes.Code
+	calls atomic.Int64
+}
+
+func (f *flaky) Echo(_ context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+	if f.calls.Add(1) <= f.n {
+		return nil, status.Error(f.code, "flaky: failing")
+	}
+	return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+}
+
+// start serves impl on 127.0.0.1:0 until the test ends.
+func start(t *testing.T, impl echov1.EchoServiceServer) string {
+	t.Helper()
+	srv, err := server.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	echov1.RegisterEchoServiceServer(srv, impl)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	return lis.Addr().String()
+}
+
+func fast(codes ...codes.Code) retry.Policy {
+	return retry.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, Codes: codes}
+}
+
+func newRetrier(t *testing.T, opts ...retry.Option) *retry.Retrier {
+	t.Helper()
+	r, err := retry.New(opts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return r
+}
+
+func dial(t *testing.T, addr string, r *retry.Retrier, more ...client.Option) echov1.EchoServiceClient {
+	opts := append([]client.Option{client.WithUnaryInterceptor(client.SlotRetry, retry.UnaryClientInterceptor(r))}, more...)
+	return testsrv.Echo(testsrv.Dial(t, addr, opts...))
+}
+
+func TestRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      []retry.Option
+		fail      int64
+		code      codes.Code
+		wantCode  codes.Code
+		wantCalls int64
+	}{
+		{"idempotent fails twice", []retry.Option{retry.WithMethods(fast(), echoMethod)}, 2, codes.Unavailable, codes.OK, 3},
+		{"service wildcard", []retry.Option{retry.WithMethods(fast(), "/grpckit.echo.v1.EchoService/*")}, 2, codes.Unavailable, codes.OK, 3},
+		{"not idempotent", []retry.Option{retry.WithMethods(fast(), "/grpckit.echo.v1.EchoService/Other")}, 2, codes.Unavailable, codes.Unavailable, 1},
+		{"no methods", nil, 2, codes.Unavailable, codes.Unavailable, 1},
+		{"attempts exhausted", []retry.Option{retry.WithMethods(fast(), echoMethod)}, 5, codes.Unavailable, codes.Unavailable, 3},
+		{"code not retriable", []retry.Option{retry.WithMethods(fast(), echoMethod)}, 2, codes.Internal, codes.Internal, 1},
+		{"ResourceExhausted not retried by default", []retry.Option{retry.WithMethods(fast(), echoMethod)}, 2, codes.ResourceExhausted, codes.ResourceExhausted, 1},
+		{"custom codes", []retry.Option{retry.WithMethods(fast(codes.Aborted), echoMethod)}, 2, codes.Aborted, codes.OK, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &flaky{n: tc.fail, code: tc.code}
+			c := dial(t, start(t, srv), newRetrier(t, tc.opts...))
+			resp, err := c.Echo(testsrv.Ctx(t, 10*time.Second), &echov1.EchoRequest{Message: "hi"})
+			if got := status.Code(err); got != tc.wantCode {
+				t.Fatalf("code: got %v, want %v", got, tc.wantCode)
+			}
+			if err == nil && resp.GetMessage() != "hi" {
+				t.Errorf("reply: got %q, want %q", resp.GetMessage(), "hi")
+			}
+			if got := srv.calls.Load(); got != tc.wantCalls {
+				t.Errorf("server calls: got %d, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+func TestBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ratio float64
+		calls int
+	}{
+		{"10%", 0.1, 200},
+		{"25%", 0.25, 100},
+		{"none", 0, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &flaky{n: 1 << 40, code: codes.Unavailable}
+			c := dial(t, start(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod), retry.WithBudget(tc.ratio, 0)))
+			ctx := testsrv.Ctx(t, 30*time.Second)
+			for range tc.calls {
+				_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+			}
+			extra := srv.calls.Load() - int64(tc.calls)
+			if want := int64(float64(tc.calls) * tc.ratio); extra != want {
+				t.Errorf("retries: got %d, want %d (%v of %d calls, attempts would allow %d)", extra, want, tc.ratio, tc.calls, 2*tc.calls)
+			}
+		})
+	}
+	t.Run("floor", func(t *testing.T) {
+		var fake clock.Fake
+		srv := &flaky{n: 1 << 40, code: codes.Unavailable}
+		c := dial(t, start(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod),
+			retry.WithBudget(0, 5), retry.WithClock(fake.Now)))
+		ctx := testsrv.Ctx(t, 30*time.Second)
+		for range 10 {
+			_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+		}
+		if got := srv.calls.Load(); got != 15 {
+			t.Errorf("server calls with a floor of 5/s: got %d, want 15", got)
+		}
+		fake.Advance(time.Second)
+		_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+		if got := srv.calls.Load(); got != 18 {
+			t.Errorf("server calls one second later: got %d, want 18", got)
+		}
+	})
+}
+
+func TestBreakerRejectionNotRetried(t *testing.T) {
+	srv := &flaky{n: 1 << 40, code: codes.Unavailable}
+	b, err := breaker.New("test", breaker.WithThreshold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, start(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod)),
+		client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(b)))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	// Attempt 1 fails and opens the breaker; attempt 2 is rejected and ends
+	// the retries.
+	if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); !errors.Is(err, breaker.ErrRejected) {
+		t.Fatalf("first call: got %v, want the breaker's rejection", err)
+	}
+	if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); !errors.Is(err, breaker.ErrRejected) {
+		t.Fatalf("second call: got %v, want the breaker's rejection", err)
+	}
+	if got := srv.calls.Load(); got != 1 {
+		t.Errorf("server calls: got %d, want 1", got)
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	srv := &flaky{n: 1 << 40, code: codes.Unavailable}
+	slow := retry.Policy{MaxAttempts: 5, InitialBackoff: time.Minute}
+	c := dial(t, start(t, srv), newRetrier(t, retry.WithMethods(slow, echoMethod)))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("code: got %v, want Unavailable (the last attempt's)", status.Code(err))
+	}
+	if time.Since(start) >= 5*time.Second {
+		t.Errorf("returned after %v, want at once: the backoff cannot fit the deadline", time.Since(start))
+	}
+	if got := srv.calls.Load(); got != 1 {
+		t.Errorf("server calls: got %d, want 1", got)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  retry.Option
+	}{
+		{"bad method", retry.WithMethods(retry.Policy{}, "Echo")},
+		{"trailing slash", retry.WithMethods(retry.Policy{}, "/svc/")},
+		{"negative attempts", retry.WithMethods(retry.Policy{MaxAttempts: -1}, echoMethod)},
+		{"OK retriable", retry.WithMethods(retry.Policy{Codes: []codes.Code{codes.OK}}, echoMethod)},
+		{"ratio above 1", retry.WithBudget(2, 0)},
+		{"negative floor", retry.WithBudget(0.1, -1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := retry.New(tc.opt); !errors.Is(err, retry.ErrInvalid) {
+				t.Fatalf("New: got %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
