@@ -50,6 +50,7 @@ func (bb *Builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingC
 // Build implements balancer.Builder.
 func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &Balancer{
+		id:     ids.Add(1),
 		cc:     cc,
 		name:   bb.BalancerName,
 		target: opts.Target.String(),
@@ -62,6 +63,9 @@ func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) bal
 	live.add(b)
 	return b
 }
+
+// ids numbers balancers for the metrics' channel label.
+var ids atomic.Int64
 
 // member is an endpoint as the balancer sees it; its fields belong to the
 // balancer's goroutine.
@@ -82,6 +86,7 @@ type member struct {
 // ready ones. Work per update is proportional to the endpoints listed plus
 // the subset; SubConn changes cost O(ready) only when the ready set changes.
 type Balancer struct {
+	id     int64
 	cc     balancer.ClientConn
 	name   string
 	target string

@@ -26,6 +26,8 @@ func (r *registry) remove(b *Balancer) {
 
 // Info describes a live balancer for the collector.
 type Info struct {
+	// ID tells apart balancers of the same name and target.
+	ID      int64
 	Name    string
 	Target  string
 	Ejected int64
@@ -38,7 +40,7 @@ func Live() []Info {
 	defer live.mu.Unlock()
 	out := make([]Info, 0, len(live.bs))
 	for b := range live.bs {
-		out = append(out, Info{Name: b.name, Target: b.target, Ejected: b.g.Ejected(), Subset: b.Subset()})
+		out = append(out, Info{ID: b.id, Name: b.name, Target: b.target, Ejected: b.g.Ejected(), Subset: b.Subset()})
 	}
 	return out
 }
