@@ -1,0 +1,492 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/internal/etcdtest"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/resolver"
+	"github.com/grpckit/grpckit/resolver/etcd"
+	"github.com/grpckit/grpckit/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var _ server.Registrar = (*etcd.Registrar)(nil)
+
+const (
+	svc = "addsvc"
+	ttl = 2 * time.Second
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var fastBackoff = etcd.WithBackoff(resolver.Backoff{Min: 20 * time.Millisecond, Max: 300 * time.Millisecond})
+
+// fixture is an etcd, a client of it, and a resolver builder on it.
+type fixture struct {
+	etcd    *etcdtest.Etcd
+	cli     *clientv3.Client
+	builder *resolver.Builder
+	reg     *prometheus.Registry
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	e := etcdtest.Start(t)
+	f := &fixture{etcd: e, cli: e.Client(t), reg: prometheus.NewRegistry()}
+	b, err := etcd.NewBuilder(f.cli, etcd.WithPrefix(e.Prefix), etcd.WithLogger(quiet), fastBackoff,
+		etcd.WithProgressInterval(200*time.Millisecond), etcd.WithRequestTimeout(time.Second),
+		etcd.WithRegisterer(f.reg))
+	if err != nil {
+		t.Fatalf("NewBuilder: %v", err)
+	}
+	f.builder = b
+	return f
+}
+
+// registrar returns a registrar for svc on cli (f.cli when nil).
+func (f *fixture) registrar(t testing.TB, cli *clientv3.Client, opts ...etcd.RegistrarOption) *etcd.Registrar {
+	t.Helper()
+	if cli == nil {
+		cli = f.cli
+	}
+	opts = append([]etcd.RegistrarOption{etcd.WithPrefix(f.etcd.Prefix), etcd.WithTTL(ttl), etcd.WithLogger(quiet), fastBackoff}, opts...)
+	r, err := etcd.NewRegistrar(cli, svc, opts...)
+	if err != nil {
+		t.Fatalf("NewRegistrar: %v", err)
+	}
+	return r
+}
+
+// serve starts an echo server registered through r.
+func serve(t testing.TB, r *etcd.Registrar) *testsrv.Instance {
+	t.Helper()
+	return testsrv.Start(t, server.WithRegistrar(r), server.WithDrainDelay(500*time.Millisecond), server.WithLogger(quiet))
+}
+
+func (f *fixture) dial(t testing.TB) *client.Conn {
+	t.Helper()
+	conn, err := client.New("etcd:///"+svc, client.WithInsecure(), client.WithLogger(quiet),
+		client.WithDialOptions(grpc.WithResolvers(f.builder)))
+	if err != nil {
+		t.Fatalf("client.New: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// keys returns how many keys the service has in etcd.
+func (f *fixture) keys(t testing.TB) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := f.cli.Get(ctx, f.etcd.Prefix+svc+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return -1
+	}
+	return int(resp.Count)
+}
+
+// waitFor polls cond every 10ms until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not true after %v", what, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// load runs calls on conn from n goroutines until stop is called, which
+// returns how many calls were made and the failures.
+func load(conn *client.Conn, n int) (stop func() (calls int64, failed []error)) {
+	ec := testsrv.Echo(conn)
+	var (
+		done  = make(chan struct{})
+		wg    sync.WaitGroup
+		calls atomic.Int64
+		mu    sync.Mutex
+		errs  []error
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+				cancel()
+				calls.Add(1)
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	var once sync.Once
+	return func() (int64, []error) {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		return calls.Load(), errs
+	}
+}
+
+// gotCalls reports a function that tells whether in received calls since it
+// was made.
+func gotCalls(in *testsrv.Instance) func() bool {
+	base := in.Echo.Calls()
+	return func() bool { return in.Echo.Calls() > base }
+}
+
+// quietFor reports whether in received no call for d.
+func quietFor(in *testsrv.Instance, d time.Duration) bool {
+	before := in.Echo.Calls()
+	time.Sleep(d)
+	return in.Echo.Calls() == before
+}
+
+func TestSpreadJoinAndLeave(t *testing.T) {
+	f := newFixture(t)
+	var ins []*testsrv.Instance
+	for range 3 {
+		ins = append(ins, serve(t, f.registrar(t, nil)))
+	}
+	waitFor(t, 5*time.Second, "three servers registered", func() bool { return f.keys(t) == 3 })
+	conn := f.dial(t)
+	stop := load(conn, 4)
+	defer func() { stop() }()
+	for _, in := range ins {
+		waitFor(t, 10*time.Second, "server "+in.Addr+" gets calls", gotCalls(in))
+	}
+
+	outer := t
+	t.Run("join", func(t *testing.T) {
+		start := time.Now()
+		in := serve(outer, f.registrar(outer, nil)) // lives until the end of the test
+		waitFor(t, 10*time.Second, "fourth server gets calls", gotCalls(in))
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("fourth server got its first call after %v, want ≤ 1s", d)
+		}
+		ins = append(ins, in)
+	})
+
+	t.Run("leave", func(t *testing.T) {
+		stopAll := stop
+		_, errsBefore := stopAll()
+		if len(errsBefore) != 0 {
+			t.Fatalf("failed calls before the shutdown: got %d (first %v), want 0", len(errsBefore), errsBefore[0])
+		}
+		stop = load(conn, 4)
+		leaving := ins[1]
+		shutdownDone := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			shutdownDone <- leaving.Server.Shutdown(ctx)
+		}()
+		// Deregistered: the key is gone. Then, while the server still drains,
+		// the client must stop calling it.
+		waitFor(t, 5*time.Second, "key deleted", func() bool { return f.keys(t) == 3 })
+		waitFor(t, 5*time.Second, "leaving server stops receiving calls", func() bool { return quietFor(leaving, 100*time.Millisecond) })
+		select {
+		case err := <-shutdownDone:
+			t.Fatalf("Shutdown returned (%v) before the client moved away; the drain delay is too short for the resolver", err)
+		default:
+		}
+		if err := <-shutdownDone; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		last := leaving.Echo.Calls()
+		calls, errs := stop()
+		stop = func() (int64, []error) { return 0, nil }
+		if len(errs) != 0 {
+			t.Fatalf("failed calls during the shutdown: got %d of %d (first %v), want 0", len(errs), calls, errs[0])
+		}
+		if got := leaving.Echo.Calls(); got != last {
+			t.Errorf("calls on the deregistered server after its shutdown: got %d, want %d", got, last)
+		}
+		for _, in := range []*testsrv.Instance{ins[0], ins[2], ins[3]} {
+			if in.Echo.Calls() == 0 {
+				t.Errorf("server %s got no calls, want some", in.Addr)
+			}
+		}
+	})
+}
+
+func TestEtcdOutage(t *testing.T) {
+	f := newFixture(t)
+	f.etcd.RequireEmbedded(t)
+	a := serve(t, f.registrar(t, nil))
+	b := serve(t, f.registrar(t, nil))
+	waitFor(t, 5*time.Second, "two servers registered", func() bool { return f.keys(t) == 2 })
+	conn := f.dial(t)
+	stop := load(conn, 4)
+	defer func() { stop() }()
+	waitFor(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && b.Echo.Calls() > 0 })
+
+	f.etcd.Stop(t)
+	// Longer than the TTL, so leases are lost on the registrars' side.
+	deadline := time.Now().Add(ttl + time.Second)
+	for time.Now().Before(deadline) {
+		waitFor(t, 5*time.Second, "a still gets calls", gotCalls(a))
+		waitFor(t, 5*time.Second, "b still gets calls", gotCalls(b))
+	}
+	if got := metricValue(t, f.reg, "grpckit_resolver_endpoints"); got != 2 {
+		t.Errorf("endpoints during the outage: got %v, want 2", got)
+	}
+	if got := metricValue(t, f.reg, "grpckit_resolver_staleness_seconds"); got <= 0 {
+		t.Errorf("staleness during the outage: got %v, want > 0", got)
+	}
+	calls, errs := stop()
+	stop = func() (int64, []error) { return 0, nil }
+	if len(errs) != 0 {
+		t.Fatalf("failed calls while etcd was down: got %d of %d (first %v), want 0", len(errs), calls, errs[0])
+	}
+
+	f.etcd.Restart(t)
+	d := waitFor(t, 10*time.Second, "registrations back", func() bool { return f.keys(t) == 2 })
+	if d > ttl {
+		t.Errorf("registrations back after %v, want ≤ TTL %v", d, ttl)
+	}
+	c := serve(t, f.registrar(t, nil))
+	stop = load(conn, 2)
+	waitFor(t, 5*time.Second, "new server discovered after the restart", gotCalls(c))
+	waitFor(t, 5*time.Second, "staleness back to 0", func() bool {
+		return metricValue(t, f.reg, "grpckit_resolver_staleness_seconds") == 0
+	})
+	// The old leases, revived by the restart, expire without taking the
+	// re-put keys with them.
+	time.Sleep(ttl + 500*time.Millisecond)
+	if got := f.keys(t); got != 3 {
+		t.Errorf("keys after the old leases expired: got %d, want 3", got)
+	}
+	if _, errs := stop(); len(errs) != 0 {
+		t.Errorf("failed calls after the restart: got %d (first %v), want 0", len(errs), errs[0])
+	}
+	stop = func() (int64, []error) { return 0, nil }
+}
+
+func TestKilledServerDisappears(t *testing.T) {
+	f := newFixture(t)
+	own := f.etcd.Client(t)
+	a := serve(t, f.registrar(t, nil))
+	killed := serve(t, f.registrar(t, own))
+	waitFor(t, 5*time.Second, "two servers registered", func() bool { return f.keys(t) == 2 })
+	conn := f.dial(t)
+	stop := load(conn, 2)
+	defer stop()
+	waitFor(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && killed.Echo.Calls() > 0 })
+
+	// The registrar loses its etcd client: no keep-alive, no revoke, as if
+	// its process had died. The gRPC server keeps serving, so only the
+	// resolver can move the client away.
+	_ = own.Close()
+	d := waitFor(t, ttl+3*time.Second, "key expired", func() bool { return f.keys(t) == 1 })
+	waitFor(t, time.Second, "client stops calling the dead server", func() bool { return quietFor(killed, 100*time.Millisecond) })
+	if d > ttl+time.Second {
+		t.Errorf("key gone after %v, want ≤ TTL %v (+1s)", d, ttl)
+	}
+	waitFor(t, time.Second, "a still gets calls", gotCalls(a))
+}
+
+func TestDeletedKeyIsPutBack(t *testing.T) {
+	f := newFixture(t)
+	r := f.registrar(t, nil, etcd.WithInstanceID("one"), etcd.WithWeight(7))
+	in := serve(t, r)
+	if want := f.etcd.Prefix + svc + "/one"; r.Key() != want {
+		t.Fatalf("Key() = %q, want %q", r.Key(), want)
+	}
+	waitFor(t, 5*time.Second, "registered", func() bool { return f.keys(t) == 1 })
+	for i := range 3 {
+		ctx := testsrv.Ctx(t, 2*time.Second)
+		if _, err := f.cli.Delete(ctx, r.Key()); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		waitFor(t, 2*time.Second, "key put back", func() bool { return f.keys(t) == 1 })
+		resp, err := f.cli.Get(ctx, r.Key())
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("round %d: get: %v, %d keys, want 1", i, err, len(resp.Kvs))
+		}
+		want := `{"address":"` + in.Addr + `","weight":7}`
+		if got := string(resp.Kvs[0].Value); got != want {
+			t.Errorf("round %d: value = %s, want %s", i, got, want)
+		}
+		if resp.Kvs[0].Lease == 0 {
+			t.Errorf("round %d: key put back without a lease", i)
+		}
+	}
+	// Deregister deletes it for good.
+	if err := r.Deregister(testsrv.Ctx(t, 2*time.Second)); err != nil {
+		t.Fatalf("Deregister: %v", err)
+	}
+	if got := f.keys(t); got != 0 {
+		t.Errorf("keys after Deregister: got %d, want 0", got)
+	}
+	if err := r.Deregister(testsrv.Ctx(t, time.Second)); err != nil {
+		t.Errorf("second Deregister: %v, want nil", err)
+	}
+}
+
+func TestClientStartsWhileEtcdIsDown(t *testing.T) {
+	f := newFixture(t)
+	f.etcd.RequireEmbedded(t)
+	f.etcd.Stop(t)
+	conn := f.dial(t) // must not fail or block
+	ec := testsrv.Echo(conn)
+	ctx := testsrv.Ctx(t, 3*time.Second)
+	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+	if got := status.Code(err); got != codes.Unavailable {
+		t.Fatalf("call while etcd is down: got %v (%v), want Unavailable", got, err)
+	}
+	if !strings.Contains(err.Error(), "etcd") {
+		t.Errorf("error %q does not say etcd is the problem", err)
+	}
+
+	f.etcd.Restart(t)
+	in := serve(t, f.registrar(t, nil))
+	waitFor(t, 10*time.Second, "calls succeed", func() bool {
+		_, err := ec.Echo(testsrv.Ctx(t, time.Second), &echov1.EchoRequest{Message: "hi"})
+		return err == nil
+	})
+	if in.Echo.Calls() == 0 {
+		t.Errorf("calls on the server: got 0, want > 0")
+	}
+}
+
+func TestMalformedValuesAreSkipped(t *testing.T) {
+	f := newFixture(t)
+	good := serve(t, f.registrar(t, nil, etcd.WithInstanceID("good")))
+	waitFor(t, 5*time.Second, "registered", func() bool { return f.keys(t) == 1 })
+	ctx := testsrv.Ctx(t, 5*time.Second)
+	prefix := f.etcd.Prefix + svc + "/"
+	bad := map[string]string{
+		"garbage":  "not json",
+		"noaddr":   `{"weight":3}`,
+		"badport":  `{"address":"127.0.0.1:http"}`,
+		"trailing": `{"address":"127.0.0.1:1"} {}`,
+	}
+	for k, v := range bad { // before the client starts: the initial read
+		if _, err := f.cli.Put(ctx, prefix+k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := f.dial(t)
+	ec := testsrv.Echo(conn)
+	waitFor(t, 5*time.Second, "good endpoint serves", func() bool {
+		_, err := ec.Echo(testsrv.Ctx(t, time.Second), &echov1.EchoRequest{Message: "hi"})
+		return err == nil
+	})
+	// While watching: a bad value, and the good key overwritten with garbage.
+	if _, err := f.cli.Put(ctx, prefix+"late", "{"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cli.Put(ctx, prefix+"good", "{broken"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "invalid entries counted", func() bool {
+		return metricValue(t, f.reg, "grpckit_resolver_invalid_entries_total") >= float64(len(bad)+2)
+	})
+	base := good.Echo.Calls()
+	for i := range 20 {
+		if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
+			t.Fatalf("call %d: %v, want success", i, err)
+		}
+	}
+	if got := good.Echo.Calls() - base; got != 20 {
+		t.Errorf("calls on the good server: got %d, want 20", got)
+	}
+	if got := metricValue(t, f.reg, "grpckit_resolver_endpoints"); got != 1 {
+		t.Errorf("endpoints: got %v, want 1", got)
+	}
+}
+
+func TestConstructorErrors(t *testing.T) {
+	e := etcdtest.Start(t)
+	cli := e.Client(t)
+	for _, tc := range []struct {
+		name string
+		err  func() error
+	}{
+		{"nil client builder", func() error { _, err := etcd.NewBuilder(nil); return err }},
+		{"bad prefix", func() error { _, err := etcd.NewBuilder(cli, etcd.WithPrefix("x")); return err }},
+		{"zero progress", func() error { _, err := etcd.NewBuilder(cli, etcd.WithProgressInterval(0)); return err }},
+		{"nil client registrar", func() error { _, err := etcd.NewRegistrar(nil, svc); return err }},
+		{"bad service", func() error { _, err := etcd.NewRegistrar(cli, "a/b"); return err }},
+		{"short ttl", func() error { _, err := etcd.NewRegistrar(cli, svc, etcd.WithTTL(500*time.Millisecond)); return err }},
+		{"fractional ttl", func() error { _, err := etcd.NewRegistrar(cli, svc, etcd.WithTTL(1500*time.Millisecond)); return err }},
+		{"bad address", func() error { _, err := etcd.NewRegistrar(cli, svc, etcd.WithAddress("nohost")); return err }},
+		{"bad id", func() error { _, err := etcd.NewRegistrar(cli, svc, etcd.WithInstanceID("a/b")); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.err(); err == nil {
+				t.Errorf("got nil error, want one")
+			}
+		})
+	}
+	t.Run("unspecified listener address", func(t *testing.T) {
+		r, err := etcd.NewRegistrar(cli, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Register(context.Background(), "[::]:8080"); !errors.Is(err, etcd.ErrBadOption) {
+			t.Errorf("Register([::]:8080) = %v, want ErrBadOption", err)
+		}
+	})
+}
+
+// metricValue sums the samples of the metric name in reg.
+func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetGauge() != nil:
+				v += m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				v += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return v
+}
