@@ -72,16 +72,19 @@ func WithMetrics(r Registry, opts ...metrics.Option) Option {
 	}
 }
 
-// WithTracerProvider traces every attempt with spans from tp, through
-// otelgrpc's stats handler, and propagates trace context to the server.
+// WithTracerProvider traces every call with spans from tp, started at
+// [SlotTracing] by package tracing's interceptors (one span per call as the
+// caller sees it, retries included), and propagates trace context to the
+// server.
 // Default: otel's global provider if one has been set with
 // otel.SetTracerProvider, otherwise no tracing at all.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.obs.tp = tp }
 }
 
-// WithMeterProvider records otelgrpc's OpenTelemetry metrics on mp, besides
-// or instead of Prometheus. Default: none.
+// WithMeterProvider records otelgrpc's OpenTelemetry RPC metrics on mp,
+// through otelgrpc's stats handler, besides or instead of Prometheus.
+// Default: none.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.obs.mp = mp }
 }
@@ -105,13 +108,17 @@ func (c *config) metricsRegisterer() prometheus.Registerer {
 	return c.obs.registry
 }
 
-// installObservability installs tracing (a stats handler), metrics and the
+// installObservability installs tracing, metrics (a stats handler for
+// OpenTelemetry metrics) and the
 // access log. Whatever is off installs nothing.
 func installObservability(cfg *config, b *builtins) error {
 	o := &cfg.obs
-	if o.tp != nil || o.mp != nil || tracing.GlobalProviderSet() {
-		b.dial = append(b.dial, grpc.WithStatsHandler(tracing.ClientHandler(
-			tracing.WithTracerProvider(o.tp), tracing.WithMeterProvider(o.mp), tracing.WithPropagators(o.props))))
+	if o.tp != nil || tracing.GlobalProviderSet() {
+		topts := []tracing.Option{tracing.WithTracerProvider(o.tp), tracing.WithPropagators(o.props)}
+		b.add(SlotTracing, tracing.UnaryClientInterceptor(topts...), tracing.StreamClientInterceptor(topts...))
+	}
+	if o.mp != nil {
+		b.dial = append(b.dial, grpc.WithStatsHandler(tracing.ClientHandler(tracing.WithMeterProvider(o.mp))))
 	}
 	if o.registry != nil {
 		m, err := metrics.NewClient(o.registry, o.metricsOpts...)

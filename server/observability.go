@@ -68,15 +68,17 @@ func WithMetrics(r Registry, opts ...metrics.Option) Option {
 	}
 }
 
-// WithTracerProvider traces every call with spans from tp, through otelgrpc's
-// stats handler. Default: otel's global provider if one has been set with
+// WithTracerProvider traces every call with spans from tp, started at
+// [SlotTracing] by package tracing's interceptors (otelgrpc's span names and
+// attributes; see that package for why not a stats handler). Default: otel's global provider if one has been set with
 // otel.SetTracerProvider, otherwise no tracing at all.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.obs.tp = tp }
 }
 
-// WithMeterProvider records otelgrpc's OpenTelemetry metrics on mp, besides
-// or instead of Prometheus. Default: none.
+// WithMeterProvider records otelgrpc's OpenTelemetry RPC metrics on mp,
+// through otelgrpc's stats handler, besides or instead of Prometheus.
+// Default: none.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.obs.mp = mp }
 }
@@ -110,13 +112,17 @@ func (s *Server) metricsRegisterer() prometheus.Registerer {
 	return s.cfg.obs.registry
 }
 
-// installObservability installs tracing (a stats handler), metrics and the
+// installObservability installs tracing, metrics (a stats handler for
+// OpenTelemetry metrics) and the
 // access log. Whatever is off installs nothing.
 func (s *Server) installObservability(b *builtins) error {
 	o := &s.cfg.obs
-	if o.tp != nil || o.mp != nil || tracing.GlobalProviderSet() {
-		b.opts = append(b.opts, grpc.StatsHandler(tracing.ServerHandler(
-			tracing.WithTracerProvider(o.tp), tracing.WithMeterProvider(o.mp), tracing.WithPropagators(o.props))))
+	if o.tp != nil || tracing.GlobalProviderSet() {
+		topts := []tracing.Option{tracing.WithTracerProvider(o.tp), tracing.WithPropagators(o.props)}
+		b.add(SlotTracing, tracing.UnaryServerInterceptor(topts...), tracing.StreamServerInterceptor(topts...))
+	}
+	if o.mp != nil {
+		b.opts = append(b.opts, grpc.StatsHandler(tracing.ServerHandler(tracing.WithMeterProvider(o.mp))))
 	}
 	if o.registry != nil {
 		m, err := metrics.NewServer(o.registry, o.metricsOpts...)

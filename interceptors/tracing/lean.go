@@ -1,0 +1,257 @@
+package tracing
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+)
+
+// instrumentation is the tracer's name.
+const instrumentation = "github.com/grpckit/grpckit/interceptors/tracing"
+
+// tracer starts spans with otelgrpc's span names, kinds and attributes.
+type tracer struct {
+	t      trace.Tracer
+	props  propagation.TextMapPropagator
+	server bool
+	opts   []trace.SpanStartOption
+}
+
+func newTracer(opts []Option, server bool) *tracer {
+	c := newConfig(opts)
+	kind := trace.SpanKindClient
+	if server {
+		kind = trace.SpanKindServer
+	}
+	props := c.props
+	if props == nil {
+		props = Propagators()
+	}
+	return &tracer{
+		t:      c.tracerProvider().Tracer(instrumentation),
+		props:  props,
+		server: server,
+		opts:   []trace.SpanStartOption{trace.WithSpanKind(kind)},
+	}
+}
+
+// start starts the call's span: on the server from the caller's propagated
+// context, on the client as a child of the caller's span, injecting its
+// context into the outgoing metadata (also when it is not sampled, so that
+// the next hop follows the decision).
+func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context, trace.Span) {
+	name := fullMethod
+	if len(name) > 0 && name[0] == '/' {
+		name = name[1:]
+	}
+	if t.server {
+		ctx = t.props.Extract(ctx, incomingCarrier{ctx})
+	}
+	ctx, span := t.t.Start(ctx, name, t.opts...)
+	if span.IsRecording() {
+		service, method := splitName(name)
+		span.SetAttributes(
+			attribute.String("rpc.system", "grpc"),
+			attribute.String("rpc.service", service),
+			attribute.String("rpc.method", method),
+		)
+	}
+	if !t.server && span.SpanContext().IsValid() {
+		kv := &headerPairs{}
+		kv.kv = kv.buf[:0]
+		t.props.Inject(ctx, kv)
+		if len(kv.kv) > 0 {
+			ctx = metadata.AppendToOutgoingContext(ctx, kv.kv...)
+		}
+	}
+	return ctx, span
+}
+
+// end records the outcome and ends a recording span.
+func (t *tracer) end(ctx context.Context, span trace.Span, err error) {
+	if !span.IsRecording() {
+		return
+	}
+	st := status.Convert(err)
+	span.SetAttributes(attribute.Int64("rpc.grpc.status_code", int64(st.Code())))
+	if t.server {
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			span.SetAttributes(attribute.String("network.peer.address", p.Addr.String()))
+		}
+	}
+	if isError(st.Code(), t.server) {
+		span.SetStatus(otelcodes.Error, st.Message())
+	}
+	span.End()
+}
+
+// UnaryServerInterceptor traces unary calls.
+func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
+	t := newTracer(opts, true)
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, span := t.start(ctx, info.FullMethod)
+		resp, err := handler(ctx, req)
+		t.end(ctx, span, err)
+		return resp, err
+	}
+}
+
+// StreamServerInterceptor traces streams, one span per stream.
+func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
+	t := newTracer(opts, true)
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, span := t.start(ss.Context(), info.FullMethod)
+		err := handler(srv, &ctxServerStream{ServerStream: ss, ctx: ctx})
+		t.end(ctx, span, err)
+		return err
+	}
+}
+
+// UnaryClientInterceptor traces unary calls as the caller sees them: one
+// span for the whole call, retries included.
+func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
+	t := newTracer(opts, false)
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+		ctx, span := t.start(ctx, method)
+		err := invoker(ctx, method, req, reply, cc, callOpts...)
+		t.end(ctx, span, err)
+		return err
+	}
+}
+
+// StreamClientInterceptor traces streams. The span ends when the stream
+// fails to open, when RecvMsg returns an error (io.EOF counts as OK), or
+// when the single response of a client stream arrives. A stream the caller
+// abandons without reading to the end leaves its span unended (unexported).
+func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
+	t := newTracer(opts, false)
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
+		ctx, span := t.start(ctx, method)
+		s, err := streamer(ctx, desc, cc, method, callOpts...)
+		if err != nil {
+			t.end(ctx, span, err)
+			return nil, err
+		}
+		if !span.IsRecording() {
+			return s, nil
+		}
+		return &tracedClientStream{ClientStream: s, t: t, ctx: ctx, span: span, serverStreams: desc.ServerStreams}, nil
+	}
+}
+
+type ctxServerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxServerStream) Context() context.Context { return s.ctx }
+
+type tracedClientStream struct {
+	grpc.ClientStream
+	t             *tracer
+	ctx           context.Context
+	span          trace.Span
+	serverStreams bool
+	done          atomic.Bool
+}
+
+func (s *tracedClientStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	switch {
+	case err == nil && s.serverStreams:
+	case err == nil, errors.Is(err, io.EOF):
+		s.finish(nil)
+	default:
+		s.finish(err)
+	}
+	return err
+}
+
+func (s *tracedClientStream) finish(err error) {
+	if !s.done.Swap(true) {
+		s.t.end(s.ctx, s.span, err)
+	}
+}
+
+// isError follows OpenTelemetry's gRPC conventions: on the client every
+// non-OK code is an error; on the server only those that mean the server
+// failed.
+func isError(c codes.Code, server bool) bool {
+	if !server {
+		return c != codes.OK
+	}
+	switch c {
+	case codes.Unknown, codes.DeadlineExceeded, codes.Unimplemented, codes.Internal, codes.Unavailable, codes.DataLoss:
+		return true
+	}
+	return false
+}
+
+func splitName(name string) (string, string) {
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '/' {
+			return name[:i], name[i+1:]
+		}
+	}
+	return "", name
+}
+
+// incomingCarrier reads propagation headers from the incoming metadata
+// without copying all of it (metadata.FromIncomingContext would).
+type incomingCarrier struct{ ctx context.Context }
+
+func (c incomingCarrier) Get(key string) string {
+	if v := metadata.ValueFromIncomingContext(c.ctx, key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Set is never called: the carrier is only extracted from.
+func (c incomingCarrier) Set(string, string) {}
+
+func (c incomingCarrier) Keys() []string {
+	md, _ := metadata.FromIncomingContext(c.ctx)
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// headerPairs collects injected headers as key, value pairs; buf holds the
+// usual two (traceparent, tracestate or baggage) without growing.
+type headerPairs struct {
+	kv  []string
+	buf [4]string
+}
+
+func (h *headerPairs) Get(key string) string {
+	for i := 0; i+1 < len(h.kv); i += 2 {
+		if h.kv[i] == key {
+			return h.kv[i+1]
+		}
+	}
+	return ""
+}
+
+func (h *headerPairs) Set(key, value string) { h.kv = append(h.kv, key, value) }
+
+func (h *headerPairs) Keys() []string {
+	keys := make([]string, 0, len(h.kv)/2)
+	for i := 0; i < len(h.kv); i += 2 {
+		keys = append(keys, h.kv[i])
+	}
+	return keys
+}

@@ -1,0 +1,59 @@
+package benchkit_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/interceptors/tracing"
+	"github.com/grpckit/grpckit/internal/benchkit"
+	"github.com/grpckit/grpckit/server"
+)
+
+// observabilityConfigs are the configurations of issue 3's budget.
+func observabilityConfigs() []benchkit.Config {
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	loud := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+	onePct := sdktrace.NewTracerProvider(sdktrace.WithSampler(tracing.Sampler(0.01)))
+	return []benchkit.Config{
+		{Name: "bare grpc-go", Bare: true},
+		{Name: "off",
+			Server: []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)},
+			Client: []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0)}},
+		{Name: "on, not emitting",
+			Server: []server.Option{server.WithLogger(quiet), server.WithMetrics(nil), server.WithTracerProvider(never)},
+			Client: []client.Option{client.WithLogger(quiet), client.WithMetrics(nil), client.WithTracerProvider(never), client.WithDefaultTimeout(0)}},
+		{Name: "production",
+			Server: []server.Option{server.WithLogger(loud), server.WithMetrics(prometheus.NewRegistry()), server.WithTracerProvider(onePct)},
+			Client: []client.Option{client.WithLogger(loud), client.WithMetrics(prometheus.NewRegistry()), client.WithTracerProvider(onePct)}},
+	}
+}
+
+// BenchmarkObservability compares the observability chains with bare
+// grpc-go: unary calls with 1 and 8 in flight, and bidi stream messages.
+// b.N is not used: each run is a fixed set of interleaved rounds.
+//
+//	go test -run '^$' -bench Observability -benchtime 1x ./internal/benchkit
+func BenchmarkObservability(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		inflight int
+		stream   bool
+	}{
+		{"unary-1", 1, false},
+		{"unary-8", 8, false},
+		{"stream-1", 1, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for range b.N {
+				res := benchkit.Run(b, observabilityConfigs(), 7, 3000, tc.inflight, tc.stream)
+				benchkit.Report(b, tc.name, res)
+			}
+		})
+	}
+}

@@ -1,0 +1,235 @@
+// Package benchkit measures the per-call cost of grpckit configurations
+// against bare grpc-go in the same process and run, as BENCHMARKING.md asks:
+// real TCP on 127.0.0.1, a small payload, configurations interleaved in
+// rounds, medians per configuration, CPU from getrusage, allocations exact
+// from runtime.MemStats.
+package benchkit
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/internal/echo"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+// Payload is the message every call carries: 32 bytes, to keep
+// serialization out of the picture.
+const Payload = "0123456789abcdef0123456789abcdef"
+
+// Config is one configuration under test. Bare uses grpc.NewServer and
+// grpc.NewClient with nothing but plaintext credentials.
+type Config struct {
+	Name   string
+	Bare   bool
+	Server []server.Option
+	Client []client.Option
+}
+
+// Result is a configuration's median cost per call.
+type Result struct {
+	Name   string
+	CPU    time.Duration // user+sys CPU per call, client and server together
+	Wall   time.Duration
+	Allocs float64
+	Bytes  float64
+}
+
+type target struct {
+	cfg   Config
+	ec    echov1.EchoServiceClient
+	close func()
+}
+
+func start(tb testing.TB, cfg Config) *target {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	var stopServer func()
+	var conn grpc.ClientConnInterface
+	var closeConn func() error
+	if cfg.Bare {
+		s := grpc.NewServer()
+		echov1.RegisterEchoServiceServer(s, &echo.Server{})
+		go func() { _ = s.Serve(lis) }()
+		stopServer = s.Stop
+		cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		conn, closeConn = cc, cc.Close
+	} else {
+		s, err := server.New(cfg.Server...)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		echov1.RegisterEchoServiceServer(s, &echo.Server{})
+		done := make(chan struct{})
+		go func() { defer close(done); _ = s.Serve(lis) }()
+		stopServer = func() { _ = s.Close(); <-done }
+		cc, err := client.New("passthrough:///"+addr, append([]client.Option{client.WithInsecure()}, cfg.Client...)...)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		conn, closeConn = cc, cc.Close
+	}
+	t := &target{cfg: cfg, ec: echov1.NewEchoServiceClient(conn), close: func() { _ = closeConn(); stopServer() }}
+	// Warm up: connect and fill pools.
+	for range 200 {
+		if _, err := t.ec.Echo(context.Background(), &echov1.EchoRequest{Message: Payload}); err != nil {
+			tb.Fatalf("%s: warm-up call: %v", cfg.Name, err)
+		}
+	}
+	return t
+}
+
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+type sample struct {
+	cpu, wall     time.Duration
+	allocs, bytes float64
+}
+
+// round makes calls unary calls (or stream messages with stream set) with
+// inflight callers and returns the cost per call.
+func (t *target) round(tb testing.TB, calls, inflight int, stream bool) sample {
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	c0, w0 := cpuNow(), time.Now()
+	var wg sync.WaitGroup
+	per := calls / inflight
+	errs := make(chan error, inflight)
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.work(per, stream); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	w1, c1 := time.Now(), cpuNow()
+	runtime.ReadMemStats(&ms1)
+	close(errs)
+	for err := range errs {
+		tb.Fatalf("%s: %v", t.cfg.Name, err)
+	}
+	n := float64(per * inflight)
+	return sample{
+		cpu:    time.Duration(float64(c1-c0) / n),
+		wall:   time.Duration(float64(w1.Sub(w0)) / n),
+		allocs: float64(ms1.Mallocs-ms0.Mallocs) / n,
+		bytes:  float64(ms1.TotalAlloc-ms0.TotalAlloc) / n,
+	}
+}
+
+func (t *target) work(n int, stream bool) error {
+	ctx := context.Background()
+	if !stream {
+		req := &echov1.EchoRequest{Message: Payload}
+		for range n {
+			if _, err := t.ec.Echo(ctx, req); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := t.ec.BidiStream(ctx)
+	if err != nil {
+		return err
+	}
+	req := &echov1.BidiStreamRequest{Message: Payload}
+	resp := &echov1.BidiStreamResponse{}
+	for range n {
+		if err := s.Send(req); err != nil {
+			return err
+		}
+		if err := s.RecvMsg(resp); err != nil {
+			return err
+		}
+	}
+	return s.CloseSend()
+}
+
+// Run measures every configuration in rounds (each configuration once per
+// round, in turn) and returns the medians, in the order given.
+func Run(tb testing.TB, cfgs []Config, rounds, calls, inflight int, stream bool) []Result {
+	tb.Helper()
+	targets := make([]*target, len(cfgs))
+	for i, c := range cfgs {
+		targets[i] = start(tb, c)
+	}
+	defer func() {
+		for _, t := range targets {
+			t.close()
+		}
+	}()
+	samples := make([][]sample, len(cfgs))
+	for range rounds {
+		for i, t := range targets {
+			samples[i] = append(samples[i], t.round(tb, calls, inflight, stream))
+		}
+	}
+	out := make([]Result, len(cfgs))
+	for i, s := range samples {
+		out[i] = Result{
+			Name:   cfgs[i].Name,
+			CPU:    median(s, func(x sample) float64 { return float64(x.cpu) }, func(f float64) time.Duration { return time.Duration(f) }),
+			Wall:   median(s, func(x sample) float64 { return float64(x.wall) }, func(f float64) time.Duration { return time.Duration(f) }),
+			Allocs: median(s, func(x sample) float64 { return x.allocs }, func(f float64) float64 { return f }),
+			Bytes:  median(s, func(x sample) float64 { return x.bytes }, func(f float64) float64 { return f }),
+		}
+	}
+	return out
+}
+
+func median[T any](s []sample, get func(sample) float64, conv func(float64) T) T {
+	v := make([]float64, len(s))
+	for i, x := range s {
+		v[i] = get(x)
+	}
+	slices.Sort(v)
+	return conv(v[len(v)/2])
+}
+
+// Report logs a table of results relative to the first (bare) one and
+// reports each configuration's ratios as benchmark metrics.
+func Report(b *testing.B, label string, res []Result) {
+	b.Helper()
+	base := res[0]
+	b.Logf("%s (medians; ratios to %s)", label, base.Name)
+	b.Logf("%-28s %10s %8s %10s %8s %9s %9s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs")
+	for _, r := range res {
+		cpuX := float64(r.CPU) / float64(base.CPU)
+		wallX := float64(r.Wall) / float64(base.Wall)
+		b.Logf("%-28s %10v %8.3f %10v %8.3f %9.1f %+9.1f", r.Name, r.CPU, cpuX, r.Wall, wallX, r.Allocs, r.Allocs-base.Allocs)
+		if r.Name != base.Name {
+			unit := strings.NewReplacer(" ", "_", ",", "").Replace(r.Name)
+			b.ReportMetric(cpuX, "cpu×/"+unit)
+			b.ReportMetric(r.Allocs-base.Allocs, "+allocs/"+unit)
+		}
+	}
+}

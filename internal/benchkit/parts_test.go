@@ -1,0 +1,44 @@
+package benchkit_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/internal/benchkit"
+	"github.com/grpckit/grpckit/server"
+)
+
+// BenchmarkObservabilityParts measures each observability feature alone.
+//
+//	go test -run '^$' -bench ObservabilityParts -benchtime 1x ./internal/benchkit
+func BenchmarkObservabilityParts(b *testing.B) {
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	loud := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+	offS := []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)}
+	offC := []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0)}
+	with := func(s []server.Option, c []client.Option) ([]server.Option, []client.Option) {
+		return append(append([]server.Option{}, offS...), s...), append(append([]client.Option{}, offC...), c...)
+	}
+	cfg := func(name string, s []server.Option, c []client.Option) benchkit.Config {
+		s, c = with(s, c)
+		return benchkit.Config{Name: name, Server: s, Client: c}
+	}
+	cfgs := []benchkit.Config{
+		{Name: "bare grpc-go", Bare: true},
+		cfg("off", nil, nil),
+		cfg("log filtered", []server.Option{server.WithAccessLog(true), server.WithLogger(quiet)}, []client.Option{client.WithAccessLog(true), client.WithLogger(quiet)}),
+		cfg("log emitting", []server.Option{server.WithAccessLog(true), server.WithLogger(loud)}, []client.Option{client.WithAccessLog(true), client.WithLogger(loud)}),
+		cfg("trace unsampled", []server.Option{server.WithTracerProvider(never)}, []client.Option{client.WithTracerProvider(never)}),
+		cfg("prometheus", []server.Option{server.WithMetrics(prometheus.NewRegistry())}, []client.Option{client.WithMetrics(prometheus.NewRegistry())}),
+		cfg("default timeout", nil, []client.Option{client.WithDefaultTimeout(client.DefaultTimeout)}),
+	}
+	for range b.N {
+		benchkit.Report(b, "unary-1", benchkit.Run(b, cfgs, 5, 2000, 1, false))
+	}
+}
