@@ -102,6 +102,8 @@ type Balancer struct {
 	state   connectivity.State
 	lastErr error
 	closed  bool
+	// published is set once a picker was sent.
+	published bool
 
 	view atomic.Pointer[[]*Endpoint] // subset, for the collector
 }
@@ -173,7 +175,7 @@ func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
 		b.publishError(connectivity.TransientFailure)
 		return balancer.ErrBadResolverState
 	}
-	if dirty || b.state == connectivity.TransientFailure && b.lastErr == errNoEndpoints {
+	if dirty || !b.published || b.state == connectivity.TransientFailure && b.lastErr == errNoEndpoints {
 		b.publish()
 	}
 	return nil
@@ -361,11 +363,13 @@ func (b *Balancer) publish() {
 		rs[i] = Ready{EP: m.ep, SC: m.sc}
 	}
 	b.state = connectivity.Ready
+	b.published = true
 	b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: b.build(b.g, rs)})
 }
 
 func (b *Balancer) publishError(st connectivity.State) {
 	b.state = st
+	b.published = true
 	var p balancer.Picker = errPicker{balancer.ErrNoSubConnAvailable}
 	if st == connectivity.TransientFailure {
 		err := b.lastErr
