@@ -231,7 +231,7 @@ func (c *config) log(ctx context.Context, component, fullMethod string, typ inte
 		slog.String(grpclogging.MethodFieldKey, method),
 		slog.String(grpclogging.MethodTypeFieldKey, string(typ)),
 		slog.String("grpc.code", code.String()),
-		slog.Float64("grpc.time_ms", float64(elapsed.Microseconds())/1000),
+		slog.Float64("grpc.time_ms", float64(elapsed.Nanoseconds())/1e6),
 	)
 	if component == "server" {
 		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {

@@ -1,0 +1,120 @@
+// Command observability shows what grpckit records for every call: one log
+// line per call on each side (logfmt text or JSON), Prometheus metrics on
+// the server's admin endpoint, and OpenTelemetry spans, here printed by
+// otel's stdout exporter.
+//
+//	go run ./examples/observability             # logfmt-style text logs
+//	go run ./examples/observability -json       # JSON logs
+//
+// To send spans to a collector instead, build the provider with the OTLP
+// exporter (module go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc):
+//
+//	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint("collector:4317"))
+//	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(tracing.Sampler(0.01)))
+//
+// and pass tp to server.WithTracerProvider and client.WithTracerProvider (or
+// call otel.SetTracerProvider(tp): the builders use the global provider once
+// one is set).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/examples/addsvc/addservice"
+	"github.com/grpckit/grpckit/interceptors/tracing"
+	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+func main() {
+	jsonLogs := flag.Bool("json", false, "log JSON instead of logfmt-style text")
+	flag.Parse()
+	if err := run(os.Stdout, *jsonLogs); err != nil {
+		fmt.Fprintln(os.Stderr, "observability:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out io.Writer, jsonLogs bool) error {
+	// Logs: text or JSON, to any writer, with a level threshold.
+	var h slog.Handler = slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})
+	if jsonLogs {
+		h = slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})
+	}
+	logger := slog.New(h)
+
+	// Traces: every trace sampled here; use tracing.Sampler(0.01) in production.
+	exp, err := stdouttrace.New(stdouttrace.WithWriter(out), stdouttrace.WithPrettyPrint())
+	if err != nil {
+		return err
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(tracing.Sampler(1)))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+
+	srv, err := server.New(
+		server.WithLogger(logger),
+		server.WithTracerProvider(tp),
+		server.WithAdmin("127.0.0.1:0"), // /metrics, /healthz, /debug/pprof/
+	)
+	if err != nil {
+		return err
+	}
+	addsvcv1.RegisterAddServiceServer(srv, addservice.New(0))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	defer func() {
+		_ = srv.Close()
+		<-served
+	}()
+
+	conn, err := client.New("passthrough:///"+lis.Addr().String(), client.WithInsecure(),
+		client.WithLogger(logger), client.WithTracerProvider(tp))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	add := addsvcv1.NewAddServiceClient(conn)
+	ctx := context.Background()
+	if _, err := add.Sum(ctx, &addsvcv1.SumRequest{A: 1, B: 2}); err != nil {
+		return err
+	}
+	// An error call logs at WARN.
+	if _, err := add.Sum(ctx, &addsvcv1.SumRequest{A: 1 << 62, B: 1 << 62}); err == nil {
+		return errors.New("overflow not reported")
+	}
+
+	// The server records a call after sending its response: wait for it.
+	time.Sleep(50 * time.Millisecond)
+	resp, err := http.Get("http://" + srv.AdminAddr().String() + "/metrics")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	fmt.Fprintln(out, "--- from the admin endpoint's /metrics:")
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, "grpc_server_handled_total{") && strings.Contains(l, `grpc_method="Sum"`) {
+			fmt.Fprintln(out, l)
+		}
+	}
+	return sc.Err()
+}

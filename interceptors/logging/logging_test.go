@@ -1,0 +1,180 @@
+package logging_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/interceptors/logging"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// lines returns the JSON lines logged so far.
+func (s *buffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %s", l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func waitLines(t *testing.T, b *buffer, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if l := b.lines(t); len(l) >= n || time.Now().After(deadline) {
+			if len(l) != n {
+				t.Fatalf("got %d lines, want %d: %v", len(l), n, l)
+			}
+			return l
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestDefaultLevel(t *testing.T) {
+	for _, tc := range []struct {
+		code codes.Code
+		want slog.Level
+	}{
+		{codes.OK, slog.LevelInfo},
+		{codes.InvalidArgument, slog.LevelWarn},
+		{codes.NotFound, slog.LevelWarn},
+		{codes.ResourceExhausted, slog.LevelWarn},
+		{codes.Canceled, slog.LevelWarn},
+		{codes.Internal, slog.LevelError},
+		{codes.Unavailable, slog.LevelError},
+		{codes.DeadlineExceeded, slog.LevelError},
+	} {
+		t.Run(tc.code.String(), func(t *testing.T) {
+			if got := logging.DefaultLevel(tc.code); got != tc.want {
+				t.Fatalf("DefaultLevel(%v) = %v, want %v", tc.code, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStreamsAndOptions(t *testing.T) {
+	sbuf, cbuf := &buffer{}, &buffer{}
+	slogger := slog.New(slog.NewJSONHandler(sbuf, nil))
+	clogger := slog.New(slog.NewJSONHandler(cbuf, nil))
+	in := testsrv.Start(t, server.WithLogger(slogger), server.WithLoggingOptions(
+		logging.WithPayloads(true),
+		logging.WithLevels(func(codes.Code) slog.Level { return slog.LevelDebug + 1 }), // everything just above Debug
+	))
+	conn := testsrv.Dial(t, in.Addr, client.WithLogger(clogger), client.WithLoggingOptions(logging.WithLogHealth(true)))
+	ec := testsrv.Echo(conn)
+	ctx := testsrv.Ctx(t, 10*time.Second)
+
+	// Levels below the logger's threshold (Info) are dropped: the server logs nothing.
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "payload-x"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if l := sbuf.lines(t); len(l) != 0 {
+		t.Fatalf("server logged %v below its threshold", l)
+	}
+	cl := waitLines(t, cbuf, 1)
+	if _, ok := cl[0]["grpc.request"]; ok {
+		t.Fatal("client logged the payload without WithPayloads")
+	}
+
+	bs, err := ec.BidiStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := bs.Send(&echov1.BidiStreamRequest{Message: "m"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bs.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = bs.CloseSend()
+	for err == nil {
+		_, err = bs.Recv()
+	}
+	cl = waitLines(t, cbuf, 2)
+	l := cl[1]
+	if l["grpc.method_type"] != "bidi_stream" || l["grpc.msg_sent"] != 3.0 || l["grpc.msg_received"] != 3.0 || l["grpc.code"] != "OK" {
+		t.Fatalf("client stream line = %v, want bidi_stream with 3 sent, 3 received, OK", l)
+	}
+}
+
+func TestPayloadsWhenAsked(t *testing.T) {
+	sbuf := &buffer{}
+	in := testsrv.Start(t, server.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))),
+		server.WithLoggingOptions(logging.WithPayloads(true)))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithAccessLog(false)))
+	if _, err := ec.Echo(testsrv.Ctx(t, 10*time.Second), &echov1.EchoRequest{Message: "payload-x"}); err != nil {
+		t.Fatal(err)
+	}
+	l := waitLines(t, sbuf, 1)[0]
+	req, _ := json.Marshal(l["grpc.request"])
+	if !strings.Contains(string(req), "payload-x") {
+		t.Fatalf("grpc.request = %s, want the request", req)
+	}
+}
+
+func TestHealthLoggedWhenAsked(t *testing.T) {
+	sbuf := &buffer{}
+	in := testsrv.Start(t, server.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))),
+		server.WithLoggingOptions(logging.WithLogHealth(true)))
+	conn := testsrv.Dial(t, in.Addr, client.WithAccessLog(false))
+	if err := conn.WaitForReady(testsrv.Ctx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	ss, err := testsrv.Echo(conn).ServerStream(ctx, &echov1.ServerStreamRequest{Message: "s", Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = ss.Recv()
+	}
+	l := waitLines(t, sbuf, 1)[0]
+	if l["grpc.method_type"] != "server_stream" || l["grpc.msg_sent"] != 2.0 {
+		t.Fatalf("server stream line = %v, want server_stream with 2 sent", l)
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if l := waitLines(t, sbuf, 2)[1]; l["grpc.service"] != "grpc.health.v1.Health" {
+		t.Fatalf("health line = %v, want grpc.health.v1.Health logged", l)
+	}
+}
