@@ -257,7 +257,7 @@ func TestEtcdOutage(t *testing.T) {
 	defer func() { stop() }()
 	waitFor(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && b.Echo.Calls() > 0 })
 
-	f.etcd.Stop(t)
+	f.etcd.Stop(t) // takes ~5s: embed drains open watch streams first
 	// Longer than the TTL, so leases are lost on the registrars' side.
 	deadline := time.Now().Add(ttl + time.Second)
 	for time.Now().Before(deadline) {
