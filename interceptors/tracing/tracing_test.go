@@ -1,0 +1,126 @@
+package tracing_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/baggage"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func waitSpans(t *testing.T, rec *tracetest.SpanRecorder, n int) []sdktrace.ReadOnlySpan {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.Ended()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d ended spans, want %d", len(rec.Ended()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return rec.Ended()
+}
+
+func attr(s sdktrace.ReadOnlySpan, key string) string {
+	for _, a := range s.Attributes() {
+		if string(a.Key) == key {
+			return a.Value.String()
+		}
+	}
+	return ""
+}
+
+func TestStreamSpansAndStatus(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	in := testsrv.Start(t, server.WithTracerProvider(tp), server.WithAccessLog(false))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+
+	ss, err := ec.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "s", Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = ss.Recv()
+	}
+	if !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	spans := waitSpans(t, rec, 2)
+	for _, s := range spans {
+		if s.Name() != "grpckit.echo.v1.EchoService/ServerStream" || attr(s, "rpc.grpc.status_code") != "0" || attr(s, "rpc.system") != "grpc" {
+			t.Errorf("span %s: status_code=%s system=%s, want ServerStream, 0, grpc", s.Name(), attr(s, "rpc.grpc.status_code"), attr(s, "rpc.system"))
+		}
+	}
+	if spans[0].SpanContext().TraceID() != spans[1].SpanContext().TraceID() {
+		t.Fatal("client and server stream spans are in different traces")
+	}
+
+	rec.Reset()
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "code Internal"}); status.Code(err) != codes.Internal {
+		t.Fatalf("got %v, want Internal", err)
+	}
+	for _, s := range waitSpans(t, rec, 2) {
+		if s.Status().Code.String() != "Error" || attr(s, "rpc.grpc.status_code") != "13" {
+			t.Errorf("%v span: status %v code %s, want Error and 13", s.SpanKind(), s.Status().Code, attr(s, "rpc.grpc.status_code"))
+		}
+	}
+}
+
+func TestUnsampledDecisionPropagates(t *testing.T) {
+	// The server would sample everything on its own; the client samples
+	// nothing. The server must follow the caller's decision.
+	srec, crec := tracetest.NewSpanRecorder(), tracetest.NewSpanRecorder()
+	stp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(srec), sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	ctp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(crec), sdktrace.WithSampler(sdktrace.NeverSample()))
+	defer func() { _ = stp.Shutdown(context.Background()); _ = ctp.Shutdown(context.Background()) }()
+
+	var seen trace.SpanContext
+	var bag string
+	in := testsrv.Start(t, server.WithTracerProvider(stp), server.WithAccessLog(false),
+		server.WithUnaryInterceptor(server.SlotUser, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			seen = trace.SpanContextFromContext(ctx)
+			bag = baggage.FromContext(ctx).Member("tenant").Value()
+			return h(ctx, req)
+		}))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithTracerProvider(ctp), client.WithAccessLog(false)))
+	m, err := baggage.NewMember("tenant", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := baggage.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, root := ctp.Tracer("test").Start(baggage.ContextWithBaggage(testsrv.Ctx(t, 10*time.Second), b), "root")
+	defer root.End()
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if !seen.IsValid() || seen.IsSampled() || seen.TraceID() != root.SpanContext().TraceID() {
+		t.Fatalf("server span context = %v (sampled %v), want the caller's trace, not sampled", seen.TraceID(), seen.IsSampled())
+	}
+	if bag != "acme" {
+		t.Fatalf("baggage tenant = %q, want acme", bag)
+	}
+	if n := len(srec.Ended()) + len(crec.Ended()); n != 0 {
+		t.Fatalf("%d spans recorded, want none", n)
+	}
+}
