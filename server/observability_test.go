@@ -322,3 +322,27 @@ func serveOn(t *testing.T, srv *server.Server) string {
 	})
 	return lis.Addr().String()
 }
+
+func TestExemplarsCarryTraceID(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	in := testsrv.Start(t, server.WithTracerProvider(tp), server.WithAdmin("127.0.0.1:0"), server.WithAccessLog(false))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
+	ctx, root := tp.Tracer("test").Start(testsrv.Ctx(t, 10*time.Second), "root")
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	root.End()
+	want := `trace_id="` + root.SpanContext().TraceID().String() + `"`
+	waitFor(t, 5*time.Second, "an exemplar with the trace id", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+in.Server.AdminAddr().String()+"/metrics", nil)
+		req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), want)
+	})
+}
