@@ -33,15 +33,14 @@ func newPicker(g *lb.Group, ready []lb.Ready) balancer.Picker {
 }
 
 // Pick implements balancer.Picker.
-func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+func (p *picker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	now := p.g.Now()
 	r := p.choose(now)
 	ep := r.EP
 	ep.Begin(now)
-	ctx := info.Ctx
 	return balancer.PickResult{
 		SubConn: r.SC,
-		Done:    func(di balancer.DoneInfo) { ep.End(ctx, now, di.Err) },
+		Done:    func(di balancer.DoneInfo) { ep.End(now, di.Err) },
 	}, nil
 }
 
@@ -67,7 +66,7 @@ func (p *picker) choose(now int64) *lb.Ready {
 		if b.EP.Stale(now, p.probe) {
 			return b
 		}
-		if b.EP.Score() < a.EP.Score() {
+		if b.EP.Less(a.EP) {
 			return b
 		}
 		return a
@@ -81,14 +80,14 @@ func (p *picker) choose(now int64) *lb.Ready {
 	var best *lb.Ready
 	for k := range p.ready {
 		c := &p.ready[k]
-		if c.EP.Usable(now) && (best == nil || c.EP.Score() < best.EP.Score()) {
+		if c.EP.Usable(now) && (best == nil || c.EP.Less(best.EP)) {
 			best = c
 		}
 	}
 	if best != nil {
 		return best
 	}
-	if b.EP.Score() < a.EP.Score() {
+	if b.EP.Less(a.EP) {
 		return b
 	}
 	return a

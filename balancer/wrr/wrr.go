@@ -42,7 +42,7 @@ func newPicker(g *lb.Group, ready []lb.Ready) balancer.Picker {
 }
 
 // Pick implements balancer.Picker.
-func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
+func (p *picker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	p.once.Do(p.schedule)
 	now := p.g.Now()
 	n := uint64(len(p.order))
@@ -53,10 +53,9 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	}
 	ep := r.EP
 	ep.Begin(now)
-	ctx := info.Ctx
 	return balancer.PickResult{
 		SubConn: r.SC,
-		Done:    func(di balancer.DoneInfo) { ep.End(ctx, now, di.Err) },
+		Done:    func(di balancer.DoneInfo) { ep.End(now, di.Err) },
 	}, nil
 }
 

@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"context"
 	"math"
 	"sync/atomic"
 	"time"
@@ -63,8 +62,8 @@ type Endpoint struct {
 
 	consec       atomic.Int64
 	winStart     atomic.Int64
-	winOK        atomic.Int64
-	winFail      atomic.Int64
+	winCalls     atomic.Int64 // calls when the window started
+	winFailures  atomic.Int64 // failures when the window started
 	ejectedUntil atomic.Int64 // 0 when admitted
 	probation    atomic.Bool
 	times        atomic.Int64 // ejection multiplier
@@ -113,16 +112,32 @@ func (e *Endpoint) IsEjected() bool { return e.ejectedUntil.Load() != 0 }
 
 // Score is p2c's load estimate: latency × (in-flight + 1), divided by the
 // weight and by the square of the success rate. Lower is better.
+// Latencies below a microsecond (or none yet) count as one, so that
+// in-flight calls decide between unmeasured endpoints.
 func (e *Endpoint) Score() float64 {
+	n, d := e.load()
+	return n / d
+}
+
+// load returns the score's numerator (latency × (in-flight + 1)) and
+// denominator (weight × success²).
+func (e *Endpoint) load() (num, den float64) {
 	c := math.Float64frombits(e.cost.Load())
-	if c < 1000 { // unmeasured or sub-microsecond: count in-flight calls only
+	if c < 1000 {
 		c = 1000
 	}
 	sr := math.Float64frombits(e.success.Load())
 	if sr < 0.01 {
 		sr = 0.01
 	}
-	return c * float64(e.inflight.Load()+1) / (float64(e.weight.Load()) * sr * sr)
+	return c * float64(e.inflight.Load()+1), float64(e.weight.Load()) * sr * sr
+}
+
+// Less reports whether e's score is lower than o's, without dividing.
+func (e *Endpoint) Less(o *Endpoint) bool {
+	en, ed := e.load()
+	on, od := o.load()
+	return en*od < on*ed
 }
 
 // Usable reports whether the endpoint may be picked at now: it is not
@@ -160,46 +175,47 @@ func (e *Endpoint) Begin(now int64) {
 	}
 }
 
-// End records the end of a call picked at start: err is the call's error,
-// ctx the caller's context. A call the caller canceled changes nothing but
-// the in-flight count; one whose caller's deadline passed counts as a
-// latency observation, never as a failure.
-func (e *Endpoint) End(ctx context.Context, start int64, err error) {
+// End records the end of a call picked at start that ended with err. A call
+// that ended with Canceled (the caller gave up) changes nothing but the
+// in-flight count; one that ended with DeadlineExceeded (the caller's
+// deadline passed, or the server's) counts as a latency observation, never as
+// a failure.
+func (e *Endpoint) End(start int64, err error) {
 	e.inflight.Add(-1)
-	var ctxErr error
-	if ctx != nil {
-		ctxErr = ctx.Err()
-	}
-	if ctxErr == context.Canceled {
-		return
+	code := codes.OK
+	if err != nil {
+		code = status.Code(err)
+		if code == codes.Canceled {
+			return
+		}
 	}
 	now := e.g.clock()
-	failed := ctxErr == nil && IsFailure(err)
-	e.calls.Add(1)
+	calls := e.calls.Add(1)
 	cfg := e.g.cfg.Load()
+	failed := isFailure(code)
 	if failed {
 		e.failures.Add(1)
 	} else {
 		e.observe(now, float64(now-start), cfg.Decay)
 	}
-	if ctxErr == nil {
-		e.observeOutcome(!failed)
-	}
-	if ctxErr != nil || cfg.Ejection.Disabled {
+	if code == codes.DeadlineExceeded {
 		return
 	}
-	e.judge(now, failed, &cfg.Ejection)
+	e.observeOutcome(!failed)
+	if cfg.Ejection.Disabled {
+		return
+	}
+	e.judge(now, calls, failed, &cfg.Ejection)
 }
 
 // IsFailure reports whether err says the endpoint failed, rather than the
-// call: Unavailable, Internal, Unknown, DataLoss, ResourceExhausted and
-// DeadlineExceeded count; application errors and Canceled do not.
-func IsFailure(err error) bool {
-	if err == nil {
-		return false
-	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.Internal, codes.Unknown, codes.DataLoss, codes.ResourceExhausted, codes.DeadlineExceeded:
+// call: Unavailable, Internal, Unknown, DataLoss and ResourceExhausted count;
+// application errors, Canceled and DeadlineExceeded do not.
+func IsFailure(err error) bool { return err != nil && isFailure(status.Code(err)) }
+
+func isFailure(c codes.Code) bool {
+	switch c {
+	case codes.Unavailable, codes.Internal, codes.Unknown, codes.DataLoss, codes.ResourceExhausted:
 		return true
 	}
 	return false
@@ -246,8 +262,9 @@ func (e *Endpoint) observeOutcome(ok bool) {
 	}
 }
 
-// judge applies the ejection rules to one outcome.
-func (e *Endpoint) judge(now int64, failed bool, c *Ejection) {
+// judge applies the ejection rules to one outcome; calls is the endpoint's
+// call count including this one.
+func (e *Endpoint) judge(now, calls int64, failed bool, c *Ejection) {
 	if failed {
 		n := e.consec.Add(1)
 		if e.probation.Load() || (c.ConsecutiveFailures > 0 && n >= c.ConsecutiveFailures) {
@@ -265,17 +282,14 @@ func (e *Endpoint) judge(now int64, failed bool, c *Ejection) {
 	if c.FailureRate <= 0 {
 		return
 	}
-	if failed {
-		e.winFail.Add(1)
-	} else {
-		e.winOK.Add(1)
-	}
 	ws := e.winStart.Load()
 	if now-ws < c.Interval.Nanoseconds() || !e.winStart.CompareAndSwap(ws, now) {
 		return
 	}
-	ok, fail := e.winOK.Swap(0), e.winFail.Swap(0)
-	if total := ok + fail; total >= c.MinRequests && float64(fail) >= c.FailureRate*float64(total) {
+	failures := e.failures.Load()
+	total := calls - e.winCalls.Swap(calls)
+	fail := failures - e.winFailures.Swap(failures)
+	if total >= c.MinRequests && float64(fail) >= c.FailureRate*float64(total) {
 		e.eject(now, c)
 	}
 }
@@ -324,3 +338,6 @@ func (e *Endpoint) release() {
 		}
 	}
 }
+
+// Group returns the endpoint's group.
+func (e *Endpoint) Group() *Group { return e.g }
