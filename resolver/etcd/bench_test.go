@@ -1,0 +1,232 @@
+package etcd_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/naming/endpoints"
+	etcdnaming "go.etcd.io/etcd/client/v3/naming/resolver"
+	"google.golang.org/grpc"
+	grpcresolver "google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/internal/etcdtest"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/resolver"
+	"github.com/grpckit/grpckit/resolver/etcd"
+	"github.com/grpckit/grpckit/server"
+)
+
+// stamped is an echo server that records when calls arrive.
+type stamped struct {
+	*testsrv.Instance
+	first atomic.Int64 // unix ns of the first call since reset, 0 if none
+	last  atomic.Int64 // unix ns of the latest call
+}
+
+func startStamped(b *testing.B) *stamped {
+	s := &stamped{}
+	s.Instance = testsrv.Start(b, server.WithLogger(quiet), server.WithUnaryInterceptor(server.SlotUser,
+		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			now := time.Now().UnixNano()
+			s.first.CompareAndSwap(0, now)
+			s.last.Store(now)
+			return h(ctx, req)
+		}))
+	return s
+}
+
+func pct(d []time.Duration, p float64) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(float64(len(s))*p))].Microseconds()) / 1000
+}
+
+// BenchmarkPutToFirstCall measures, under client load, the time from an etcd
+// put of a new endpoint to the first call it receives, and from the delete
+// of its key to the last call it receives; "etcd-naming" is etcd's own
+// naming resolver (go.etcd.io/etcd/client/v3/naming/resolver) with
+// round_robin in the same run.
+func BenchmarkPutToFirstCall(b *testing.B) {
+	e := etcdtest.Start(b)
+	cli := e.Client(b)
+	for _, mode := range []string{"grpckit", "etcd-naming"} {
+		b.Run(mode, func(b *testing.B) {
+			prefix := e.Prefix + mode + "/"
+			var rb grpcresolver.Builder
+			var value func(addr string) string
+			var key func(id string) string
+			if mode == "grpckit" {
+				bl, err := etcd.NewBuilder(cli, etcd.WithPrefix(prefix), etcd.WithLogger(quiet))
+				if err != nil {
+					b.Fatal(err)
+				}
+				rb = bl
+				key = func(id string) string { return prefix + svc + "/" + id }
+				value = func(addr string) string { v, _ := json.Marshal(resolver.Endpoint{Addr: addr}); return string(v) }
+			} else {
+				bl, err := etcdnaming.NewBuilder(cli)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rb = bl
+				key = func(id string) string { return prefix + svc + "/" + id }
+				value = func(addr string) string { v, _ := json.Marshal(endpoints.Endpoint{Addr: addr}); return string(v) }
+			}
+			ctx := context.Background()
+			for i := range 2 {
+				in := testsrv.Start(b, server.WithLogger(quiet))
+				if _, err := cli.Put(ctx, key(fmt.Sprint("base", i)), value(in.Addr)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			target := "etcd:///" + svc
+			if mode == "etcd-naming" {
+				target = "etcd:///" + prefix + svc
+			}
+			conn, err := client.New(target, client.WithInsecure(), client.WithLogger(quiet), client.WithDialOptions(grpc.WithResolvers(rb)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = conn.Close() })
+			stop := load(conn, 4)
+			b.Cleanup(func() { stop() })
+			nw := startStamped(b)
+			var puts, firsts, extra, afterDel []time.Duration
+			b.ResetTimer()
+			for range b.N {
+				nw.first.Store(0)
+				t0 := time.Now()
+				if _, err := cli.Put(ctx, key("new"), value(nw.Addr)); err != nil {
+					b.Fatal(err)
+				}
+				putDur := time.Since(t0)
+				for nw.first.Load() == 0 {
+					if time.Since(t0) > 10*time.Second {
+						b.Fatal("new endpoint got no call in 10s")
+					}
+					time.Sleep(20 * time.Microsecond)
+				}
+				first := time.Duration(nw.first.Load() - t0.UnixNano())
+				puts, firsts, extra = append(puts, putDur), append(firsts, first), append(extra, first-putDur)
+
+				if _, err := cli.Delete(ctx, key("new")); err != nil {
+					b.Fatal(err)
+				}
+				deleted := time.Now().UnixNano()
+				for time.Now().UnixNano()-nw.last.Load() < int64(100*time.Millisecond) {
+					time.Sleep(time.Millisecond)
+				}
+				afterDel = append(afterDel, max(0, time.Duration(nw.last.Load()-deleted)))
+			}
+			b.StopTimer()
+			b.ReportMetric(pct(puts, .5), "put-p50-ms")
+			b.ReportMetric(pct(puts, .99), "put-p99-ms")
+			b.ReportMetric(pct(firsts, .5), "first-call-p50-ms")
+			b.ReportMetric(pct(firsts, .99), "first-call-p99-ms")
+			b.ReportMetric(pct(extra, .5), "over-put-p50-ms")
+			b.ReportMetric(pct(extra, .99), "over-put-p99-ms")
+			b.ReportMetric(pct(afterDel, .99), "call-after-delete-p99-ms")
+			b.ReportMetric(pct(afterDel, 1), "call-after-delete-max-ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// recordingCC is a resolver.ClientConn that signals each state.
+type recordingCC struct {
+	grpcresolver.ClientConn
+	states chan int
+}
+
+func (c *recordingCC) UpdateState(s grpcresolver.State) error {
+	c.states <- len(s.Endpoints)
+	return nil
+}
+func (c *recordingCC) ReportError(error) {}
+func (c *recordingCC) ParseServiceConfig(string) *serviceconfig.ParseResult {
+	return &serviceconfig.ParseResult{}
+}
+
+// BenchmarkUpdate10k measures, with 10,000 endpoints, the time from an etcd
+// write to the state handed to the ClientConn: one endpoint changed
+// (ns/op, against the put's own latency), and once each the initial read
+// and the delete of all 10,000 in one write.
+func BenchmarkUpdate10k(b *testing.B) {
+	const n = 10000
+	e := etcdtest.Start(b)
+	cli := e.Client(b)
+	ctx := context.Background()
+	key := func(i int) string { return e.Prefix + "big/" + fmt.Sprintf("%05d", i) }
+	val := func(i, w int) string {
+		v, _ := json.Marshal(resolver.Endpoint{Addr: fmt.Sprintf("10.%d.%d.%d:8080", i>>16, (i>>8)&255, i&255), Weight: uint32(w)})
+		return string(v)
+	}
+	put := func() {
+		for i := 0; i < n; i += 100 {
+			ops := make([]clientv3.Op, 0, 100)
+			for j := i; j < i+100; j++ {
+				ops = append(ops, clientv3.OpPut(key(j), val(j, 1)))
+			}
+			if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	put()
+	bl, err := etcd.NewBuilder(cli, etcd.WithPrefix(e.Prefix), etcd.WithLogger(quiet))
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, _ := url.Parse("etcd:///big")
+	cc := &recordingCC{states: make(chan int, 16)}
+	wait := func(want int) {
+		for {
+			select {
+			case got := <-cc.states:
+				if got == want {
+					return
+				}
+			case <-time.After(30 * time.Second):
+				b.Fatalf("no state with %d endpoints in 30s", want)
+			}
+		}
+	}
+	t0 := time.Now()
+	r, err := bl.Build(grpcresolver.Target{URL: *u}, cc, grpcresolver.BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	wait(n)
+	initial := time.Since(t0)
+
+	var putDur time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		t := time.Now()
+		if _, err := cli.Put(ctx, key(i%n), val(i%n, 2+i%2)); err != nil {
+			b.Fatal(err)
+		}
+		putDur += time.Since(t)
+		wait(n)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(putDur.Microseconds())/1000/float64(b.N), "put-ms/op")
+	b.ReportMetric(float64(initial.Microseconds())/1000, "initial-10k-ms")
+
+	t0 = time.Now()
+	if _, err := cli.Delete(ctx, e.Prefix+"big/", clientv3.WithPrefix()); err != nil {
+		b.Fatal(err)
+	}
+	wait(0)
+	b.ReportMetric(float64(time.Since(t0).Microseconds())/1000, "delete-10k-ms")
+}
