@@ -1,0 +1,186 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/interceptors/ratelimit"
+	"github.com/grpckit/grpckit/interceptors/shed"
+	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+func echoCode(ctx context.Context, c echov1.EchoServiceClient, msg string) codes.Code {
+	_, err := c.Echo(ctx, &echov1.EchoRequest{Message: msg})
+	return status.Code(err)
+}
+
+// counterValue returns the value of the counter name{labels} in reg.
+func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+func TestWithRateLimit(t *testing.T) {
+	var fake clock.Fake
+	reg := prometheus.NewRegistry()
+	in := testsrv.Start(t, server.WithMetrics(reg), server.WithRateLimit(10, 3, ratelimit.WithClock(fake.Now)))
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	rejected := 0
+	for range 3 + 2 {
+		if echoCode(ctx, c, "hi") == codes.ResourceExhausted {
+			rejected++
+		}
+	}
+	if rejected != 2 {
+		t.Errorf("burst of 5 with burst 3: got %d ResourceExhausted, want 2", rejected)
+	}
+	if got := in.Echo.Calls(); got != 3 {
+		t.Errorf("handler calls: got %d, want 3", got)
+	}
+	if got := counterValue(t, reg, "grpckit_ratelimit_rejected_total", map[string]string{"limiter": "server_rate", "reason": "rate"}); got != 2 {
+		t.Errorf("grpckit_ratelimit_rejected_total: got %v, want 2", got)
+	}
+}
+
+func TestWithRateLimitKeyed(t *testing.T) {
+	var fake clock.Fake
+	in := testsrv.Start(t, server.WithRateLimit(1, 2,
+		ratelimit.WithKey(ratelimit.ByMetadata("tenant")), ratelimit.WithClock(fake.Now)))
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	noisy := metadata.AppendToOutgoingContext(ctx, "tenant", "noisy")
+	quiet := metadata.AppendToOutgoingContext(ctx, "tenant", "quiet")
+	rejected := 0
+	for range 10 {
+		if echoCode(noisy, c, "hi") == codes.ResourceExhausted {
+			rejected++
+		}
+	}
+	if rejected != 8 {
+		t.Errorf("noisy tenant: got %d rejected, want 8", rejected)
+	}
+	for i := range 2 {
+		if code := echoCode(quiet, c, "hi"); code != codes.OK {
+			t.Errorf("quiet tenant call %d: got %v, want OK", i, code)
+		}
+	}
+}
+
+func TestWithConcurrencyLimit(t *testing.T) {
+	const limit, extra = 2, 3
+	in := testsrv.Start(t, server.WithConcurrencyLimit(limit))
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	slow, cancel := context.WithCancel(testsrv.Ctx(t, 20*time.Second))
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = echoCode(slow, c, "sleep 20s")
+		}()
+	}
+	pollUntil(t, func() bool { return in.Echo.Calls() == limit })
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	rejected := 0
+	for range extra {
+		if echoCode(ctx, c, "hi") == codes.ResourceExhausted {
+			rejected++
+		}
+	}
+	cancel()
+	wg.Wait()
+	if rejected != extra {
+		t.Errorf("%d calls beyond %d in flight: got %d rejected, want %d", extra, limit, rejected, extra)
+	}
+	pollUntil(t, func() bool { return echoCode(ctx, c, "hi") == codes.OK })
+}
+
+func TestWithLoadShedding(t *testing.T) {
+	// With a fake clock every call takes 0 s: after one complete bucket the
+	// estimate is 0 in flight, and the floor of 1 is the limit.
+	var fake clock.Fake
+	in := testsrv.Start(t, server.WithLoadShedding(shed.WithClock(fake.Now), shed.WithWindow(time.Second, 10), shed.WithMinLimit(1)))
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	for range 5 {
+		if code := echoCode(ctx, c, "hi"); code != codes.OK {
+			t.Fatalf("warm-up: got %v, want OK", code)
+		}
+	}
+	fake.Advance(100 * time.Millisecond)
+	slow, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = echoCode(slow, c, "sleep 20s") }()
+	pollUntil(t, func() bool { return in.Echo.Calls() == 6 })
+	if code := echoCode(ctx, c, "hi"); code != codes.ResourceExhausted {
+		t.Errorf("call beyond the limit of 1: got %v, want ResourceExhausted", code)
+	}
+	cancel()
+	<-done
+	if code := echoCode(ctx, c, "hi"); code != codes.OK {
+		t.Errorf("after the slow call: got %v, want OK", code)
+	}
+}
+
+func TestResilienceOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  server.Option
+	}{
+		{"rate 0", server.WithRateLimit(0, 1)},
+		{"burst 0", server.WithRateLimit(1, 0)},
+		{"concurrency 0", server.WithConcurrencyLimit(0)},
+		{"shed min limit 0", server.WithLoadShedding(shed.WithMinLimit(0))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := server.New(tc.opt)
+			if err == nil {
+				t.Fatal("New: got nil error, want one")
+			}
+			if !errors.Is(err, ratelimit.ErrInvalid) && !errors.Is(err, shed.ErrInvalid) && tc.name != "concurrency 0" {
+				t.Errorf("New: got %v, want it to wrap the package's ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func pollUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
