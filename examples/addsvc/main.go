@@ -1,6 +1,8 @@
-// Command addsvc is grpckit's one-process demo: it starts three add-service
-// servers on loopback, calls them through the client builder with round-robin
-// balancing, prints what happens, shuts the servers down gracefully and exits.
+// Command addsvc is grpckit's one-process demo: it starts an embedded etcd in
+// a temporary directory and three add-service servers on loopback that
+// register in it (etcd.NewRegistrar), calls them through the client builder
+// with an "etcd:///addsvc" target and round-robin balancing, prints what
+// happens, shuts the servers down gracefully (deregistering first) and exits.
 //
 //	go run ./examples/addsvc          # plaintext
 //	go run ./examples/addsvc -tls     # TLS with a throwaway certificate
@@ -21,14 +23,16 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
+	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/internal/testcert"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
+	"github.com/grpckit/grpckit/resolver/etcd"
 	"github.com/grpckit/grpckit/server"
 )
 
@@ -58,13 +62,35 @@ func run(useTLS bool, n int) error {
 		copts = []client.Option{client.WithTLS(pair.Client)}
 	}
 	sopts = append(sopts, server.WithLogger(logger), server.WithDrainDelay(100*time.Millisecond))
+	copts = append(copts, client.WithLogger(logger))
 
-	// Start the servers.
+	// Start etcd, embedded, with its data in a temporary directory.
+	dir, err := os.MkdirTemp("", "addsvc-etcd-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	registry, err := etcdtest.StartEmbedded(dir)
+	if err != nil {
+		return err
+	}
+	defer registry.Stop()
+	cli, err := etcdtest.NewClient(registry.Endpoints())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	fmt.Printf("etcd listening on %s\n", registry.Endpoints()[0])
+
+	// Start the servers; each registers in etcd once it serves.
 	var servers []*server.Server
-	var addrs []resolver.Address
 	served := make(chan error, n)
 	for range n {
-		srv, err := server.New(sopts...)
+		reg, err := etcd.NewRegistrar(cli, "addsvc", etcd.WithLogger(logger))
+		if err != nil {
+			return err
+		}
+		srv, err := server.New(append(sopts, server.WithRegistrar(reg))...)
 		if err != nil {
 			return err
 		}
@@ -75,22 +101,26 @@ func run(useTLS bool, n int) error {
 		}
 		go func() { served <- srv.Serve(lis) }()
 		servers = append(servers, srv)
-		addrs = append(addrs, resolver.Address{Addr: lis.Addr().String()})
-		fmt.Printf("server listening on %s (tls=%v)\n", lis.Addr(), useTLS)
+		fmt.Printf("server listening on %s (tls=%v), registering as %s\n", lis.Addr(), useTLS, reg.Key())
+	}
+	ctx := context.Background()
+	if err := waitRegistered(ctx, cli, n); err != nil {
+		return err
 	}
 
-	// Until discovery lands, a manual resolver hands the client the addresses.
-	r := manual.NewBuilderWithScheme("demo")
-	r.InitialState(resolver.State{Addresses: addrs})
-	conn, err := client.New("demo:///addsvc", append(copts,
-		client.WithDialOptions(grpc.WithResolvers(r)),
+	// The client finds the servers through etcd.
+	rb, err := etcd.NewBuilder(cli, etcd.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	conn, err := client.New("etcd:///addsvc", append(copts,
+		client.WithDialOptions(grpc.WithResolvers(rb)),
 		client.WithDefaultTimeout(2*time.Second))...)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	add := addsvcv1.NewAddServiceClient(conn)
-	ctx := context.Background()
 
 	for i := range int64(2 * n) {
 		var p peer.Peer
@@ -122,6 +152,30 @@ func run(useTLS bool, n int) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	fmt.Println("all servers shut down gracefully")
+	left, err := cli.Get(ctx, etcd.DefaultPrefix+"addsvc/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("all servers shut down gracefully; %d registrations left in etcd\n", left.Count)
 	return nil
+}
+
+// waitRegistered waits until n servers are registered in etcd.
+func waitRegistered(ctx context.Context, cli *clientv3.Client, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := cli.Get(ctx, etcd.DefaultPrefix+"addsvc/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err == nil && resp.Count == int64(n) {
+			fmt.Printf("%d servers registered in etcd\n", n)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("servers not registered in etcd: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
