@@ -1,8 +1,162 @@
 package client
 
+import (
+	"fmt"
+	"slices"
+
+	"golang.org/x/time/rate"
+
+	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/ratelimit"
+	"github.com/grpckit/grpckit/interceptors/retry"
+)
+
 // resilienceConfig holds the retry, breaker and rate-limit options.
-type resilienceConfig struct{}
+//
+// Defaults: a circuit breaker per method (package breaker's defaults: open
+// after 5 consecutive failures, probe after 10 s); no retries until methods
+// are marked idempotent; a retry budget of 10% of calls plus 10 retries per
+// second; no client-side rate limit.
+type resilienceConfig struct {
+	retryOpts  []retry.Option // WithRetry / WithIdempotent, in order
+	budget     []retry.Option
+	breakerOff bool
+	breaker    []breaker.Option
+	throttle   bool
+	rate       []ratelimit.Option // nil: no rate limit
+}
+
+// WithRetry retries the unary calls of methods ("/pkg.Svc/Method" or
+// "/pkg.Svc/*") by p, which must be safe to repeat: only idempotent methods
+// may be named. Retries run at [SlotRetry], inside the default deadline
+// (all attempts share it) and outside the breaker (an open breaker ends
+// them). Streams are not retried (see package retry). It may be given
+// several times for different methods. Default: no method is retried.
+func WithRetry(p retry.Policy, methods ...string) Option {
+	return func(c *config) {
+		o := retry.WithMethods(p, methods...)
+		if _, err := retry.New(o); err != nil {
+			c.errorf("WithRetry: %w", err)
+			return
+		}
+		c.resilience.retryOpts = append(c.resilience.retryOpts, o)
+	}
+}
+
+// WithIdempotent marks methods as idempotent and retries them by the
+// default policy: 3 attempts, backoff from 50 ms to 1 s with jitter, on
+// Unavailable only. Default: no method is retried.
+func WithIdempotent(methods ...string) Option {
+	return WithRetry(retry.Policy{}, methods...)
+}
+
+// WithRetryBudget lets retries add at most ratio (0 to 1) of the calls of
+// retried methods, plus minPerSecond retries per second, so that retries
+// cannot multiply the load during an outage. Default: retry's defaults,
+// 0.1 and 10.
+func WithRetryBudget(ratio, minPerSecond float64) Option {
+	return func(c *config) {
+		o := retry.WithBudget(ratio, minPerSecond)
+		if _, err := retry.New(o); err != nil {
+			c.errorf("WithRetryBudget: %w", err)
+			return
+		}
+		c.resilience.budget = []retry.Option{o}
+	}
+}
+
+// WithBreaker configures the circuit breakers at [SlotBreaker], one per
+// method (see package breaker for the options: threshold, timeout, failure
+// codes, key). An open breaker fails calls with codes.Unavailable without
+// sending them, and retries stop. Default: on, with breaker's defaults.
+func WithBreaker(opts ...breaker.Option) Option {
+	return func(c *config) {
+		if _, err := breaker.New("", opts...); err != nil {
+			c.errorf("WithBreaker: %w", err)
+			return
+		}
+		c.resilience.breaker, c.resilience.breakerOff, c.resilience.throttle = opts, false, false
+	}
+}
+
+// WithoutBreaker turns circuit breaking off. Default: on.
+func WithoutBreaker() Option {
+	return func(c *config) { c.resilience.breakerOff, c.resilience.throttle = true, false }
+}
+
+// WithAdaptiveThrottle replaces the circuit breakers with Google SRE's
+// adaptive throttling for the whole target (see breaker.NewThrottle): as a
+// backend fails, a growing share of calls fails locally with
+// codes.Unavailable, without the breaker's all-or-nothing flips. Default:
+// circuit breakers.
+func WithAdaptiveThrottle(opts ...breaker.Option) Option {
+	return func(c *config) {
+		if _, err := breaker.NewThrottle("", opts...); err != nil {
+			c.errorf("WithAdaptiveThrottle: %w", err)
+			return
+		}
+		c.resilience.breaker, c.resilience.breakerOff, c.resilience.throttle = opts, false, true
+	}
+}
+
+// WithRateLimit limits the calls this connection sends to r per second with
+// bursts of burst, at [SlotRateLimit]. Over the limit a call fails with
+// codes.ResourceExhausted, or waits for its turn within its deadline with
+// ratelimit.WithWait among opts. Default: no client-side rate limit.
+func WithRateLimit(r rate.Limit, burst int, opts ...ratelimit.Option) Option {
+	return func(c *config) {
+		all := append([]ratelimit.Option{ratelimit.WithRate(r, burst), ratelimit.WithName("client_rate")}, opts...)
+		if _, err := ratelimit.New(all...); err != nil {
+			c.errorf("WithRateLimit: %w", err)
+			return
+		}
+		c.resilience.rate = all
+	}
+}
 
 // installResilience installs retries, circuit breaking and client-side rate
-// limits for calls to target.
-func installResilience(cfg *config, b *builtins, target string) error { return nil }
+// limits for calls to target. What is off installs nothing.
+func installResilience(cfg *config, b *builtins, target string) error {
+	r := &cfg.resilience
+	reg := cfg.metricsRegisterer()
+	if len(r.retryOpts) > 0 {
+		opts := slices.Concat(r.retryOpts, r.budget)
+		if reg != nil {
+			opts = append(opts, retry.WithRegisterer(reg))
+		}
+		rt, err := retry.New(opts...)
+		if err != nil {
+			return fmt.Errorf("client: retry: %w", err)
+		}
+		b.add(SlotRetry, retry.UnaryClientInterceptor(rt), nil)
+	}
+	if !r.breakerOff {
+		opts := slices.Concat([]breaker.Option{breaker.WithLogger(cfg.obs.logger)}, r.breaker)
+		if reg != nil {
+			opts = append(opts, breaker.WithRegisterer(reg))
+		}
+		var p breaker.Policy
+		var err error
+		if r.throttle {
+			p, err = breaker.NewThrottle(target, opts...)
+		} else {
+			p, err = breaker.New(target, opts...)
+		}
+		if err != nil {
+			return fmt.Errorf("client: breaker: %w", err)
+		}
+		b.add(SlotBreaker, breaker.UnaryClientInterceptor(p), breaker.StreamClientInterceptor(p))
+	}
+	if r.rate != nil {
+		opts := slices.Clone(r.rate)
+		if reg != nil {
+			opts = append(opts, ratelimit.WithRegisterer(reg))
+		}
+		l, err := ratelimit.New(opts...)
+		if err != nil {
+			return fmt.Errorf("client: rate limit: %w", err)
+		}
+		b.add(SlotRateLimit, ratelimit.UnaryClientInterceptor(l), ratelimit.StreamClientInterceptor(l))
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/ratelimit"
+	"github.com/grpckit/grpckit/interceptors/retry"
+	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+const echoMethod = "/grpckit.echo.v1.EchoService/Echo"
+
+// failFirst fails its first n calls with Unavailable, then echoes.
+type failFirst struct {
+	echov1.UnimplementedEchoServiceServer
+	n     int64
+	calls atomic.Int64
+}
+
+func (f *failFirst) Echo(_ context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+	if f.calls.Add(1) <= f.n {
+		return nil, status.Error(codes.Unavailable, "failFirst: failing")
+	}
+	return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+}
+
+// serveImpl serves impl on 127.0.0.1:0 until the test ends.
+func serveImpl(t *testing.T, impl echov1.EchoServiceServer) string {
+	t.Helper()
+	srv, err := server.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	echov1.RegisterEchoServiceServer(srv, impl)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	return lis.Addr().String()
+}
+
+var fastRetry = retry.Policy{InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+
+func echoErr(ctx context.Context, c echov1.EchoServiceClient, msg string) error {
+	_, err := c.Echo(ctx, &echov1.EchoRequest{Message: msg})
+	return err
+}
+
+func TestWithIdempotent(t *testing.T) {
+	srv := &failFirst{n: 2}
+	c := testsrv.Echo(testsrv.Dial(t, serveImpl(t, srv), client.WithIdempotent(echoMethod)))
+	if err := echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi"); err != nil {
+		t.Fatalf("call failing twice then succeeding: got %v, want success", err)
+	}
+	if got := srv.calls.Load(); got != 3 {
+		t.Errorf("server calls: got %d, want 3", got)
+	}
+}
+
+func TestWithRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		methods   []string
+		wantCode  codes.Code
+		wantCalls int64
+	}{
+		{"idempotent", []string{echoMethod}, codes.OK, 3},
+		{"whole service", []string{"/grpckit.echo.v1.EchoService/*"}, codes.OK, 3},
+		{"not idempotent", []string{"/grpckit.echo.v1.EchoService/ServerStream"}, codes.Unavailable, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &failFirst{n: 2}
+			c := testsrv.Echo(testsrv.Dial(t, serveImpl(t, srv), client.WithRetry(fastRetry, tc.methods...)))
+			if got := status.Code(echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi")); got != tc.wantCode {
+				t.Errorf("code: got %v, want %v", got, tc.wantCode)
+			}
+			if got := srv.calls.Load(); got != tc.wantCalls {
+				t.Errorf("server calls: got %d, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+func TestWithRetryBudget(t *testing.T) {
+	const calls = 100
+	srv := &failFirst{n: 1 << 40}
+	reg := prometheus.NewRegistry()
+	c := testsrv.Echo(testsrv.Dial(t, serveImpl(t, srv), client.WithMetrics(reg),
+		client.WithRetry(fastRetry, echoMethod), client.WithRetryBudget(0.2, 0), client.WithoutBreaker()))
+	ctx := testsrv.Ctx(t, 30*time.Second)
+	for range calls {
+		_ = echoErr(ctx, c, "hi")
+	}
+	if got, want := srv.calls.Load(), int64(calls*1.2); got != want {
+		t.Errorf("server calls: got %d, want %d (20%% retries)", got, want)
+	}
+	if got := counter(t, reg, "grpckit_retry_retries_total"); got != 20 {
+		t.Errorf("grpckit_retry_retries_total: got %v, want 20", got)
+	}
+}
+
+func TestDefaultBreaker(t *testing.T) {
+	in := testsrv.Start(t)
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	for range breaker.DefaultThreshold {
+		if err := echoErr(ctx, c, "code Unavailable"); errors.Is(err, breaker.ErrRejected) {
+			t.Fatalf("before the threshold: got the breaker's rejection, want the server's error")
+		}
+	}
+	err := echoErr(ctx, c, "hi")
+	if status.Code(err) != codes.Unavailable || !errors.Is(err, breaker.ErrRejected) {
+		t.Fatalf("after %d failures: got %v, want the breaker's Unavailable", breaker.DefaultThreshold, err)
+	}
+	if got := in.Echo.Calls(); got != breaker.DefaultThreshold {
+		t.Errorf("server calls: got %d, want %d", got, breaker.DefaultThreshold)
+	}
+}
+
+func TestWithBreaker(t *testing.T) {
+	var fake clock.Fake
+	reg := prometheus.NewRegistry()
+	in := testsrv.Start(t)
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithMetrics(reg),
+		client.WithBreaker(breaker.WithThreshold(2), breaker.WithTimeout(time.Second), breaker.WithClock(fake.Now))))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	_ = echoErr(ctx, c, "code Internal")
+	_ = echoErr(ctx, c, "code DataLoss")
+	for range 3 {
+		if err := echoErr(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
+			t.Fatalf("open breaker: got %v, want ErrRejected", err)
+		}
+	}
+	if got := in.Echo.Calls(); got != 2 {
+		t.Fatalf("server calls while open: got %d, want 2", got)
+	}
+	if got := counter(t, reg, "grpckit_breaker_rejected_total"); got != 3 {
+		t.Errorf("grpckit_breaker_rejected_total: got %v, want 3", got)
+	}
+	fake.Advance(time.Second)
+	if err := echoErr(ctx, c, "hi"); err != nil {
+		t.Fatalf("probe: got %v, want success", err)
+	}
+	if err := echoErr(ctx, c, "hi"); err != nil {
+		t.Fatalf("closed again: got %v, want success", err)
+	}
+	if got := in.Echo.Calls(); got != 4 {
+		t.Errorf("server calls: got %d, want 4", got)
+	}
+	if got := counter(t, reg, "grpckit_breaker_transitions_total"); got != 3 {
+		t.Errorf("grpckit_breaker_transitions_total: got %v, want 3 (open, half-open, closed)", got)
+	}
+}
+
+func TestWithoutBreaker(t *testing.T) {
+	in := testsrv.Start(t)
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker()))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	for range 20 {
+		if err := echoErr(ctx, c, "code Unavailable"); errors.Is(err, breaker.ErrRejected) {
+			t.Fatal("got a breaker rejection with the breaker off")
+		}
+	}
+	if got := in.Echo.Calls(); got != 20 {
+		t.Errorf("server calls: got %d, want 20", got)
+	}
+}
+
+func TestWithAdaptiveThrottle(t *testing.T) {
+	var fake clock.Fake
+	in := testsrv.Start(t)
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithAdaptiveThrottle(
+		breaker.WithClock(fake.Now), breaker.WithRand(func() float64 { return 0.5 }))))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	rejected := 0
+	for range 100 {
+		if errors.Is(echoErr(ctx, c, "code Unavailable"), breaker.ErrRejected) {
+			rejected++
+		}
+	}
+	// With no accepts, a call is rejected once (requests)/(requests+1) > 0.5:
+	// from the third call on.
+	if rejected != 98 {
+		t.Errorf("rejected: got %d, want 98", rejected)
+	}
+	if got := in.Echo.Calls(); got != 2 {
+		t.Errorf("server calls: got %d, want 2", got)
+	}
+}
+
+func TestWithRateLimit(t *testing.T) {
+	var fake clock.Fake
+	in := testsrv.Start(t)
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithRateLimit(5, 2, ratelimit.WithClock(fake.Now))))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	rejected := 0
+	for range 2 + 4 {
+		if status.Code(echoErr(ctx, c, "hi")) == codes.ResourceExhausted {
+			rejected++
+		}
+	}
+	if rejected != 4 {
+		t.Errorf("rejected: got %d, want 4", rejected)
+	}
+	if got := in.Echo.Calls(); got != 2 {
+		t.Errorf("server calls: got %d, want 2", got)
+	}
+}
+
+func TestRetryStopsAtOpenBreaker(t *testing.T) {
+	srv := &failFirst{n: 1 << 40}
+	c := testsrv.Echo(testsrv.Dial(t, serveImpl(t, srv),
+		client.WithRetry(fastRetry, echoMethod), client.WithBreaker(breaker.WithThreshold(1))))
+	err := echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi")
+	if !errors.Is(err, breaker.ErrRejected) {
+		t.Fatalf("got %v, want the breaker's rejection (attempt 2 refused)", err)
+	}
+	if got := srv.calls.Load(); got != 1 {
+		t.Errorf("server calls: got %d, want 1", got)
+	}
+}
+
+func TestResilienceOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  client.Option
+	}{
+		{"retry bad method", client.WithIdempotent("Echo")},
+		{"retry budget ratio", client.WithRetryBudget(1.5, 0)},
+		{"breaker threshold", client.WithBreaker(breaker.WithThreshold(0))},
+		{"throttle K", client.WithAdaptiveThrottle(breaker.WithK(0.5))},
+		{"rate limit", client.WithRateLimit(-1, 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := client.New("passthrough:///127.0.0.1:1", client.WithInsecure(), tc.opt); err == nil {
+				t.Fatal("New: got nil error, want one")
+			}
+		})
+	}
+}
+
+// counter sums the series of counter family name in reg.
+func counter(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
