@@ -3,7 +3,9 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/breaker"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/retry"
+	"github.com/grpckit/grpckit/internal/benchkit"
 	"github.com/grpckit/grpckit/internal/clock"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -272,4 +275,29 @@ func counter(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// BenchmarkResilience compares a unary call through the client's rate
+// limiter, breaker and retry (and then the server's limits and shedding
+// too) with bare grpc-go and with the builder with everything off, on real
+// TCP loopback, interleaved in rounds (see internal/benchkit). b.N is not
+// used.
+//
+//	go test -run '^$' -bench Resilience -benchtime 1x ./client/
+func BenchmarkResilience(b *testing.B) {
+	offS := []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)}
+	offC := []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0), client.WithoutBreaker()}
+	clientRes := append(slices.Clone(offC),
+		client.WithRateLimit(1e9, 1<<20), client.WithBreaker(), client.WithIdempotent(echoMethod))
+	serverRes := append(slices.Clone(offS),
+		server.WithRateLimit(1e9, 1<<20), server.WithConcurrencyLimit(1<<20), server.WithLoadShedding())
+	cfgs := []benchkit.Config{
+		{Name: "bare grpc-go", Bare: true},
+		{Name: "builder, all off", Server: offS, Client: offC},
+		{Name: "client limiter+breaker+retry", Server: offS, Client: clientRes},
+		{Name: "+ server rate+conc+shed", Server: serverRes, Client: clientRes},
+	}
+	for _, inflight := range []int{1, 8} {
+		benchkit.Report(b, fmt.Sprintf("unary-%d", inflight), benchkit.Run(b, cfgs, 7, 3000, inflight, false))
+	}
 }

@@ -186,7 +186,12 @@ func (s *Shedder) InFlight() int { return int(s.inflight.Load()) }
 
 // Limit returns the in-flight limit in force now, or math.MaxInt while the
 // window has no data.
-func (s *Shedder) Limit() int { return int(s.maxInFlight(s.now())) }
+func (s *Shedder) Limit() int {
+	if l := s.maxInFlight(s.now()); l < math.MaxInt {
+		return int(l)
+	}
+	return math.MaxInt
+}
 
 // maxInFlight returns the limit, computing it once per bucket.
 func (s *Shedder) maxInFlight(now int64) int64 {
