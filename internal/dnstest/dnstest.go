@@ -43,6 +43,8 @@ type Server struct {
 	udp  *dns.Server
 	tcp  *dns.Server
 
+	closeOnce sync.Once
+
 	mu         sync.Mutex
 	srv        map[string][]SRV
 	a          map[string][]net.IP
@@ -59,6 +61,17 @@ type Server struct {
 // down when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	s, err := New()
+	if err != nil {
+		tb.Fatalf("dnstest: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// New runs a server on 127.0.0.1 (UDP and TCP, one port); Close stops it.
+// Tests use [Start]; New serves examples.
+func New() (*Server, error) {
 	s := &Server{
 		srv: map[string][]SRV{}, a: map[string][]net.IP{}, aaaa: map[string][]net.IP{},
 		failures: map[string]Failure{}, hostTTL: 30, additional: true,
@@ -70,10 +83,9 @@ func Start(tb testing.TB) *Server {
 		}
 	}
 	if err != nil {
-		tb.Fatalf("dnstest: %v", err)
+		return nil, err
 	}
-	tb.Cleanup(s.shutdown)
-	return s
+	return s, nil
 }
 
 func (s *Server) listen() error {
@@ -99,9 +111,12 @@ func (s *Server) listen() error {
 	return nil
 }
 
-func (s *Server) shutdown() {
-	_ = s.udp.Shutdown()
-	_ = s.tcp.Shutdown()
+// Close shuts the server down. It is idempotent.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		_ = s.udp.Shutdown()
+		_ = s.tcp.Shutdown()
+	})
 }
 
 // Addr returns the server's host:port (UDP and TCP).
