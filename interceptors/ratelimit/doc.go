@@ -26,7 +26,8 @@
 // is indistinguishable from a new one, so it is dropped when room is needed;
 // when the set is full of active keys, new keys share one overflow bucket,
 // so that many keys cannot exhaust memory and cannot take the budget of the
-// keys already known. Keyed lookups take a read lock; [ByPeer] and
+// keys already known (a full set is swept for refilled buckets at most
+// every 100 ms). Keyed lookups take a read lock; [ByPeer] and
 // [ByMetadata] allocate to extract the key.
 //
 // # Clients

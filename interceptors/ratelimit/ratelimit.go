@@ -261,11 +261,16 @@ func (b *bucket) idle(now int64) bool { return b.tat.Load() <= now }
 
 // keySet is the bounded set of keyed buckets.
 type keySet struct {
-	mu       sync.RWMutex
-	m        map[string]*bucket
-	max      int
-	overflow bucket
+	mu        sync.RWMutex
+	m         map[string]*bucket
+	max       int
+	nextSweep int64 // when the set is full, sweep at most every sweepEvery
+	overflow  bucket
 }
+
+// sweepEvery spaces the sweeps of a full key set, so that a flood of new
+// keys costs one map scan per interval, not one per call.
+const sweepEvery = int64(100 * time.Millisecond)
 
 func (k *keySet) get(key string, now int64) *bucket {
 	k.mu.RLock()
@@ -280,6 +285,10 @@ func (k *keySet) get(key string, now int64) *bucket {
 		return b
 	}
 	if len(k.m) >= k.max {
+		if now < k.nextSweep {
+			return &k.overflow
+		}
+		k.nextSweep = now + sweepEvery
 		for kk, bb := range k.m {
 			if bb.idle(now) {
 				delete(k.m, kk)
