@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/interceptors/shed"
 	"github.com/grpckit/grpckit/internal/clock"
 	"github.com/grpckit/grpckit/internal/testsrv"
@@ -73,7 +74,8 @@ func serve(t testing.TB, sh *shed.Shedder, impl echov1.EchoServiceServer) echov1
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(lis) }()
 	t.Cleanup(func() { _ = srv.Close(); <-done })
-	return testsrv.Echo(testsrv.Dial(t, lis.Addr().String()))
+	// No client breaker: these tests measure the server alone.
+	return testsrv.Echo(testsrv.Dial(t, lis.Addr().String(), client.WithoutBreaker()))
 }
 
 // warm runs calls of 10 ms (fake time) one after the other, 10 per 100 ms
