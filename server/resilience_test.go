@@ -147,9 +147,8 @@ func TestWithLoadShedding(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if code := echoCode(ctx, c, "hi"); code != codes.OK {
-		t.Errorf("after the slow call: got %v, want OK", code)
-	}
+	// The handler ends a moment after the client sees Canceled.
+	pollUntil(t, func() bool { return echoCode(ctx, c, "hi") == codes.OK })
 }
 
 func TestResilienceOptionErrors(t *testing.T) {

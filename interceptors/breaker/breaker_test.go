@@ -28,7 +28,7 @@ const echoMethod = "/grpckit.echo.v1.EchoService/Echo"
 func dial(t *testing.T, p breaker.Policy) (*testsrv.Instance, echov1.EchoServiceClient) {
 	t.Helper()
 	in := testsrv.Start(t)
-	conn := testsrv.Dial(t, in.Addr,
+	conn := testsrv.Dial(t, in.Addr, client.WithoutBreaker(), // the builder's own
 		client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(p)),
 		client.WithStreamInterceptor(client.SlotBreaker, breaker.StreamClientInterceptor(p)))
 	return in, testsrv.Echo(conn)

@@ -38,7 +38,7 @@ func serve(t *testing.T, l *ratelimit.Limiter) (*testsrv.Instance, echov1.EchoSe
 	in := testsrv.Start(t,
 		server.WithUnaryInterceptor(server.SlotLimit, ratelimit.UnaryServerInterceptor(l)),
 		server.WithStreamInterceptor(server.SlotLimit, ratelimit.StreamServerInterceptor(l)))
-	return in, testsrv.Echo(testsrv.Dial(t, in.Addr))
+	return in, testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker()))
 }
 
 func call(ctx context.Context, c echov1.EchoServiceClient, msg string) codes.Code {
@@ -243,7 +243,7 @@ func TestClient(t *testing.T) {
 		var fake clock.Fake
 		l := newLimiter(t, ratelimit.WithRate(1, 2), ratelimit.WithClock(fake.Now))
 		in := testsrv.Start(t)
-		c := testsrv.Echo(testsrv.Dial(t, in.Addr,
+		c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker(),
 			client.WithUnaryInterceptor(client.SlotRateLimit, ratelimit.UnaryClientInterceptor(l)),
 			client.WithStreamInterceptor(client.SlotRateLimit, ratelimit.StreamClientInterceptor(l))))
 		ctx := testsrv.Ctx(t, 10*time.Second)
@@ -267,7 +267,7 @@ func TestClient(t *testing.T) {
 		// 50 calls/s, burst 1: the second call waits about 20 ms.
 		l := newLimiter(t, ratelimit.WithRate(50, 1), ratelimit.WithWait())
 		in := testsrv.Start(t)
-		c := testsrv.Echo(testsrv.Dial(t, in.Addr,
+		c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker(),
 			client.WithUnaryInterceptor(client.SlotRateLimit, ratelimit.UnaryClientInterceptor(l))))
 		ctx := testsrv.Ctx(t, 10*time.Second)
 		for i := range 3 {
