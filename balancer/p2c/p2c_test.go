@@ -4,18 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/balancer/internal/lbtest"
+	"github.com/grpckit/grpckit/client"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -257,12 +260,12 @@ func TestCallerCancellationDoesNotCount(t *testing.T) {
 	echo := echov1.NewEchoServiceClient(c)
 	for range 5 {
 		ctx, cancel := context.WithCancel(context.Background())
+		served := bs[0].Served.Load()
 		done := make(chan error, 1)
 		go func() {
 			_, err := echo.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 			done <- err
 		}()
-		served := bs[0].Served.Load()
 		lbtest.WaitFor(t, 5*time.Second, "call to arrive", func() bool { return bs[0].Served.Load() > served })
 		cancel()
 		if err := <-done; status.Code(err) != codes.Canceled {
@@ -312,5 +315,13 @@ func TestNoEndpointsFailsFast(t *testing.T) {
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Errorf("call waited for the deadline, want a prompt failure")
+	}
+}
+
+func TestInvalidConfigFailsClientConstruction(t *testing.T) {
+	_, err := client.New("passthrough:///127.0.0.1:1", client.WithInsecure(), client.WithBalancer(Name),
+		client.WithDialOptions(grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"p2c":{"ejection":{"maxEjectionPercent":200}}}]}`)))
+	if err == nil || !strings.Contains(err.Error(), "maxEjectionPercent") {
+		t.Errorf("got %v, want an error naming maxEjectionPercent", err)
 	}
 }

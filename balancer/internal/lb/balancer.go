@@ -57,7 +57,7 @@ func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) bal
 		build:  bb.Picker,
 		g:      NewGroup(DefaultConfig(), bb.Clock),
 		seed:   maphash.MakeSeed(),
-		all:    make(map[string]*member),
+		index:  make(map[string]int32),
 		state:  connectivity.Connecting,
 	}
 	live.add(b)
@@ -67,13 +67,11 @@ func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) bal
 // ids numbers balancers for the metrics' channel label.
 var ids atomic.Int64
 
-// member is an endpoint as the balancer sees it; its fields belong to the
-// balancer's goroutine.
+// member is an endpoint that is or was in the subset; its fields belong to
+// the balancer's goroutine.
 type member struct {
 	ep       *Endpoint
 	addr     resolver.Address
-	key      float64 // subset rank: lower is chosen first
-	gen      uint64
 	sc       balancer.SubConn
 	state    connectivity.State // sticky TRANSIENT_FAILURE until READY
 	inSubset bool
@@ -94,7 +92,16 @@ type Balancer struct {
 	g      *Group
 	seed   maphash.Seed
 
-	all     map[string]*member
+	// Known endpoints, by slot: dense arrays so that a scan of 100,000
+	// endpoints stays in cache. mems[i] is nil until the endpoint first
+	// joins the subset; it keeps its statistics while listed.
+	index   map[string]int32
+	addrs   []resolver.Address
+	weights []uint32
+	keys    []float64 // subset rank: lower is chosen first
+	gens    []uint64
+	mems    []*member
+
 	subset  []*member
 	ready   []*member
 	gen     uint64
@@ -126,21 +133,30 @@ func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	b.gen++
 	seen := 0
 	add := func(a resolver.Address, w uint32) {
-		m := b.all[a.Addr]
-		if m == nil {
-			m = &member{ep: NewEndpoint(b.g, a.Addr, w), addr: a, readyIdx: -1}
-			m.key = b.rank(a.Addr, w)
-			b.all[a.Addr] = m
+		i, ok := b.index[a.Addr]
+		switch {
+		case !ok:
+			b.index[a.Addr] = int32(len(b.addrs))
+			b.addrs = append(b.addrs, a)
+			b.weights = append(b.weights, w)
+			b.keys = append(b.keys, b.rank(a.Addr, w))
+			b.gens = append(b.gens, b.gen)
+			b.mems = append(b.mems, nil)
 			changed = true
-		} else if m.gen == b.gen {
+			seen++
+			return
+		case b.gens[i] == b.gen:
 			return // listed twice
-		} else if m.ep.weight.Load() != w {
-			m.ep.weight.Store(w)
-			m.key = b.rank(a.Addr, w)
+		case b.weights[i] != w:
+			b.weights[i] = w
+			b.keys[i] = b.rank(a.Addr, w)
+			if m := b.mems[i]; m != nil {
+				m.ep.weight.Store(w)
+				dirty = dirty || m.readyIdx >= 0
+			}
 			changed = true
-			dirty = dirty || m.readyIdx >= 0
 		}
-		m.gen = b.gen
+		b.gens[i] = b.gen
 		seen++
 	}
 	if eps := s.ResolverState.Endpoints; len(eps) > 0 {
@@ -155,22 +171,23 @@ func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
 			add(a, 1)
 		}
 	}
-	if seen != len(b.all) {
-		for addr, m := range b.all {
-			if m.gen != b.gen {
-				if m.inSubset {
-					b.drop(m)
-					dirty = true
-				}
-				delete(b.all, addr)
-				changed = true
+	if seen != len(b.addrs) {
+		for i := 0; i < len(b.gens); {
+			if b.gens[i] == b.gen {
+				i++
+				continue
 			}
+			if m := b.mems[i]; m != nil && m.inSubset {
+				dirty = b.drop(m) || dirty
+			}
+			b.remove(i)
+			changed = true
 		}
 	}
 	if changed {
 		dirty = b.resubset() || dirty
 	}
-	if len(b.all) == 0 {
+	if len(b.addrs) == 0 {
 		b.lastErr = errNoEndpoints
 		b.publishError(connectivity.TransientFailure)
 		return balancer.ErrBadResolverState
@@ -179,6 +196,19 @@ func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
 		b.publish()
 	}
 	return nil
+}
+
+// remove forgets slot i, moving the last slot into it.
+func (b *Balancer) remove(i int) {
+	last := len(b.addrs) - 1
+	delete(b.index, b.addrs[i].Addr)
+	if i != last {
+		b.index[b.addrs[last].Addr] = int32(i)
+		b.addrs[i], b.weights[i], b.keys[i], b.gens[i], b.mems[i] = b.addrs[last], b.weights[last], b.keys[last], b.gens[last], b.mems[last]
+	}
+	b.addrs[last] = resolver.Address{}
+	b.mems[last] = nil
+	b.addrs, b.weights, b.keys, b.gens, b.mems = b.addrs[:last], b.weights[:last], b.keys[:last], b.gens[:last], b.mems[:last]
 }
 
 // rank is the weighted rendezvous rank: -ln(u)/w for a per-balancer hash u.
@@ -192,25 +222,35 @@ func (b *Balancer) rank(addr string, w uint32) float64 {
 // newcomers; it reports whether the ready set changed.
 func (b *Balancer) resubset() bool {
 	k := b.g.cfg.Load().SubsetSize
-	var chosen []*member
-	if len(b.all) <= k {
-		chosen = make([]*member, 0, len(b.all))
-		for _, m := range b.all {
-			chosen = append(chosen, m)
+	var slots []int32
+	if len(b.addrs) <= k {
+		slots = make([]int32, len(b.addrs))
+		for i := range slots {
+			slots[i] = int32(i)
 		}
 	} else {
-		chosen = make([]*member, 0, k)
-		for _, m := range b.all {
-			if len(chosen) < k {
-				chosen = append(chosen, m)
-				if len(chosen) == k {
-					heapInit(chosen)
+		slots = make([]int32, 0, k)
+		keys := b.keys
+		for i, key := range keys {
+			if len(slots) < k {
+				slots = append(slots, int32(i))
+				if len(slots) == k {
+					heapInit(slots, keys)
 				}
-			} else if m.key < chosen[0].key {
-				chosen[0] = m
-				heapDown(chosen, 0)
+			} else if key < keys[slots[0]] {
+				slots[0] = int32(i)
+				heapDown(slots, keys, 0)
 			}
 		}
+	}
+	chosen := make([]*member, len(slots))
+	for j, i := range slots {
+		m := b.mems[i]
+		if m == nil {
+			m = &member{ep: NewEndpoint(b.g, b.addrs[i].Addr, b.weights[i]), addr: b.addrs[i], readyIdx: -1}
+			b.mems[i] = m
+		}
+		chosen[j] = m
 	}
 	for _, m := range chosen {
 		m.want = true
@@ -237,24 +277,24 @@ func (b *Balancer) resubset() bool {
 	return dirty
 }
 
-// heapInit and heapDown keep a max-heap on key.
-func heapInit(h []*member) {
+// heapInit and heapDown keep a max-heap of slots on keys.
+func heapInit(h []int32, keys []float64) {
 	for i := len(h)/2 - 1; i >= 0; i-- {
-		heapDown(h, i)
+		heapDown(h, keys, i)
 	}
 }
 
-func heapDown(h []*member, i int) {
+func heapDown(h []int32, keys []float64, i int) {
 	for {
 		l := 2*i + 1
 		if l >= len(h) {
 			return
 		}
 		j := l
-		if r := l + 1; r < len(h) && h[r].key > h[l].key {
+		if r := l + 1; r < len(h) && keys[h[r]] > keys[h[l]] {
 			j = r
 		}
-		if h[i].key >= h[j].key {
+		if keys[h[i]] >= keys[h[j]] {
 			return
 		}
 		h[i], h[j] = h[j], h[i]
@@ -282,6 +322,9 @@ func (b *Balancer) connect(m *member) {
 
 // drop shuts m's SubConn down; it reports whether m was ready.
 func (b *Balancer) drop(m *member) bool {
+	if !m.inSubset {
+		return false
+	}
 	wasReady := m.readyIdx >= 0
 	if wasReady {
 		b.unready(m)
@@ -383,7 +426,7 @@ func (b *Balancer) publishError(st connectivity.State) {
 
 // ResolverError implements balancer.Balancer.
 func (b *Balancer) ResolverError(err error) {
-	if b.closed || len(b.all) > 0 {
+	if b.closed || len(b.addrs) > 0 {
 		return
 	}
 	b.lastErr = err
@@ -415,7 +458,7 @@ func (b *Balancer) Close() {
 			m.sc.Shutdown()
 		}
 	}
-	b.subset, b.ready, b.all = nil, nil, nil
+	b.subset, b.ready, b.mems, b.index = nil, nil, nil, nil
 }
 
 // Group returns the balancer's group.

@@ -221,24 +221,38 @@ func isFailure(c codes.Code) bool {
 	return false
 }
 
-// observe folds a latency into the peak EWMA: a higher latency replaces the
-// average at once, a lower one decays it with time constant decay.
+// minStep is the least weight one observation has in the latency average, so
+// that at high call rates the average follows the latency within a few dozen
+// calls even when the decay time spans thousands.
+const minStep = 1.0 / 32
+
+// observe folds a latency into the peak-sensitive EWMA. A slower observation
+// moves the average up at once, to the observation or to twice the average,
+// whichever is lower: a backend that turns 10× slower is caught within four
+// calls, while one outlier cannot make a fast backend look like a slow one. A
+// faster observation pulls the average down with time constant decay (and
+// at least minStep per call).
 func (e *Endpoint) observe(now int64, rtt float64, decay time.Duration) {
 	prev := e.stamp.Swap(now)
-	var w float64
+	w := 1 - minStep
 	if prev != 0 {
 		x := float64(now-prev) / float64(decay.Nanoseconds())
 		if x < 0.01 {
-			w = 1 - x + x*x/2
+			w = min(w, 1-x+x*x/2)
 		} else {
-			w = math.Exp(-x)
+			w = min(w, math.Exp(-x))
 		}
 	}
 	for {
 		old := e.cost.Load()
 		c := math.Float64frombits(old)
-		nc := rtt
-		if c != 0 && rtt < c {
+		var nc float64
+		switch {
+		case c == 0:
+			nc = rtt
+		case rtt > c:
+			nc = min(rtt, 2*c)
+		default:
 			nc = c*w + rtt*(1-w)
 		}
 		if e.cost.CompareAndSwap(old, math.Float64bits(nc)) {

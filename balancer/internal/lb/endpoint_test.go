@@ -177,13 +177,15 @@ func TestPeakEWMA(t *testing.T) {
 	if got := time.Duration(e.Latency()); got != time.Millisecond {
 		t.Fatalf("first observation: got %v, want 1ms", got)
 	}
-	do(e, clock, 10*time.Millisecond, nil)
-	if got := time.Duration(e.Latency()); got != 10*time.Millisecond {
-		t.Fatalf("peak: got %v, want 10ms at once", got)
+	for i, want := range []time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond, 10 * time.Millisecond} {
+		do(e, clock, 10*time.Millisecond, nil)
+		if got := time.Duration(e.Latency()); got != want {
+			t.Fatalf("slow call %d: got %v, want %v (doubling up to the peak)", i+1, got, want)
+		}
 	}
-	do(e, clock, time.Millisecond, nil) // 1ms after the last: barely decays
-	if got := time.Duration(e.Latency()); got < 9*time.Millisecond {
-		t.Errorf("decay after 1ms: got %v, want > 9ms", got)
+	do(e, clock, time.Millisecond, nil) // 1ms after the last: one minimal step
+	if got, want := time.Duration(e.Latency()), 10*time.Millisecond-(9*time.Millisecond)/32; got != want {
+		t.Errorf("decay after 1ms: got %v, want %v", got, want)
 	}
 	clock.advance(5 * time.Second)
 	do(e, clock, time.Millisecond, nil) // 5 time constants later: mostly decayed
