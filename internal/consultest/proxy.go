@@ -1,6 +1,7 @@
 package consultest
 
 import (
+	"bytes"
 	"io"
 	"log"
 	"net"
@@ -71,6 +72,7 @@ type ProxyRequest struct {
 	Path  string
 	Index string // the index query parameter, "" when absent
 	Wait  string // the wait query parameter
+	Body  []byte // the body of a PUT (at most 64 KiB)
 	At    time.Time
 }
 
@@ -137,8 +139,19 @@ func (p *Proxy) serve(lis net.Listener) {
 
 func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	pr := ProxyRequest{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: time.Now()}
+	if r.Method == http.MethodPut && r.Body != nil {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		pr.Body = body
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
 	p.mu.Lock()
-	p.reqs = append(p.reqs, ProxyRequest{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: time.Now()})
+	p.reqs = append(p.reqs, pr)
 	failing := p.failing
 	p.mu.Unlock()
 	if failing != 0 {

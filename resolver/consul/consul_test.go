@@ -2,6 +2,7 @@ package consul_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -35,6 +36,8 @@ type env struct {
 	agent  *consultest.Agent
 	client *api.Client
 	svc    string
+	// copts are extra client options for dial.
+	copts []client.Option
 }
 
 func newEnv(t *testing.T) *env {
@@ -75,7 +78,8 @@ func (e *env) dial(t *testing.T, c *api.Client, opts ...consul.Option) echov1.Ec
 	if err != nil {
 		t.Fatalf("NewBuilder: %v", err)
 	}
-	conn, err := client.New("consul:///"+e.svc, client.WithInsecure(), client.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
+	conn, err := client.New("consul:///"+e.svc, append([]client.Option{client.WithInsecure(), client.WithAccessLog(false),
+		client.WithDialOptions(grpc.WithResolvers(b))}, e.copts...)...)
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
 	}
@@ -248,7 +252,7 @@ func TestConsulDownKeepsEndpoints(t *testing.T) {
 
 	proxy.Down()
 	errs := func() float64 { return metricValue(t, reg, "grpckit_resolver_errors_total") }
-	waitFor(t, 5*time.Second, "the resolver to see Consul down 3 times", func() bool { return errs() >= 3 })
+	waitFor(t, 5*time.Second, "the resolver to see Consul down 6 times", func() bool { return errs() >= 6 })
 	base := callCounts(ins)
 	waitFor(t, 5*time.Second, "all 3 instances to serve while Consul is down", func() bool {
 		for i, n := range callCounts(ins) {
@@ -332,6 +336,9 @@ func TestAgentForgetsRegistration(t *testing.T) {
 
 func TestNoPassingInstanceIsEmptyList(t *testing.T) {
 	e := newEnv(t)
+	// Calls fail on purpose here; the breaker would then hold them off for
+	// its timeout after the instance recovers.
+	e.copts = []client.Option{client.WithoutBreaker()}
 	var sick atomic.Bool
 	in, reg := e.startServer(t, nil, consul.WithHealthFunc(func(context.Context) error {
 		if sick.Load() {
@@ -357,6 +364,7 @@ func TestNoPassingInstanceIsEmptyList(t *testing.T) {
 
 func TestClientStartsWhileConsulDown(t *testing.T) {
 	e := newEnv(t)
+	e.copts = []client.Option{client.WithoutBreaker()} // the first call fails on purpose
 	in, _ := e.startServer(t, nil)
 	proxy := consultest.StartProxy(t, e.agent.Addr)
 	proxy.Down()
@@ -410,7 +418,9 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 
 func TestRegistrar(t *testing.T) {
 	e := newEnv(t)
-	reg, err := consul.NewRegistrar(e.client, e.svc, consul.WithTags("a", "b"),
+	// The registrar talks through a proxy that records what it sends.
+	proxy := consultest.StartProxy(t, e.agent.Addr)
+	reg, err := consul.NewRegistrar(consultest.NewClient(t, proxy.Addr()), e.svc, consul.WithTags("a", "b"),
 		consul.WithMeta(map[string]string{"version": "v2"}), consul.WithWeights(5, 1),
 		consul.WithAddress("127.0.0.1:4321"), consul.WithTTL(time.Second))
 	if err != nil {
@@ -436,17 +446,23 @@ func TestRegistrar(t *testing.T) {
 	if s.Address != "127.0.0.1" || s.Port != 4321 || s.Weights.Passing != 5 || s.Meta["version"] != "v2" || strings.Join(s.Tags, ",") != "a,b" {
 		t.Errorf("got %+v, want 127.0.0.1:4321, weight 5, meta and tags as set", s)
 	}
-	var dcsa time.Duration
-	for _, c := range entry.Checks {
-		if c.CheckID == reg.CheckID() {
-			dcsa = c.Definition.DeregisterCriticalServiceAfterDuration
-			if dcsa == 0 {
-				dcsa = time.Duration(c.Definition.DeregisterCriticalServiceAfter)
+	var sent api.AgentServiceRegistration
+	for _, r := range proxy.Requests() {
+		if r.Path == "/v1/agent/service/register" {
+			if err := json.Unmarshal(r.Body, &sent); err != nil {
+				t.Fatalf("register body: %v", err)
 			}
 		}
 	}
-	if dcsa != consul.DefaultDeregisterCriticalAfter {
-		t.Errorf("got DeregisterCriticalServiceAfter %v, want %v", dcsa, consul.DefaultDeregisterCriticalAfter)
+	if sent.Check == nil || sent.Check.TTL != "1s" || sent.Check.DeregisterCriticalServiceAfter != consul.DefaultDeregisterCriticalAfter.String() {
+		t.Errorf("got check %+v, want TTL 1s and DeregisterCriticalServiceAfter %v", sent.Check, consul.DefaultDeregisterCriticalAfter)
+	}
+	var found bool
+	for _, c := range entry.Checks {
+		found = found || c.CheckID == reg.CheckID() && c.Status == api.HealthPassing
+	}
+	if !found {
+		t.Errorf("got checks %+v, want %s passing", entry.Checks, reg.CheckID())
 	}
 	for i := range 2 {
 		if err := reg.Deregister(ctx); err != nil {
