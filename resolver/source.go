@@ -37,7 +37,9 @@ type Updater interface {
 	// Apply applies changes, in order, to the current set as one update.
 	// Apply with no changes reports that the source is in sync with the
 	// registry again without news (e.g. an etcd progress notification),
-	// which clears the staleness.
+	// which clears the staleness. The first Replace or Apply is the
+	// source's first answer: it is handed to gRPC even if empty, so a source
+	// must Apply only after it knows the complete set.
 	Apply(changes ...Change)
 	// Invalid reports an instance the source could not decode. It is
 	// logged and counted; it does not change the endpoint set (the

@@ -80,6 +80,7 @@ func (s *source) Watch(ctx context.Context, t resolver.Target, u resolver.Update
 		if !resolver.Sleep(ctx, s.cfg.backoff.Delay(attempt)) {
 			return nil
 		}
+		reconnectNow(s.c)
 		attempt++
 	}
 }
@@ -160,6 +161,7 @@ func (s *source) watch(ctx context.Context, prefix string, rev int64, u resolver
 		case <-tick.C:
 			if !heard {
 				u.ReportError(fmt.Errorf("etcd: no answer from etcd for %v", s.cfg.progress))
+				reconnectNow(s.c)
 			}
 			heard = false
 			rctx, rcancel := context.WithTimeout(wctx, s.cfg.progress)

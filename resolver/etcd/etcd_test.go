@@ -251,13 +251,27 @@ func TestEtcdOutage(t *testing.T) {
 	f.etcd.RequireEmbedded(t)
 	a := serve(t, f.registrar(t, nil))
 	b := serve(t, f.registrar(t, nil))
+	other, err := etcd.NewRegistrar(f.cli, "other", etcd.WithPrefix(f.etcd.Prefix), etcd.WithTTL(ttl), etcd.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Register(context.Background(), "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 5*time.Second, "two servers registered", func() bool { return f.keys(t) == 2 })
 	conn := f.dial(t)
 	stop := load(conn, 4)
 	defer func() { stop() }()
 	waitFor(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && b.Echo.Calls() > 0 })
 
-	f.etcd.Stop(t) // takes ~5s: embed drains open watch streams first
+	f.etcd.Stop(t)
+	// Deregistering while etcd is down gives up after RevokeTimeout, so a
+	// server's shutdown is not held up (the lease expires on its own).
+	start := time.Now()
+	err = other.Deregister(testsrv.Ctx(t, 30*time.Second))
+	if d := time.Since(start); err == nil || d > etcd.RevokeTimeout+time.Second {
+		t.Errorf("Deregister with etcd down: %v after %v, want an error within %v", err, d, etcd.RevokeTimeout)
+	} // takes ~5s: embed drains open watch streams first
 	// Longer than the TTL, so leases are lost on the registrars' side.
 	deadline := time.Now().Add(ttl + time.Second)
 	for time.Now().Before(deadline) {

@@ -123,8 +123,13 @@ func (r *Registrar) Register(_ context.Context, addr string) error {
 	return nil
 }
 
+// RevokeTimeout bounds how long [Registrar.Deregister] waits for etcd to
+// revoke the lease; if etcd does not answer, the key expires with its lease.
+const RevokeTimeout = 2 * time.Second
+
 // Deregister stops keeping the registration alive and revokes its lease,
-// which deletes the key. It is idempotent.
+// which deletes the key, waiting at most until ctx ends or [RevokeTimeout].
+// It is idempotent.
 func (r *Registrar) Deregister(ctx context.Context) error {
 	r.mu.Lock()
 	if !r.used || r.closed {
@@ -145,6 +150,10 @@ func (r *Registrar) Deregister(ctx context.Context) error {
 	if lease == 0 {
 		return nil
 	}
+	// An unreachable etcd must not hold up the server's shutdown: the lease
+	// expires on its own within the TTL.
+	ctx, cancel := context.WithTimeout(ctx, RevokeTimeout)
+	defer cancel()
 	if _, err := r.c.Revoke(ctx, lease); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return fmt.Errorf("etcd: deregister %s: %w", r.key, err)
 	}
@@ -168,6 +177,7 @@ func (r *Registrar) run(ctx context.Context) {
 		if !resolver.Sleep(ctx, r.cfg.backoff.Delay(attempt)) {
 			return
 		}
+		reconnectNow(r.c)
 		attempt++
 	}
 }
