@@ -40,7 +40,8 @@
 // and accepts (calls whose code is not a failure) and rejects a new call
 // locally with probability max(0, (requests − K·accepts) / (requests + 1)).
 // A healthy backend is never throttled; a failing one sees its traffic
-// shrink to about accepts·K, and recovers smoothly.
+// shrink to about accepts·K, and recovers smoothly. An admitted call is
+// counted when it completes, so calls in flight are not yet in the ratio.
 //
 // # Streams
 //

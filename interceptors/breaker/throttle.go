@@ -7,32 +7,50 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
+
+	"github.com/grpckit/grpckit/internal/clock"
 )
 
 // numBuckets is the number of buckets of the throttle's sliding window.
 const numBuckets = 16
 
+// A bucket's counts are packed in one word, so that a call costs one
+// atomic add: requests in the low half, accepts in the high half.
+const (
+	oneRequest = 1
+	oneAccept  = 1 << 32
+)
+
+func unpack(w uint64) (requests, accepts float64) {
+	return float64(uint32(w)), float64(w >> 32)
+}
+
 // Throttle is Google SRE's client-side adaptive throttling for one target
 // (see the package doc). It is safe for concurrent use.
+//
+// A call costs one clock read, a few atomic loads and one atomic add: an
+// admitted call is counted when it completes (as a request, and an accept
+// if it succeeded), a rejected one when it is rejected.
 type Throttle struct {
-	cfg   *config
+	now   clock.Clock
 	shift uint // a bucket spans 1<<shift ns
 	k     float64
 	rand  func() float64
+	cfg   *config
 
 	ring [numBuckets]tbucket
-	// past holds the sums over the window's complete buckets, refreshed when
-	// the current bucket changes, so that admission reads 2 sums, not 32.
-	pastReq, pastAcc atomic.Int64
-	pastEpoch        atomic.Int64
+	// past holds the packed sums over the window's complete buckets,
+	// refreshed when the current bucket changes, so that admission reads
+	// one word, not sixteen.
+	past      atomic.Uint64
+	pastEpoch atomic.Int64
 
 	rejected prometheus.Counter
 }
 
 type tbucket struct {
-	epoch    atomic.Int64
-	requests atomic.Int64
-	accepts  atomic.Int64
+	epoch  atomic.Int64
+	counts atomic.Uint64
 }
 
 // NewThrottle returns an adaptive throttle for calls to target (used in
@@ -46,7 +64,13 @@ func NewThrottle(target string, opts ...Option) (*Throttle, error) {
 	if !cfg.failureSet {
 		cfg.failure[codes.ResourceExhausted] = true
 	}
-	t := &Throttle{cfg: cfg, shift: uint(bits.Len64(uint64(cfg.window/numBuckets) - 1)), k: cfg.k, rand: cfg.rand}
+	t := &Throttle{
+		now:   cfg.now,
+		shift: uint(bits.Len64(uint64(cfg.window/numBuckets) - 1)),
+		k:     cfg.k,
+		rand:  cfg.rand,
+		cfg:   cfg,
+	}
 	if t.rand == nil {
 		t.rand = rand.Float64
 	}
@@ -70,24 +94,19 @@ func NewThrottle(target string, opts ...Option) (*Throttle, error) {
 // bucket returns the current bucket, resetting it if it is stale, and
 // refreshes the past sums when the epoch has moved on.
 func (t *Throttle) bucket(epoch int64) *tbucket {
-	b := &t.ring[epoch%numBuckets]
-	if e := b.epoch.Load(); e != epoch {
-		if b.epoch.CompareAndSwap(e, epoch) {
-			b.requests.Store(0)
-			b.accepts.Store(0)
-		}
+	b := &t.ring[epoch&(numBuckets-1)]
+	if e := b.epoch.Load(); e != epoch && b.epoch.CompareAndSwap(e, epoch) {
+		b.counts.Store(0)
 	}
 	if pe := t.pastEpoch.Load(); pe != epoch && t.pastEpoch.CompareAndSwap(pe, epoch) {
-		var req, acc int64
+		var sum uint64
 		for i := range t.ring {
 			o := &t.ring[i]
 			if e := o.epoch.Load(); e < epoch && e > epoch-numBuckets {
-				req += o.requests.Load()
-				acc += o.accepts.Load()
+				sum += o.counts.Load()
 			}
 		}
-		t.pastReq.Store(req)
-		t.pastAcc.Store(acc)
+		t.past.Store(sum)
 	}
 	return b
 }
@@ -95,19 +114,16 @@ func (t *Throttle) bucket(epoch int64) *tbucket {
 // RejectProbability returns the probability with which a call would be
 // rejected now.
 func (t *Throttle) RejectProbability() float64 {
-	b := t.bucket(t.cfg.now() >> t.shift)
-	req := float64(t.pastReq.Load() + b.requests.Load())
-	acc := float64(t.pastAcc.Load() + b.accepts.Load())
+	req, acc := unpack(t.past.Load() + t.bucket(t.now()>>t.shift).counts.Load())
 	return max(0, (req-t.k*acc)/(req+1))
 }
 
 func (t *Throttle) admit(string) (ticket, error) {
-	epoch := t.cfg.now() >> t.shift
+	epoch := t.now() >> t.shift
 	b := t.bucket(epoch)
-	req := float64(t.pastReq.Load() + b.requests.Load())
-	acc := float64(t.pastAcc.Load() + b.accepts.Load())
-	b.requests.Add(1)
+	req, acc := unpack(t.past.Load() + b.counts.Load())
 	if excess := req - t.k*acc; excess > 0 && t.rand()*(req+1) < excess {
+		b.counts.Add(oneRequest)
 		if t.rejected != nil {
 			t.rejected.Inc()
 		}
@@ -117,12 +133,15 @@ func (t *Throttle) admit(string) (ticket, error) {
 }
 
 func (t *Throttle) done(tk ticket, o outcome) {
-	if o != success {
-		return
-	}
 	epoch := int64(tk.word)
-	if b := &t.ring[epoch%numBuckets]; b.epoch.Load() == epoch {
-		b.accepts.Add(1)
+	b := &t.ring[epoch&(numBuckets-1)]
+	if b.epoch.Load() != epoch {
+		return // the bucket has left the window
+	}
+	if o == success {
+		b.counts.Add(oneRequest + oneAccept)
+	} else {
+		b.counts.Add(oneRequest)
 	}
 }
 
