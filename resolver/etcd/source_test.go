@@ -1,0 +1,106 @@
+package etcd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grpckit/grpckit/internal/etcdtest"
+	"github.com/grpckit/grpckit/resolver"
+)
+
+// recorder is an Updater that keeps the current set.
+type recorder struct {
+	mu      sync.Mutex
+	set     map[string]resolver.Endpoint
+	replace int
+	invalid int
+	errs    []error
+}
+
+func (r *recorder) Replace(m map[string]resolver.Endpoint) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.replace++
+	r.set = map[string]resolver.Endpoint{}
+	for k, e := range m {
+		r.set[k] = e
+	}
+}
+
+func (r *recorder) Apply(cs ...resolver.Change) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range cs {
+		if c.Delete {
+			delete(r.set, c.Key)
+		} else {
+			r.set[c.Key] = c.Endpoint
+		}
+	}
+}
+
+func (r *recorder) Invalid(string, error) { r.mu.Lock(); r.invalid++; r.mu.Unlock() }
+func (r *recorder) ReportError(err error) { r.mu.Lock(); r.errs = append(r.errs, err); r.mu.Unlock() }
+func (r *recorder) ResolveNow() <-chan struct{} { return nil }
+
+func (r *recorder) size() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.set) }
+
+func TestWatchReloadsAfterCompaction(t *testing.T) {
+	e := etcdtest.Start(t)
+	cli := e.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	prefix := e.Prefix + "svc/"
+	r1, err := cli.Put(ctx, prefix+"a", `{"address":"10.0.0.1:80"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := cli.Put(ctx, prefix+"b", `{"address":"10.0.0.2:80"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, r2.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	s := &source{c: cli, cfg: builderConfig{common: common{prefix: e.Prefix, logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		timeout: time.Second, progress: time.Second}}
+	rec := &recorder{set: map[string]resolver.Endpoint{}}
+
+	// A watch from before the compaction ends with errCompacted ...
+	err = s.watch(ctx, prefix, r1.Header.Revision-1, rec, map[string]resolver.Endpoint{})
+	if !errors.Is(err, errCompacted) {
+		t.Fatalf("watch from a compacted revision: got %v, want errCompacted", err)
+	}
+	// (Watch then reloads at once, without a backoff or an error.) Watch
+	// reads the current keys and follows changes from there.
+	wctx, wcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(wctx, resolver.Target{Service: "svc"}, rec) }()
+	defer func() { wcancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for rec.size() != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := rec.size(); got != 2 {
+		t.Fatalf("endpoints after reload: got %d, want 2", got)
+	}
+	if _, err := cli.Delete(ctx, prefix+"a"); err != nil {
+		t.Fatal(err)
+	}
+	for rec.size() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := rec.size(); got != 1 {
+		t.Errorf("endpoints after a delete: got %d, want 1", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.errs) != 0 {
+		t.Errorf("errors reported: %v, want none", rec.errs)
+	}
+}
