@@ -44,8 +44,8 @@ func (r *recorder) Apply(cs ...resolver.Change) {
 	}
 }
 
-func (r *recorder) Invalid(string, error) { r.mu.Lock(); r.invalid++; r.mu.Unlock() }
-func (r *recorder) ReportError(err error) { r.mu.Lock(); r.errs = append(r.errs, err); r.mu.Unlock() }
+func (r *recorder) Invalid(string, error)       { r.mu.Lock(); r.invalid++; r.mu.Unlock() }
+func (r *recorder) ReportError(err error)       { r.mu.Lock(); r.errs = append(r.errs, err); r.mu.Unlock() }
 func (r *recorder) ResolveNow() <-chan struct{} { return nil }
 
 func (r *recorder) size() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.set) }
