@@ -467,6 +467,16 @@ func (b *Breakers) State(key string) gobreaker.State {
 	return c.state()
 }
 
+// States returns the state of every breaker, by key (for admin pages).
+func (b *Breakers) States() map[string]gobreaker.State {
+	m := *b.m.Load()
+	out := make(map[string]gobreaker.State, len(m))
+	for k, c := range m {
+		out[k] = c.state()
+	}
+	return out
+}
+
 // Counts returns the counts of the breaker for key in its current state.
 func (b *Breakers) Counts(key string) gobreaker.Counts {
 	c, ok := (*b.m.Load())[key]

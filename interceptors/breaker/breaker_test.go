@@ -71,6 +71,9 @@ func TestTripAndRecover(t *testing.T) {
 	if got := in.Echo.Calls(); got != 3 {
 		t.Fatalf("server calls while open: got %d, want 3", got)
 	}
+	if got := b.States(); len(got) != 1 || got[echoMethod] != gobreaker.StateOpen {
+		t.Errorf("States: got %v, want map[%s:open]", got, echoMethod)
+	}
 	if got := metric(t, reg, "grpckit_breaker_rejected_total", "key", echoMethod); got != 5 {
 		t.Errorf("grpckit_breaker_rejected_total: got %v, want 5", got)
 	}

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/client"
@@ -352,5 +354,48 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestByPeer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		addr net.Addr
+		want string
+	}{
+		{"tcp drops the port", &net.TCPAddr{IP: net.ParseIP("10.1.2.3"), Port: 4567}, "10.1.2.3"},
+		{"unix", &net.UnixAddr{Name: "/run/s.sock", Net: "unix"}, "/run/s.sock"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: tc.addr})
+			if got := ratelimit.ByPeer(ctx, "/m"); got != tc.want {
+				t.Errorf("ByPeer: got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := ratelimit.ByPeer(context.Background(), "/m"); got != "" {
+		t.Errorf("ByPeer without a peer: got %q, want \"\"", got)
+	}
+}
+
+func TestWaitCancelled(t *testing.T) {
+	// 1 call/s, burst 1: the second call would wait a second.
+	l := newLimiter(t, ratelimit.WithRate(1, 1), ratelimit.WithWait())
+	in := testsrv.Start(t)
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker(),
+		client.WithUnaryInterceptor(client.SlotRateLimit, ratelimit.UnaryClientInterceptor(l))))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	if code := call(ctx, c, "hi"); code != codes.OK {
+		t.Fatalf("first call: got %v, want OK", code)
+	}
+	waiting, cancel := context.WithCancel(ctx)
+	done := make(chan codes.Code, 1)
+	go func() { done <- call(waiting, c, "hi") }()
+	cancel()
+	if code := <-done; code != codes.Canceled {
+		t.Errorf("cancelled while waiting: got %v, want Canceled", code)
+	}
+	if got := in.Echo.Calls(); got != 1 {
+		t.Errorf("server calls: got %d, want 1", got)
 	}
 }
