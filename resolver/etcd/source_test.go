@@ -52,6 +52,7 @@ func (r *recorder) size() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.s
 
 func TestWatchReloadsAfterCompaction(t *testing.T) {
 	e := etcdtest.Start(t)
+	e.RequireEmbedded(t) // compacting a shared etcd would discard its history
 	cli := e.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
