@@ -81,7 +81,7 @@ func TestTripAndRecover(t *testing.T) {
 	// After the timeout one probe goes through; others wait their turn.
 	fake.Advance(5 * time.Second)
 	probe := make(chan error, 1)
-	go func() { probe <- call(ctx, c, "sleep 300ms") }()
+	go func() { probe <- call(ctx, c, "sleep 1s") }()
 	waitFor(t, func() bool { return in.Echo.Calls() == 4 })
 	if err := call(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
 		t.Errorf("second call while half-open: got %v, want ErrRejected", err)
