@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	grpcresolver "google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/client"
@@ -503,4 +505,52 @@ func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return v
+}
+
+// stateCC is a resolver.ClientConn that keeps the last state.
+type stateCC struct {
+	grpcresolver.ClientConn
+	mu    sync.Mutex
+	state grpcresolver.State
+}
+
+func (c *stateCC) UpdateState(s grpcresolver.State) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state = s
+	return nil
+}
+func (c *stateCC) ReportError(error) {}
+
+func (c *stateCC) endpoints() []resolver.Endpoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []resolver.Endpoint
+	for _, ep := range c.state.Endpoints {
+		out = append(out, resolver.FromGRPC(ep))
+	}
+	return out
+}
+
+func TestAttributesReachTheClientConn(t *testing.T) {
+	f := newFixture(t)
+	md := map[string]string{"shard": "7"}
+	in := serve(t, f.registrar(t, nil, etcd.WithWeight(30), etcd.WithZone("eu-1a"), etcd.WithVersion("1.4.2"), etcd.WithMetadata(md)))
+	u, _ := url.Parse("etcd:///" + svc)
+	cc := &stateCC{}
+	r, err := f.builder.Build(grpcresolver.Target{URL: *u}, cc, grpcresolver.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := resolver.Endpoint{Addr: in.Addr, Weight: 30, Zone: "eu-1a", Version: "1.4.2", Metadata: md}
+	waitFor(t, 5*time.Second, "endpoint with attributes", func() bool {
+		eps := cc.endpoints()
+		return len(eps) == 1 && eps[0].Equal(want)
+	})
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if a := cc.state.Endpoints[0].Addresses[0].Attributes; a != nil {
+		t.Errorf("address attributes = %v, want none (so that attribute changes do not reconnect)", a)
+	}
 }
