@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -210,5 +211,49 @@ func TestCPUSampler(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestCPUCooldown(t *testing.T) {
+	fake := &clock.Fake{}
+	var cpu atomic.Value
+	cpu.Store(0.95)
+	// Buckets of 1 s, so that the measurement stays in the window for the
+	// whole test: only the cooldown changes the outcome.
+	sh := newShedder(t, fake, shed.WithCPU(func() float64 { return cpu.Load().(float64) }, 0.8), shed.WithWindow(10*time.Second, 10))
+	impl := &timed{fake: fake, service: 10 * time.Millisecond, held: make(chan struct{}), release: make(chan struct{})}
+	c := serve(t, sh, impl)
+	warm(t, c, fake)
+	fake.Advance(time.Second)
+	if got := sh.Limit(); got != 1 {
+		t.Fatalf("limit: got %d, want 1", got)
+	}
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	held := make(chan error, 1)
+	go func() {
+		_, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hold"})
+		held <- err
+	}()
+	<-impl.held
+	for _, step := range []struct {
+		name    string
+		cpu     float64
+		advance time.Duration
+		want    codes.Code
+	}{
+		{"cpu high", 0.95, 0, codes.ResourceExhausted},
+		{"cpu low within a second of a rejection", 0.1, 500 * time.Millisecond, codes.ResourceExhausted},
+		{"cpu low, cooled down", 0.1, 1100 * time.Millisecond, codes.OK},
+	} {
+		cpu.Store(step.cpu)
+		fake.Advance(step.advance)
+		_, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+		if got := status.Code(err); got != step.want {
+			t.Errorf("%s: got %v, want %v", step.name, got, step.want)
+		}
+	}
+	close(impl.release)
+	if err := <-held; err != nil {
+		t.Fatalf("held call: %v", err)
 	}
 }
