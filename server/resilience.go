@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 
@@ -71,43 +72,58 @@ func WithLoadShedding(opts ...shed.Option) Option {
 // The options were validated when applied; only registering metrics can
 // fail here, and then the interceptor is installed without metrics and the
 // error logged.
-func (s *Server) installResilience(b *builtins) {
+func (s *Server) installResilience(b *builtins) error {
 	r := &s.cfg.resilience
 	reg := s.metricsRegisterer()
+	// Options are validated first, without metrics: a bad option fails New.
+	// A registry that already holds the same series (servers sharing one)
+	// only costs the metrics, with a warning.
 	warn := func(what string, err error) {
 		s.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "server: "+what+" installed without metrics",
 			slog.String("error", err.Error()))
 	}
-	limiter := func(name string, opts ...ratelimit.Option) *ratelimit.Limiter {
-		if reg != nil {
-			l, err := ratelimit.New(slices.Concat(opts, []ratelimit.Option{ratelimit.WithRegisterer(reg)})...)
-			if err == nil {
-				return l
-			}
-			warn(name, err)
+	limiter := func(name string, opts ...ratelimit.Option) (*ratelimit.Limiter, error) {
+		l, err := ratelimit.New(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("server: %s: %w", name, err)
 		}
-		l, _ := ratelimit.New(opts...)
-		return l
+		if reg != nil {
+			withMetrics, err := ratelimit.New(slices.Concat(opts, []ratelimit.Option{ratelimit.WithRegisterer(reg)})...)
+			if err != nil {
+				warn(name, err)
+				return l, nil
+			}
+			return withMetrics, nil
+		}
+		return l, nil
 	}
 	if r.rate != nil {
-		l := limiter("rate limit", r.rate...)
+		l, err := limiter("rate limit", r.rate...)
+		if err != nil {
+			return err
+		}
 		b.add(SlotLimit, ratelimit.UnaryServerInterceptor(l), ratelimit.StreamServerInterceptor(l))
 	}
 	if r.concurrency > 0 {
-		l := limiter("concurrency limit", ratelimit.WithConcurrency(r.concurrency), ratelimit.WithName("server_concurrency"))
+		l, err := limiter("concurrency limit", ratelimit.WithConcurrency(r.concurrency), ratelimit.WithName("server_concurrency"))
+		if err != nil {
+			return err
+		}
 		b.add(SlotLimit, ratelimit.UnaryServerInterceptor(l), ratelimit.StreamServerInterceptor(l))
 	}
 	if r.shedOn {
-		var sh *shed.Shedder
-		if reg != nil {
-			var err error
-			if sh, err = shed.New(slices.Concat(r.shed, []shed.Option{shed.WithRegisterer(reg)})...); err != nil {
-				warn("load shedding", err)
-			}
+		sh, err := shed.New(r.shed...)
+		if err != nil {
+			return fmt.Errorf("server: load shedding: %w", err)
 		}
-		if sh == nil {
-			sh, _ = shed.New(r.shed...)
+		if reg != nil {
+			if withMetrics, err := shed.New(slices.Concat(r.shed, []shed.Option{shed.WithRegisterer(reg)})...); err != nil {
+				warn("load shedding", err)
+			} else {
+				sh = withMetrics
+			}
 		}
 		b.add(SlotLimit, shed.UnaryServerInterceptor(sh), shed.StreamServerInterceptor(sh))
 	}
+	return nil
 }

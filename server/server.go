@@ -99,8 +99,7 @@ func (s *Server) installBuiltins() error {
 	if err := s.installObservability(b); err != nil {
 		return err
 	}
-	s.installResilience(b)
-	return nil
+	return s.installResilience(b)
 }
 
 // builtins collects what the builder installs: interceptors by slot, and

@@ -240,6 +240,11 @@ func listServices(t *testing.T, conn grpc.ClientConnInterface) ([]string, error)
 		return nil, err
 	}
 	if err := s.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		// The server may have ended the stream already: its status comes
+		// with Recv.
+		if _, rerr := s.Recv(); rerr != nil {
+			return nil, rerr
+		}
 		return nil, err
 	}
 	r, err := s.Recv()
