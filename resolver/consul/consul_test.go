@@ -189,6 +189,9 @@ func TestCriticalInstanceStopsReceivingCalls(t *testing.T) {
 		in, reg := e.startServer(t, nil, opts...)
 		ins, regs = append(ins, in), append(regs, reg)
 	}
+	// Dial once registered: calls failing on an empty service would open
+	// the client's circuit breaker.
+	waitFor(t, 5*time.Second, "3 passing instances", func() bool { return len(e.passing(t)) == 3 })
 	// The blocking query waits a minute, so a change seen sooner came from
 	// the query waking up, within one round.
 	c := e.dial(t, nil, consul.WithWaitTime(time.Minute))
@@ -383,6 +386,7 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 	e := newEnv(t)
 	blue, _ := e.startServer(t, nil, consul.WithTags("blue"), consul.WithMeta(map[string]string{"zone": "z1"}))
 	green, _ := e.startServer(t, nil, consul.WithTags("green"))
+	waitFor(t, 5*time.Second, "2 passing instances", func() bool { return len(e.passing(t)) == 2 })
 	b, err := consul.NewBuilder(e.client, consul.WithWaitTime(time.Minute))
 	if err != nil {
 		t.Fatal(err)

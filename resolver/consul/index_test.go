@@ -202,7 +202,7 @@ func TestBackoffWithJitterOnErrors(t *testing.T) {
 	// Delay k is in [ceil/2, ceil] with ceil = 20ms·2^k capped at 160ms.
 	for k, g := range gaps {
 		ceil := min(cfg.backoff.Min<<k, cfg.backoff.Max)
-		if g < ceil/2-5*time.Millisecond {
+		if g < ceil/2-15*time.Millisecond { // arrival times jitter under load
 			t.Errorf("gap %d: got %v, want >= %v", k, g, ceil/2)
 		}
 	}
