@@ -511,3 +511,29 @@ func TestRegistrarErrors(t *testing.T) {
 		t.Errorf("Deregister before Register: got %v, want nil", err)
 	}
 }
+
+// TestServerCutOffTurnsCriticalWithinTTL: a server whose registrar cannot
+// reach the agent any more (killed, partitioned) stops being used once its
+// TTL runs out, without deregistering.
+func TestServerCutOffTurnsCriticalWithinTTL(t *testing.T) {
+	e := newEnv(t)
+	proxy := consultest.StartProxy(t, e.agent.Addr)
+	cut, reg := e.startServer(t, consultest.NewClient(t, proxy.Addr()))
+	other, _ := e.startServer(t, nil)
+	waitFor(t, 5*time.Second, "2 passing instances", func() bool { return len(e.passing(t)) == 2 })
+	c := e.dial(t, nil)
+	allServe(t, c, []*testsrv.Instance{cut, other})
+
+	proxy.Down() // the registrar's TTL updates stop reaching the agent
+	// TTL 600ms: critical within it, plus the blocking query's round.
+	waitFor(t, 3*time.Second, "the cut-off instance to turn critical", func() bool { return !e.passing(t)[reg.ServiceID()] })
+	waitFor(t, 3*time.Second, "calls to avoid it", func() bool {
+		before := cut.Echo.Calls()
+		if failed := calls(t, c, 20); failed != 0 {
+			t.Fatalf("got %d failed calls, want 0", failed)
+		}
+		return cut.Echo.Calls() == before
+	})
+	proxy.Up(t)
+	allServe(t, c, []*testsrv.Instance{cut, other})
+}
