@@ -51,8 +51,9 @@ func (p *picker) choose(now int64) *lb.Ready {
 		return &p.ready[0]
 	}
 	x := rand.Uint64()
-	i := int(uint32(x) % uint32(n))
-	j := int(uint32(x>>32) % uint32(n-1))
+	// Multiply-shift maps 32 random bits onto [0, n) without dividing.
+	i := int(uint64(uint32(x)) * uint64(n) >> 32)
+	j := int((x >> 32) * uint64(n-1) >> 32)
 	if j >= i {
 		j++
 	}

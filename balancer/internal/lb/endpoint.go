@@ -54,9 +54,13 @@ type Endpoint struct {
 
 	weight   atomic.Uint32
 	state    atomic.Int32 // connectivity.State of the SubConn; Shutdown when it has none
-	inflight atomic.Int64
-	cost     atomic.Uint64 // float64 bits: peak-EWMA latency, ns; 0 = unmeasured
-	stamp    atomic.Int64  // last latency observation
+	started  atomic.Int64 // picks
+	ended    atomic.Int64 // Done calls; in flight = started - ended
+	canceled atomic.Int64 // Done calls the caller had canceled
+	// ewma packs the peak-EWMA latency (float32 bits of nanoseconds, high
+	// half; 0 = unmeasured) and the millisecond of the last observation (low
+	// half), so that one CAS updates both.
+	ewma     atomic.Uint64
 	success  atomic.Uint64 // float64 bits: success-rate EWMA
 	lastPick atomic.Int64
 
@@ -69,7 +73,6 @@ type Endpoint struct {
 	times        atomic.Int64 // ejection multiplier
 	readmitted   atomic.Int64 // when last readmitted
 	ejections    atomic.Int64 // total
-	calls        atomic.Int64
 	failures     atomic.Int64
 }
 
@@ -93,10 +96,15 @@ func (e *Endpoint) Weight() uint32 { return e.weight.Load() }
 func (e *Endpoint) State() connectivity.State { return connectivity.State(e.state.Load()) }
 
 // InFlight returns the calls picked and not yet done.
-func (e *Endpoint) InFlight() int64 { return e.inflight.Load() }
+func (e *Endpoint) InFlight() int64 {
+	ended := e.ended.Load() // first: started only grows
+	return e.started.Load() - ended
+}
 
 // Latency returns the peak-EWMA latency in nanoseconds (0 when unmeasured).
-func (e *Endpoint) Latency() float64 { return math.Float64frombits(e.cost.Load()) }
+func (e *Endpoint) Latency() float64 {
+	return float64(math.Float32frombits(uint32(e.ewma.Load() >> 32)))
+}
 
 // SuccessRate returns the success-rate average in [0, 1].
 func (e *Endpoint) SuccessRate() float64 { return math.Float64frombits(e.success.Load()) }
@@ -105,7 +113,10 @@ func (e *Endpoint) SuccessRate() float64 { return math.Float64frombits(e.success
 func (e *Endpoint) Ejections() int64 { return e.ejections.Load() }
 
 // Calls returns how many calls ended on the endpoint, and how many failed.
-func (e *Endpoint) Calls() (calls, failures int64) { return e.calls.Load(), e.failures.Load() }
+func (e *Endpoint) Calls() (calls, failures int64) {
+	failures = e.failures.Load()
+	return e.ended.Load() - e.canceled.Load(), failures
+}
 
 // IsEjected reports whether the endpoint is ejected now.
 func (e *Endpoint) IsEjected() bool { return e.ejectedUntil.Load() != 0 }
@@ -122,7 +133,7 @@ func (e *Endpoint) Score() float64 {
 // load returns the score's numerator (latency × (in-flight + 1)) and
 // denominator (weight × success²).
 func (e *Endpoint) load() (num, den float64) {
-	c := math.Float64frombits(e.cost.Load())
+	c := e.Latency()
 	if c < 1000 {
 		c = 1000
 	}
@@ -130,7 +141,7 @@ func (e *Endpoint) load() (num, den float64) {
 	if sr < 0.01 {
 		sr = 0.01
 	}
-	return c * float64(e.inflight.Load()+1), float64(e.weight.Load()) * sr * sr
+	return c * float64(e.InFlight()+1), float64(e.weight.Load()) * sr * sr
 }
 
 // Less reports whether e's score is lower than o's, without dividing.
@@ -169,7 +180,7 @@ func (e *Endpoint) Stale(now, interval int64) bool {
 
 // Begin records a pick at now.
 func (e *Endpoint) Begin(now int64) {
-	e.inflight.Add(1)
+	e.started.Add(1)
 	if now-e.lastPick.Load() >= pickGranularity {
 		e.lastPick.Store(now)
 	}
@@ -181,16 +192,17 @@ func (e *Endpoint) Begin(now int64) {
 // deadline passed, or the server's) counts as a latency observation, never as
 // a failure.
 func (e *Endpoint) End(start int64, err error) {
-	e.inflight.Add(-1)
+	ended := e.ended.Add(1)
 	code := codes.OK
 	if err != nil {
 		code = status.Code(err)
 		if code == codes.Canceled {
+			e.canceled.Add(1)
 			return
 		}
 	}
 	now := e.g.clock()
-	calls := e.calls.Add(1)
+	calls := ended - e.canceled.Load()
 	cfg := e.g.cfg.Load()
 	failed := isFailure(code)
 	if failed {
@@ -233,19 +245,10 @@ const minStep = 1.0 / 32
 // faster observation pulls the average down with time constant decay (and
 // at least minStep per call).
 func (e *Endpoint) observe(now int64, rtt float64, decay time.Duration) {
-	prev := e.stamp.Swap(now)
-	w := 1 - minStep
-	if prev != 0 {
-		x := float64(now-prev) / float64(decay.Nanoseconds())
-		if x < 0.01 {
-			w = min(w, 1-x+x*x/2)
-		} else {
-			w = min(w, math.Exp(-x))
-		}
-	}
+	ms := uint32(now / 1e6)
 	for {
-		old := e.cost.Load()
-		c := math.Float64frombits(old)
+		old := e.ewma.Load()
+		c := float64(math.Float32frombits(uint32(old >> 32)))
 		var nc float64
 		switch {
 		case c == 0:
@@ -253,13 +256,22 @@ func (e *Endpoint) observe(now int64, rtt float64, decay time.Duration) {
 		case rtt > c:
 			nc = min(rtt, 2*c)
 		default:
+			w := 1 - minStep
+			// Only a gap longer than decay/32 weighs more than minStep.
+			if x := float64(ms-uint32(old)) * 1e6 / float64(decay); x > minStepX {
+				w = math.Exp(-x)
+			}
 			nc = c*w + rtt*(1-w)
 		}
-		if e.cost.CompareAndSwap(old, math.Float64bits(nc)) {
+		if e.ewma.CompareAndSwap(old, uint64(math.Float32bits(float32(nc)))<<32|uint64(ms)) {
 			return
 		}
 	}
 }
+
+// minStepX is the gap, in decay times, whose decay weight equals minStep:
+// -ln(1 - 1/32).
+const minStepX = 0.0317486983145803
 
 func (e *Endpoint) observeOutcome(ok bool) {
 	x := 0.0
