@@ -6,14 +6,24 @@
 //
 //	score = peak-EWMA latency × (in-flight calls + 1) / (weight × success rate²)
 //
-// The latency average jumps up at once to a slower observation and decays
-// towards faster ones with time constant "decay". Failed calls update the
-// success rate, not the latency, so a backend that fails fast does not
-// attract traffic. A call the caller canceled counts for nothing; one whose
-// caller's deadline passed counts as a latency observation only. An endpoint
-// not picked for "probeInterval" is picked once, so a backend that was slow
-// is noticed when it recovers. Statistics are kept by address and survive
-// picker rebuilds: an endpoint keeps its score when others come or go.
+// The latency average is peak-sensitive: a slower call moves it up at once,
+// to that call's latency or to twice the average, whichever is lower (a
+// backend that turns 10× slower is caught within four calls, one outlier
+// cannot make a fast backend look slow); faster calls pull it down with time
+// constant "decay", and by at least 1/32 of the gap per call. Calls failing
+// with Unavailable, Internal, Unknown, DataLoss or ResourceExhausted lower
+// the success rate and leave the latency alone, so a backend that fails fast
+// does not attract traffic. A call that ends with Canceled (the caller gave
+// up) counts for nothing; one that ends with DeadlineExceeded counts as a
+// latency observation, never as a failure. An endpoint not picked for
+// "probeInterval" is picked once, so a backend that was slow is noticed when
+// it recovers. Statistics are kept by address and survive picker rebuilds:
+// an endpoint keeps its score when others come or go.
+//
+// Picking reads the clock once, draws two endpoints with one random number
+// and compares their scores with atomic loads; Done reads the clock once and
+// updates the endpoint with a few atomic operations. Neither allocates while
+// fewer than 32 calls overlap on one endpoint slot.
 //
 // Weights from the resolver (see [github.com/grpckit/grpckit/resolver.Endpoint])
 // divide the score, so an endpoint of weight 3 is chosen over one of weight 1

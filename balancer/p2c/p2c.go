@@ -36,12 +36,7 @@ func newPicker(g *lb.Group, ready []lb.Ready) balancer.Picker {
 func (p *picker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	now := p.g.Now()
 	r := p.choose(now)
-	ep := r.EP
-	ep.Begin(now)
-	return balancer.PickResult{
-		SubConn: r.SC,
-		Done:    func(di balancer.DoneInfo) { ep.End(now, di.Err) },
-	}, nil
+	return balancer.PickResult{SubConn: r.SC, Done: r.EP.Pick(now)}, nil
 }
 
 func (p *picker) choose(now int64) *lb.Ready {

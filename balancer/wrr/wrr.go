@@ -51,12 +51,7 @@ func (p *picker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	for k := uint64(1); !r.EP.Usable(now) && k < n; k++ {
 		r = &p.ready[p.order[(i+k)%n]]
 	}
-	ep := r.EP
-	ep.Begin(now)
-	return balancer.PickResult{
-		SubConn: r.SC,
-		Done:    func(di balancer.DoneInfo) { ep.End(now, di.Err) },
-	}, nil
+	return balancer.PickResult{SubConn: r.SC, Done: r.EP.Pick(now)}, nil
 }
 
 // schedule computes one cycle of smooth weighted round robin (nginx's

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
@@ -63,6 +64,9 @@ type Endpoint struct {
 	ewma     atomic.Uint64
 	success  atomic.Uint64 // float64 bits: success-rate EWMA
 	lastPick atomic.Int64
+	// ring holds reusable call records, so that a pick allocates nothing
+	// unless more than len(ring) calls overlap on one slot.
+	ring []callSlot
 
 	consec       atomic.Int64
 	winStart     atomic.Int64
@@ -80,6 +84,11 @@ type Endpoint struct {
 func NewEndpoint(g *Group, addr string, weight uint32) *Endpoint {
 	e := &Endpoint{Addr: addr, g: g}
 	e.weight.Store(weight)
+	e.ring = make([]callSlot, ringSize)
+	for i := range e.ring {
+		c := &e.ring[i]
+		c.done = func(di balancer.DoneInfo) { e.End(c.start.Swap(0), di.Err) }
+	}
 	e.state.Store(int32(connectivity.Shutdown))
 	e.success.Store(math.Float64bits(1))
 	now := g.clock()
@@ -176,6 +185,29 @@ func (e *Endpoint) Usable(now int64) bool {
 func (e *Endpoint) Stale(now, interval int64) bool {
 	last := e.lastPick.Load()
 	return now-last > interval && e.lastPick.CompareAndSwap(last, now)
+}
+
+// ringSize is the number of call records per endpoint (a power of two).
+const ringSize = 32
+
+// callSlot is a reusable call record: start is the pick time while a call
+// holds it, 0 when free.
+type callSlot struct {
+	start atomic.Int64
+	done  func(balancer.DoneInfo)
+}
+
+// Pick records a pick at now and returns the function to call when the call
+// is done, as balancer.PickResult.Done.
+func (e *Endpoint) Pick(now int64) func(balancer.DoneInfo) {
+	n := e.started.Add(1)
+	if now-e.lastPick.Load() >= pickGranularity {
+		e.lastPick.Store(now)
+	}
+	if c := &e.ring[n&(ringSize-1)]; now != 0 && c.start.CompareAndSwap(0, now) {
+		return c.done
+	}
+	return func(di balancer.DoneInfo) { e.End(now, di.Err) }
 }
 
 // Begin records a pick at now.

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -211,5 +212,40 @@ func TestScoreOrdersEndpoints(t *testing.T) {
 	heavy.Begin(clock.now())
 	if !(heavy.Score() < fast.Score()) {
 		t.Errorf("one call in flight each: got heavy (weight 3) %v >= fast %v, want heavy lower", heavy.Score(), fast.Score())
+	}
+}
+
+func TestPickRecordsOverlappingCalls(t *testing.T) {
+	g, clock := newTestGroup(1, nil)
+	e := NewEndpoint(g, "a", 1)
+	const n = 3*ringSize + 5 // more than the ring holds: some calls fall back
+	dones := make([]func(balancer.DoneInfo), n)
+	for i := range dones {
+		dones[i] = e.Pick(clock.now())
+		clock.advance(time.Millisecond)
+	}
+	if got := e.InFlight(); got != n {
+		t.Fatalf("in flight: got %d, want %d", got, n)
+	}
+	for _, done := range dones {
+		done(balancer.DoneInfo{})
+	}
+	if got := e.InFlight(); got != 0 {
+		t.Errorf("in flight after all done: got %d, want 0", got)
+	}
+	if calls, _ := e.Calls(); calls != n {
+		t.Errorf("calls: got %d, want %d", calls, n)
+	}
+	// Each call's latency came from its own pick time: the first took the
+	// longest, n ms.
+	if got, max := time.Duration(e.Latency()), time.Duration(n)*time.Millisecond; got <= 0 || got > max {
+		t.Errorf("latency: got %v, want within (0, %v]", got, max)
+	}
+	// Slots are free again: a new pick gets one.
+	done := e.Pick(clock.now())
+	clock.advance(2 * time.Millisecond)
+	done(balancer.DoneInfo{Err: errUnavailable})
+	if _, failures := e.Calls(); failures != 1 {
+		t.Errorf("failures: got %d, want 1", failures)
 	}
 }
