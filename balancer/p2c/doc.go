@@ -34,7 +34,10 @@
 // Endpoints that fail repeatedly are ejected (see the ejection settings), and
 // when there are more endpoints than subsetSize, only a weighted random
 // subset of subsetSize is connected, chosen per client by rendezvous hashing
-// so that clients spread evenly and churn moves few SubConns.
+// so that clients spread evenly and churn moves few SubConns; while a
+// member's connection is failing, the next-ranked endpoint stands in for it.
+// SubConns are created only for the subset, and an update costs one pass
+// over the endpoints listed plus work proportional to what changed.
 //
 // Configuration, all fields optional (shown with their defaults):
 //

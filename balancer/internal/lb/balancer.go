@@ -219,7 +219,9 @@ func (b *Balancer) rank(addr string, w uint32) float64 {
 }
 
 // resubset chooses the SubsetSize endpoints of lowest rank and connects the
-// newcomers; it reports whether the ready set changed.
+// newcomers; it reports whether the ready set changed. Members whose
+// connection failed stay (to reconnect with backoff) but do not count: the
+// next-ranked endpoints stand in for them until they are READY again.
 func (b *Balancer) resubset() bool {
 	k := b.g.cfg.Load().SubsetSize
 	var slots []int32
@@ -229,9 +231,14 @@ func (b *Balancer) resubset() bool {
 			slots[i] = int32(i)
 		}
 	} else {
-		slots = make([]int32, 0, k)
+		slots = make([]int32, 0, k+b.counts[connectivity.TransientFailure])
+		var failed []int32
 		keys := b.keys
 		for i, key := range keys {
+			if m := b.mems[i]; m != nil && m.inSubset && m.state == connectivity.TransientFailure {
+				failed = append(failed, int32(i))
+				continue
+			}
 			if len(slots) < k {
 				slots = append(slots, int32(i))
 				if len(slots) == k {
@@ -242,6 +249,7 @@ func (b *Balancer) resubset() bool {
 				heapDown(slots, keys, 0)
 			}
 		}
+		slots = append(slots, failed...)
 	}
 	chosen := make([]*member, len(slots))
 	for j, i := range slots {
@@ -366,7 +374,8 @@ func (b *Balancer) subConnState(m *member, sc balancer.SubConn, s balancer.SubCo
 	if m.state == connectivity.TransientFailure && st != connectivity.Ready {
 		return
 	}
-	b.counts[m.state]--
+	prev := m.state
+	b.counts[prev]--
 	b.counts[st]++
 	m.state = st
 	switch {
@@ -381,6 +390,11 @@ func (b *Balancer) subConnState(m *member, sc balancer.SubConn, s balancer.SubCo
 		if agg := b.aggregate(); agg != b.state && len(b.ready) == 0 {
 			b.publishError(agg)
 		}
+	}
+	// A member failing or recovering moves stand-ins in or out of the subset.
+	if (st == connectivity.TransientFailure || st == connectivity.Ready && prev == connectivity.TransientFailure) &&
+		len(b.addrs) > b.g.cfg.Load().SubsetSize && b.resubset() {
+		b.publish()
 	}
 }
 

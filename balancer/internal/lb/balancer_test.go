@@ -225,3 +225,27 @@ func TestStatesAndErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestFailedMemberIsStoodInFor(t *testing.T) {
+	cc := &lbtest.FakeCC{Keep: true}
+	b := newBalancer(t, cc)
+	if err := update(t, b, 5, endpoints(0, 20, 0)); err != nil {
+		t.Fatal(err)
+	}
+	cc.Flush()
+	if cc.Created != 5 || readyCount(cc) != 5 {
+		t.Fatalf("got created=%d ready=%d, want 5, 5", cc.Created, readyCount(cc))
+	}
+	failing := cc.SubConns[0]
+	failing.SetState(connectivity.TransientFailure)
+	cc.Flush()
+	if cc.Created != 6 || readyCount(cc) != 5 || failing.Down() {
+		t.Fatalf("a member failed: got created=%d ready=%d failing shut down=%v, want 6, 5, false (kept to reconnect)", cc.Created, readyCount(cc), failing.Down())
+	}
+	failing.SetState(connectivity.Connecting) // sticky failure: nothing moves
+	failing.SetState(connectivity.Ready)
+	cc.Flush()
+	if cc.ShutDown != 1 || readyCount(cc) != 5 || len(b.Subset()) != 5 {
+		t.Errorf("the member recovered: got shut down=%d ready=%d subset=%d, want 1, 5, 5 (stand-in released)", cc.ShutDown, readyCount(cc), len(b.Subset()))
+	}
+}

@@ -22,6 +22,9 @@ type FakeCC struct {
 	Updates int
 	// Fail makes connections fail instead of becoming READY.
 	Fail bool
+	// Keep makes NewSubConn record the SubConns in SubConns.
+	Keep     bool
+	SubConns []*FakeSubConn
 
 	queue []func()
 }
@@ -29,7 +32,11 @@ type FakeCC struct {
 // NewSubConn implements balancer.ClientConn.
 func (cc *FakeCC) NewSubConn(addrs []resolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
 	cc.Created++
-	return &FakeSubConn{cc: cc, Addrs: addrs, listener: opts.StateListener}, nil
+	sc := &FakeSubConn{cc: cc, Addrs: addrs, listener: opts.StateListener}
+	if cc.Keep {
+		cc.SubConns = append(cc.SubConns, sc)
+	}
+	return sc, nil
 }
 
 // UpdateState implements balancer.ClientConn.
@@ -82,6 +89,16 @@ func (sc *FakeSubConn) Connect() {
 		sc.listener(balancer.SubConnState{ConnectivityState: final})
 	})
 }
+
+// SetState reports st to the balancer now.
+func (sc *FakeSubConn) SetState(st connectivity.State) {
+	if !sc.down && sc.listener != nil {
+		sc.listener(balancer.SubConnState{ConnectivityState: st})
+	}
+}
+
+// Down reports whether the balancer shut the SubConn down.
+func (sc *FakeSubConn) Down() bool { return sc.down }
 
 // Shutdown implements balancer.SubConn.
 func (sc *FakeSubConn) Shutdown() {
