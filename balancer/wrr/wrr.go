@@ -14,8 +14,9 @@ import (
 // service configs.
 const Name = "wrr"
 
-// maxSchedule bounds a picker's schedule; larger weight sums are scaled down.
-const maxSchedule = 1 << 14
+// maxSchedule bounds a picker's schedule (computing it costs O(maxSchedule ×
+// endpoints) on the first pick); larger weight sums are scaled down.
+const maxSchedule = 1 << 12
 
 func init() {
 	balancer.Register(newBuilder(Name, nil))
