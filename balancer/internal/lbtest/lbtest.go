@@ -1,6 +1,3 @@
-// Package lbtest starts loopback backends whose latency and failures a test
-// controls, and clients that reach them through grpc's manual resolver, for
-// the balancers' tests and benchmarks.
 package lbtest
 
 import (
