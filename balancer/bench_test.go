@@ -20,6 +20,7 @@ import (
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/balancer/wrr"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	gkresolver "github.com/grpckit/grpckit/resolver"
 )
 
 const leastRequest = "least_request_experimental"
@@ -200,14 +201,15 @@ func BenchmarkSlowBackend(b *testing.B) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// fakeEndpoints returns n endpoints with addresses from a reserved range
-// (TEST-NET-3 style, never dialed: the fake ClientConn connects nothing),
-// offset by from.
+// fakeEndpoints returns n endpoints as a grpckit resolver hands them over
+// (weight attribute attached), with made-up addresses that are never dialed:
+// the fake ClientConn connects nothing. Each call builds fresh strings, as a
+// resolver decoding its registry's answer does.
 func fakeEndpoints(from, n int) []resolver.Endpoint {
 	eps := make([]resolver.Endpoint, n)
 	for i := range eps {
 		k := from + i
-		eps[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: fmt.Sprintf("203.%d.%d.%d:443", k>>16&255, k>>8&255, k&255)}}}
+		eps[i] = gkresolver.ToGRPC(gkresolver.Endpoint{Addr: fmt.Sprintf("203.%d.%d.%d:443", k>>16&255, k>>8&255, k&255), Weight: 1})
 	}
 	return eps
 }
@@ -226,7 +228,7 @@ func BenchmarkScale(b *testing.B) {
 			}
 			builder := grpcbalancer.Get(name)
 			base := fakeEndpoints(0, n)
-			churned := append(append([]resolver.Endpoint(nil), base[:n-n/100]...), fakeEndpoints(n, n/100)...)
+			churned := append(fakeEndpoints(0, n-n/100), fakeEndpoints(n, n/100)...)
 			state := func(eps []resolver.Endpoint) grpcbalancer.ClientConnState {
 				s := grpcbalancer.ClientConnState{ResolverState: resolver.State{Endpoints: eps}}
 				if p, ok := builder.(grpcbalancer.ConfigParser); ok {
@@ -238,7 +240,7 @@ func BenchmarkScale(b *testing.B) {
 				}
 				return s
 			}
-			initial, churn, same := state(base), state(churned), state(base)
+			initial, churn, same := state(base), state(churned), state(fakeEndpoints(0, n))
 			b.Run(fmt.Sprintf("%s/n=%d/initial", name, n), func(b *testing.B) {
 				for b.Loop() {
 					b.StopTimer()

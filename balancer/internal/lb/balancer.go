@@ -101,6 +101,10 @@ type Balancer struct {
 	keys    []float64 // subset rank: lower is chosen first
 	gens    []uint64
 	mems    []*member
+	// order[p] is the slot of the p-th endpoint of the last update: a
+	// resolver that lists the same endpoints in the same order is matched
+	// by one sequential pass, without hashing.
+	order []int32
 
 	subset  []*member
 	ready   []*member
@@ -131,12 +135,32 @@ func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
 	changed := old.SubsetSize != cfg.SubsetSize
 	dirty := false
 	b.gen++
-	seen := 0
+	seen, pos := 0, 0
 	add := func(a resolver.Address, w uint32) {
-		i, ok := b.index[a.Addr]
+		var (
+			i  int32
+			ok bool
+		)
+		if pos < len(b.order) {
+			if i = b.order[pos]; int(i) < len(b.addrs) && b.addrs[i].Addr == a.Addr {
+				ok = true
+			}
+		}
+		if !ok {
+			i, ok = b.index[a.Addr]
+		}
+		if !ok {
+			i = int32(len(b.addrs))
+		}
+		if pos < len(b.order) {
+			b.order[pos] = i
+		} else {
+			b.order = append(b.order, i)
+		}
+		pos++
 		switch {
 		case !ok:
-			b.index[a.Addr] = int32(len(b.addrs))
+			b.index[a.Addr] = i
 			b.addrs = append(b.addrs, a)
 			b.weights = append(b.weights, w)
 			b.keys = append(b.keys, b.rank(a.Addr, w))
@@ -171,6 +195,8 @@ func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
 			add(a, 1)
 		}
 	}
+	clear(b.order[pos:])
+	b.order = b.order[:pos]
 	if seen != len(b.addrs) {
 		for i := 0; i < len(b.gens); {
 			if b.gens[i] == b.gen {

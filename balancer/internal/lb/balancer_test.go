@@ -249,3 +249,45 @@ func TestFailedMemberIsStoodInFor(t *testing.T) {
 		t.Errorf("the member recovered: got shut down=%d ready=%d subset=%d, want 1, 5, 5 (stand-in released)", cc.ShutDown, readyCount(cc), len(b.Subset()))
 	}
 }
+
+func TestReorderedAndShrunkUpdates(t *testing.T) {
+	cc := &lbtest.FakeCC{}
+	b := newBalancer(t, cc)
+	eps := endpoints(0, 50, 0)
+	if err := update(t, b, 100, eps); err != nil {
+		t.Fatal(err)
+	}
+	cc.Flush()
+	reversed := make([]resolver.Endpoint, len(eps))
+	for i, ep := range eps {
+		reversed[len(eps)-1-i] = ep
+	}
+	for _, tc := range []struct {
+		name                   string
+		eps                    []resolver.Endpoint
+		created, shut, inReady int
+	}{
+		{"reversed", reversed, 0, 0, 50},
+		{"first ten gone", eps[10:], 0, 10, 40},
+		{"back in order", eps, 10, 0, 50},
+		{"same again", endpoints(0, 50, 0), 0, 0, 50},
+	} {
+		created, shut := cc.Created, cc.ShutDown
+		if err := update(t, b, 100, tc.eps); err != nil {
+			t.Fatal(err)
+		}
+		cc.Flush()
+		if cc.Created-created != tc.created || cc.ShutDown-shut != tc.shut || readyCount(cc) != tc.inReady {
+			t.Errorf("%s: got created=%d shut=%d ready=%d, want %d, %d, %d", tc.name, cc.Created-created, cc.ShutDown-shut, readyCount(cc), tc.created, tc.shut, tc.inReady)
+		}
+		got := map[string]bool{}
+		for _, e := range b.Subset() {
+			got[e.Addr] = true
+		}
+		for _, ep := range tc.eps {
+			if !got[ep.Addresses[0].Addr] {
+				t.Errorf("%s: %s missing from the subset", tc.name, ep.Addresses[0].Addr)
+			}
+		}
+	}
+}
