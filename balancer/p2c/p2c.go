@@ -56,16 +56,14 @@ func (p *picker) choose(now int64) *lb.Ready {
 	ua, ub := a.EP.Usable(now), b.EP.Usable(now)
 	switch {
 	case ua && ub:
-		if a.EP.Stale(now, p.probe) {
-			return a
-		}
-		if b.EP.Stale(now, p.probe) {
-			return b
-		}
+		win, lose := a, b
 		if b.EP.Less(a.EP) {
-			return b
+			win, lose = b, a
 		}
-		return a
+		if lose.EP.Stale(now, p.probe) {
+			return lose // not picked for probeInterval: probe it once
+		}
+		return win
 	case ua:
 		return a
 	case ub:

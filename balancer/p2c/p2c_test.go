@@ -1,4 +1,4 @@
-package p2c
+package p2c_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/balancer/internal/lbtest"
+	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/client"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
@@ -69,7 +70,7 @@ func TestEvenDistribution(t *testing.T) {
 	for _, b := range bs {
 		b.Delay.Store(int64(time.Millisecond))
 	}
-	c := lbtest.Dial(t, Name, "", lbtest.Endpoints(bs))
+	c := lbtest.Dial(t, p2c.Name, "", lbtest.Endpoints(bs))
 	c.WaitReady(t, 4)
 	call(t, c, 200, 8) // warm up the latency averages
 	before := lbtest.Served(bs)
@@ -91,7 +92,7 @@ func TestWeightsFavourHeavier(t *testing.T) {
 	for _, b := range bs {
 		b.Delay.Store(int64(2 * time.Millisecond))
 	}
-	c := lbtest.Dial(t, Name, "", lbtest.Endpoints(bs, 1, 2, 3))
+	c := lbtest.Dial(t, p2c.Name, "", lbtest.Endpoints(bs, 1, 2, 3))
 	c.WaitReady(t, 3)
 	call(t, c, 200, 12)
 	before := lbtest.Served(bs)
@@ -112,7 +113,7 @@ func TestSlowEndpointStaysPenalizedAfterJoin(t *testing.T) {
 	for _, b := range bs[1:] {
 		b.Delay.Store(int64(time.Millisecond))
 	}
-	c := lbtest.Dial(t, Name, "", lbtest.Endpoints(bs[:3]))
+	c := lbtest.Dial(t, p2c.Name, "", lbtest.Endpoints(bs[:3]))
 	c.WaitReady(t, 3)
 	call(t, c, 300, 4)
 	ep := c.Endpoint(slow.Addr)
@@ -153,7 +154,7 @@ var fakeNames atomic.Int64
 // register registers a p2c builder using clock under a fresh name.
 func register(clock *fakeClock) string {
 	name := fmt.Sprintf("p2c_test_%d", fakeNames.Add(1))
-	balancer.Register(newBuilder(name, clock.now))
+	balancer.Register(p2c.NewBuilder(name, clock.now))
 	return name
 }
 
@@ -236,7 +237,7 @@ func TestMaxEjectionPercent(t *testing.T) {
 		b.Fail.Store(true)
 	}
 	cfg := `{"ejection":{"consecutiveFailures":1,"maxEjectionPercent":50}}`
-	c := lbtest.Dial(t, Name, cfg, lbtest.Endpoints(bs))
+	c := lbtest.Dial(t, p2c.Name, cfg, lbtest.Endpoints(bs))
 	c.WaitReady(t, 4)
 	errs := call(t, c, 200, 4)
 	if len(errs) != 200 {
@@ -255,7 +256,7 @@ func TestCallerCancellationDoesNotCount(t *testing.T) {
 	bs := lbtest.Start(t, 2)
 	bs[0].Delay.Store(int64(time.Hour))
 	cfg := `{"ejection":{"consecutiveFailures":1,"maxEjectionPercent":50}}`
-	c := lbtest.Dial(t, Name, cfg, lbtest.Endpoints(bs[:1]))
+	c := lbtest.Dial(t, p2c.Name, cfg, lbtest.Endpoints(bs[:1]))
 	c.WaitReady(t, 1)
 	echo := echov1.NewEchoServiceClient(c)
 	for range 5 {
@@ -296,7 +297,7 @@ func TestParseConfigThroughServiceConfig(t *testing.T) {
 		{"percent", `{"ejection":{"maxEjectionPercent":101}}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := balancer.Get(Name).(balancer.ConfigParser)
+			p := balancer.Get(p2c.Name).(balancer.ConfigParser)
 			_, err := p.ParseConfig([]byte(tc.cfg))
 			if (err == nil) != tc.ok {
 				t.Errorf("ParseConfig(%s): got err %v, want ok=%v", tc.cfg, err, tc.ok)
@@ -306,7 +307,7 @@ func TestParseConfigThroughServiceConfig(t *testing.T) {
 }
 
 func TestNoEndpointsFailsFast(t *testing.T) {
-	c := lbtest.Dial(t, Name, "", nil)
+	c := lbtest.Dial(t, p2c.Name, "", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := echov1.NewEchoServiceClient(c).Echo(ctx, &echov1.EchoRequest{Message: "hi"})
@@ -319,7 +320,7 @@ func TestNoEndpointsFailsFast(t *testing.T) {
 }
 
 func TestInvalidConfigFailsClientConstruction(t *testing.T) {
-	_, err := client.New("passthrough:///127.0.0.1:1", client.WithInsecure(), client.WithBalancer(Name),
+	_, err := client.New("passthrough:///127.0.0.1:1", client.WithInsecure(), client.WithBalancer(p2c.Name),
 		client.WithDialOptions(grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"p2c":{"ejection":{"maxEjectionPercent":200}}}]}`)))
 	if err == nil || !strings.Contains(err.Error(), "maxEjectionPercent") {
 		t.Errorf("got %v, want an error naming maxEjectionPercent", err)

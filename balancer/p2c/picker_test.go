@@ -2,6 +2,7 @@ package p2c
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +10,12 @@ import (
 
 	"github.com/grpckit/grpckit/balancer/internal/lb"
 )
+
+// fakeClock is a manual clock.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) now() int64              { return c.ns.Load() }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // pickerWith returns a picker over endpoints whose first calls took the given
 // latencies, on clock.
