@@ -57,6 +57,10 @@
 //	  }
 //	}}]}
 //
+// Ejections (WARN) and readmissions (INFO) are logged to slog.Default — gRPC
+// builds a balancer from its name, so it cannot be handed a logger — with the
+// keys grpc.lb_policy, grpc.target and peer.address.
+//
 // Select it with client.WithBalancer(p2c.Name). Its state is exported by
 // the collector in package [github.com/grpckit/grpckit/balancer].
 package p2c

@@ -60,6 +60,7 @@ func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) bal
 		index:  make(map[string]int32),
 		state:  connectivity.Connecting,
 	}
+	b.g.name, b.g.target = b.name, b.target
 	live.add(b)
 	return b
 }

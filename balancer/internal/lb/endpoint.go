@@ -1,6 +1,8 @@
 package lb
 
 import (
+	"context"
+	"log/slog"
 	"math"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,8 @@ const pickGranularity = int64(1e6)
 type Group struct {
 	cfg     atomic.Pointer[Config]
 	clock   Clock
+	name    string // the balancer's, for logs
+	target  string
 	members atomic.Int64 // endpoints holding a SubConn
 	ejected atomic.Int64 // of which ejected
 }
@@ -176,6 +180,7 @@ func (e *Endpoint) Usable(now int64) bool {
 		e.readmitted.Store(now)
 		e.consec.Store(0)
 		e.g.ejected.Add(-1)
+		e.g.log(slog.LevelInfo, "balancer: endpoint readmitted on probation", e.Addr)
 	}
 	return true
 }
@@ -377,9 +382,23 @@ func (e *Endpoint) eject(now int64, c *Ejection) {
 		e.times.Add(-1)
 		return
 	}
-	e.ejections.Add(1)
+	n = e.ejections.Add(1)
 	e.probation.Store(false)
 	e.consec.Store(0)
+	e.g.log(slog.LevelWarn, "balancer: endpoint ejected", e.Addr,
+		slog.Duration("ejection", time.Duration(d)), slog.Int64("ejections", n))
+}
+
+// log writes an ejection event to slog.Default (a balancer is built by gRPC
+// from its name and cannot be handed a logger).
+func (g *Group) log(level slog.Level, msg, addr string, attrs ...slog.Attr) {
+	l := slog.Default()
+	ctx := context.Background()
+	if !l.Enabled(ctx, level) {
+		return
+	}
+	l.LogAttrs(ctx, level, msg, append([]slog.Attr{slog.String("grpc.lb_policy", g.name),
+		slog.String("grpc.target", g.target), slog.String("peer.address", addr)}, attrs...)...)
 }
 
 // release undoes the endpoint's share of the group when it loses its
