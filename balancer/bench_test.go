@@ -219,20 +219,27 @@ func fakeEndpoints(from, n int) []resolver.Endpoint {
 // op is an update plus all the SubConn state changes it causes: the initial
 // update of N endpoints, a 1% churn (1% of the endpoints replaced), an
 // identical update. grpc's round_robin runs at 10,000 endpoints only (its
-// churn update takes tens of seconds there).
+// initial update takes seconds there), and so does p2c-unsubset, p2c told to
+// connect every endpoint (subsetSize = N), which shows what the subset buys.
 func BenchmarkScale(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
-		for _, name := range []string{roundrobin.Name, p2c.Name, wrr.Name} {
-			if name == roundrobin.Name && n > 10_000 {
+		for _, bc := range []struct{ label, name, cfg string }{
+			{roundrobin.Name, roundrobin.Name, ""},
+			{p2c.Name, p2c.Name, `{}`},
+			{wrr.Name, wrr.Name, `{}`},
+			{"p2c-unsubset", p2c.Name, fmt.Sprintf(`{"subsetSize":%d}`, n)},
+		} {
+			name := bc.label
+			if (bc.name == roundrobin.Name || bc.label == "p2c-unsubset") && n > 10_000 {
 				continue
 			}
-			builder := grpcbalancer.Get(name)
+			builder := grpcbalancer.Get(bc.name)
 			base := fakeEndpoints(0, n)
 			churned := append(fakeEndpoints(0, n-n/100), fakeEndpoints(n, n/100)...)
 			state := func(eps []resolver.Endpoint) grpcbalancer.ClientConnState {
 				s := grpcbalancer.ClientConnState{ResolverState: resolver.State{Endpoints: eps}}
 				if p, ok := builder.(grpcbalancer.ConfigParser); ok {
-					cfg, err := p.ParseConfig([]byte(`{}`))
+					cfg, err := p.ParseConfig([]byte(bc.cfg))
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -82,8 +82,10 @@ type member struct {
 
 // Balancer diffs resolver updates against the endpoints it knows, keeps a
 // weighted random subset of them connected, and publishes a picker over the
-// ready ones. Work per update is proportional to the endpoints listed plus
-// the subset; SubConn changes cost O(ready) only when the ready set changes.
+// ready ones. An update costs one pass over the endpoints listed (no hashing
+// when their order is unchanged) plus work proportional to what changed; an
+// endpoint becoming READY costs O(1), endpoints leaving the ready set one
+// O(ready) pass per published picker.
 type Balancer struct {
 	id     int64
 	cc     balancer.ClientConn
@@ -108,7 +110,10 @@ type Balancer struct {
 	order []int32
 
 	subset  []*member
-	ready   []*member
+	ready   []*member // may hold stale entries until compact
+	readyRS []Ready   // parallel to ready; pickers share prefixes of it
+	nReady  int
+	stale   bool // ready holds entries of members no longer ready
 	gen     uint64
 	counts  [connectivity.Shutdown + 1]int
 	state   connectivity.State
@@ -375,14 +380,39 @@ func (b *Balancer) drop(m *member) bool {
 	return wasReady
 }
 
+// markReady appends m to the ready set. Pickers hold prefixes of readyRS,
+// so appending never disturbs them and a new picker costs O(1).
+func (b *Balancer) markReady(m *member) {
+	m.readyIdx = len(b.ready)
+	b.ready = append(b.ready, m)
+	b.readyRS = append(b.readyRS, Ready{EP: m.ep, SC: m.sc})
+	b.nReady++
+}
+
+// unready takes m out of the ready set; the arrays are compacted, in one
+// pass, by the next publish.
 func (b *Balancer) unready(m *member) {
-	i := m.readyIdx
-	last := len(b.ready) - 1
-	b.ready[i] = b.ready[last]
-	b.ready[i].readyIdx = i
-	b.ready[last] = nil
-	b.ready = b.ready[:last]
 	m.readyIdx = -1
+	b.nReady--
+	b.stale = true
+}
+
+// compact rebuilds the ready arrays without the members that left; an entry
+// is current when its member's readyIdx points at it.
+func (b *Balancer) compact() {
+	if !b.stale {
+		return
+	}
+	ready := make([]*member, 0, b.nReady)
+	rs := make([]Ready, 0, b.nReady)
+	for i, m := range b.ready {
+		if m.readyIdx == i {
+			m.readyIdx = len(ready)
+			ready = append(ready, m)
+			rs = append(rs, Ready{EP: m.ep, SC: m.sc})
+		}
+	}
+	b.ready, b.readyRS, b.stale = ready, rs, false
 }
 
 func (b *Balancer) subConnState(m *member, sc balancer.SubConn, s balancer.SubConnState) {
@@ -407,14 +437,13 @@ func (b *Balancer) subConnState(m *member, sc balancer.SubConn, s balancer.SubCo
 	m.state = st
 	switch {
 	case st == connectivity.Ready && m.readyIdx < 0:
-		m.readyIdx = len(b.ready)
-		b.ready = append(b.ready, m)
+		b.markReady(m)
 		b.publish()
 	case st != connectivity.Ready && m.readyIdx >= 0:
 		b.unready(m)
 		b.publish()
 	default:
-		if agg := b.aggregate(); agg != b.state && len(b.ready) == 0 {
+		if agg := b.aggregate(); agg != b.state && b.nReady == 0 {
 			b.publishError(agg)
 		}
 	}
@@ -427,7 +456,7 @@ func (b *Balancer) subConnState(m *member, sc balancer.SubConn, s balancer.SubCo
 
 func (b *Balancer) aggregate() connectivity.State {
 	switch {
-	case len(b.ready) > 0:
+	case b.nReady > 0:
 		return connectivity.Ready
 	case b.counts[connectivity.Connecting] > 0 || b.counts[connectivity.Idle] > 0:
 		return connectivity.Connecting
@@ -438,14 +467,12 @@ func (b *Balancer) aggregate() connectivity.State {
 
 // publish sends a new picker for the current ready set.
 func (b *Balancer) publish() {
-	if len(b.ready) == 0 {
+	b.compact()
+	if b.nReady == 0 {
 		b.publishError(b.aggregate())
 		return
 	}
-	rs := make([]Ready, len(b.ready))
-	for i, m := range b.ready {
-		rs[i] = Ready{EP: m.ep, SC: m.sc}
-	}
+	rs := b.readyRS[:len(b.readyRS):len(b.readyRS)]
 	b.state = connectivity.Ready
 	b.published = true
 	b.cc.UpdateState(balancer.State{ConnectivityState: connectivity.Ready, Picker: b.build(b.g, rs)})
@@ -499,7 +526,7 @@ func (b *Balancer) Close() {
 			m.sc.Shutdown()
 		}
 	}
-	b.subset, b.ready, b.mems, b.index = nil, nil, nil, nil
+	b.subset, b.ready, b.readyRS, b.mems, b.index = nil, nil, nil, nil, nil
 }
 
 // Group returns the balancer's group.
