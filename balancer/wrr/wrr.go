@@ -1,7 +1,9 @@
 package wrr
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -55,33 +57,68 @@ func (p *picker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	return balancer.PickResult{SubConn: r.SC, Done: r.EP.Pick(now)}, nil
 }
 
-// schedule computes one cycle of smooth weighted round robin (nginx's
-// algorithm: every endpoint gains its weight, the richest is picked and pays
-// the total).
+// schedule computes one cycle of smooth weighted round robin: nginx's
+// algorithm (every endpoint gains its weight, the richest is picked and pays
+// the total) up to nginxMax endpoints; beyond, where that costs too much, each
+// endpoint's picks are spread evenly over the cycle (at (k+½)/weight) and
+// merged. Equal weights give plain round robin.
 func (p *picker) schedule() {
 	ws := weights(p.ready)
 	var total int64
+	equal := true
 	for _, w := range ws {
 		total += w
+		equal = equal && w == ws[0]
 	}
-	cur := make([]int64, len(ws))
 	p.order = make([]int32, 0, total)
-	for range total {
-		best := 0
+	switch {
+	case equal:
+		for i := range ws {
+			p.order = append(p.order, int32(i))
+		}
+	case len(ws) > nginxMax:
+		type slot struct {
+			at float64
+			i  int32
+		}
+		slots := make([]slot, 0, total)
 		for i, w := range ws {
-			cur[i] += w
-			if cur[i] > cur[best] {
-				best = i
+			for k := range w {
+				slots = append(slots, slot{(float64(k) + 0.5) / float64(w), int32(i)})
 			}
 		}
-		cur[best] -= total
-		p.order = append(p.order, int32(best))
+		slices.SortFunc(slots, func(a, b slot) int {
+			if c := cmp.Compare(a.at, b.at); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.i, b.i)
+		})
+		for _, s := range slots {
+			p.order = append(p.order, s.i)
+		}
+	default:
+		cur := make([]int64, len(ws))
+		for range total {
+			best := 0
+			for i, w := range ws {
+				cur[i] += w
+				if cur[i] > cur[best] {
+					best = i
+				}
+			}
+			cur[best] -= total
+			p.order = append(p.order, int32(best))
+		}
 	}
 }
 
+// nginxMax is the most endpoints scheduled with nginx's O(total × endpoints)
+// algorithm.
+const nginxMax = 256
+
 // weights returns the endpoints' weights divided by their greatest common
-// divisor and scaled so that they sum to at most maxSchedule (every weight
-// stays ≥ 1).
+// divisor and, when they sum to more than the schedule may hold, scaled down
+// (every weight stays ≥ 1).
 func weights(ready []lb.Ready) []int64 {
 	ws := make([]int64, len(ready))
 	var g, sum int64
@@ -93,13 +130,10 @@ func weights(ready []lb.Ready) []int64 {
 		ws[i] /= g
 		sum += ws[i]
 	}
-	if limit := int64(maxSchedule); sum > limit {
+	// The schedule may hold maxSchedule picks, or 4 per endpoint if more.
+	if limit := max(int64(maxSchedule), 4*int64(len(ws))); sum > limit {
 		for i := range ws {
-			if int64(len(ws)) >= limit {
-				ws[i] = 1
-			} else {
-				ws[i] = max(1, ws[i]*(limit-int64(len(ws)))/sum)
-			}
+			ws[i] = max(1, ws[i]*(limit-int64(len(ws)))/sum)
 		}
 	}
 	return ws

@@ -154,8 +154,14 @@ func TestScheduleIsSmooth(t *testing.T) {
 		{[]uint32{1, 1, 1, 1}, 1},
 		{[]uint32{100, 200, 300}, 1},
 		{[]uint32{4294967295, 1}, maxSchedule},
+		{manyWeights(300), 2},
+		{manyWeights(5000), 2},
 	} {
-		t.Run(fmt.Sprint(tc.weights), func(t *testing.T) {
+		name := fmt.Sprint(tc.weights)
+		if len(name) > 40 {
+			name = fmt.Sprintf("%d endpoints", len(tc.weights))
+		}
+		t.Run(name, func(t *testing.T) {
 			p := newPicker(nil, fakeReady(tc.weights...)).(*picker)
 			p.schedule()
 			counts := make([]int, len(tc.weights))
@@ -172,8 +178,13 @@ func TestScheduleIsSmooth(t *testing.T) {
 			if longest > tc.maxRun {
 				t.Errorf("longest run: got %d, want <= %d (order %v)", longest, tc.maxRun, p.order)
 			}
-			if len(p.order) > maxSchedule {
-				t.Errorf("schedule length: got %d, want <= %d", len(p.order), maxSchedule)
+			if limit := max(maxSchedule, 4*len(tc.weights)); len(p.order) > limit {
+				t.Errorf("schedule length: got %d, want <= %d", len(p.order), limit)
+			}
+			for i, c := range counts {
+				if tc.weights[i] <= 3 && len(tc.weights) > 2 && c != int(tc.weights[i]) {
+					t.Errorf("endpoint %d: got %d picks per cycle, want its weight %d", i, c, tc.weights[i])
+				}
 			}
 			if tc.maxRun == 1 {
 				g := 0
@@ -195,4 +206,13 @@ func gcdInt(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// manyWeights returns n weights cycling through 1, 2, 3.
+func manyWeights(n int) []uint32 {
+	ws := make([]uint32, n)
+	for i := range ws {
+		ws[i] = uint32(i%3 + 1)
+	}
+	return ws
 }
