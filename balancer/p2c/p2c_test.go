@@ -80,8 +80,8 @@ func TestEvenDistribution(t *testing.T) {
 	d, total := delta(before, lbtest.Served(bs))
 	for i, n := range d {
 		share := float64(n) / float64(total)
-		if share < 0.20 || share > 0.30 {
-			t.Errorf("backend %d: got share %.3f (%v), want 0.25 ± 0.05", i, share, d)
+		if share < 0.22 || share > 0.28 {
+			t.Errorf("backend %d: got share %.3f (%v), want 0.25 ± 0.03", i, share, d)
 		}
 	}
 	t.Logf("calls per backend: %v", d)
