@@ -2,12 +2,9 @@ package balancer
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/connectivity"
-
-	"github.com/grpckit/grpckit/balancer/internal/lb"
 )
 
 var labels = []string{"balancer", "target", "channel", "endpoint"}
@@ -49,27 +46,26 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, in := range lb.Live() {
-		id := strconv.FormatInt(in.ID, 10)
-		for _, e := range in.Subset {
-			lv := []string{in.Name, in.Target, id, e.Addr}
+	for _, b := range Snapshot() {
+		id := strconv.FormatInt(b.Channel, 10)
+		for _, e := range b.Endpoints {
+			lv := []string{b.Name, b.Target, id, e.Addr}
 			gauge := func(d *prometheus.Desc, v float64) {
 				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
 			}
 			counter := func(d *prometheus.Desc, v int64) {
 				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...)
 			}
-			gauge(c.inFlight, float64(e.InFlight()))
-			gauge(c.latency, e.Latency()/float64(time.Second))
-			gauge(c.success, e.SuccessRate())
-			gauge(c.score, e.Score())
-			gauge(c.weight, float64(e.Weight()))
-			gauge(c.ready, b2f(e.State() == connectivity.Ready))
-			gauge(c.ejected, b2f(e.IsEjected()))
-			counter(c.ejections, e.Ejections())
-			calls, failures := e.Calls()
-			counter(c.calls, calls)
-			counter(c.failures, failures)
+			gauge(c.inFlight, float64(e.InFlight))
+			gauge(c.latency, e.Latency.Seconds())
+			gauge(c.success, e.SuccessRate)
+			gauge(c.score, e.Score)
+			gauge(c.weight, float64(e.Weight))
+			gauge(c.ready, b2f(e.State == connectivity.Ready))
+			gauge(c.ejected, b2f(e.Ejected))
+			counter(c.ejections, e.Ejections)
+			counter(c.calls, e.Calls)
+			counter(c.failures, e.Failures)
 		}
 	}
 }

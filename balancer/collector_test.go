@@ -2,6 +2,7 @@ package balancer_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -114,5 +115,49 @@ func TestCollector(t *testing.T) {
 				t.Errorf("after Close: got metrics for the closed client, want none")
 			}
 		})
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	bs := lbtest.Start(t, 2)
+	bs[1].Delay.Store(int64(5 * time.Millisecond))
+	c := lbtest.Dial(t, p2c.Name, "", lbtest.Endpoints(bs, 2, 0))
+	c.WaitReady(t, 2)
+	echo := echov1.NewEchoServiceClient(c)
+	for range 10 {
+		if _, err := echo.Echo(context.Background(), &echov1.EchoRequest{Message: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got *balancer.State
+	for _, s := range balancer.Snapshot() {
+		if s.Target == c.Target {
+			got = &s
+		}
+	}
+	if got == nil {
+		t.Fatalf("Snapshot: no balancer for %s", c.Target)
+	}
+	if got.Name != p2c.Name || len(got.Endpoints) != 2 {
+		t.Fatalf("got name %q with %d endpoints, want %q with 2", got.Name, len(got.Endpoints), p2c.Name)
+	}
+	var calls int64
+	for _, e := range got.Endpoints {
+		calls += e.Calls
+		if e.StateName != "READY" || e.Failures != 0 || e.InFlight != 0 {
+			t.Errorf("%s: got state=%s failures=%d inFlight=%d, want READY, 0, 0", e.Addr, e.StateName, e.Failures, e.InFlight)
+		}
+		if want := map[string]uint32{bs[0].Addr: 2, bs[1].Addr: 1}[e.Addr]; e.Weight != want {
+			t.Errorf("%s: got weight %d, want %d", e.Addr, e.Weight, want)
+		}
+		if e.Addr == bs[1].Addr && e.Calls > 0 && e.Latency < 5*time.Millisecond {
+			t.Errorf("slow endpoint: got latency %v, want >= 5ms", e.Latency)
+		}
+	}
+	if calls != 10 {
+		t.Errorf("calls: got %d, want 10", calls)
+	}
+	if _, err := json.Marshal(got); err != nil {
+		t.Errorf("json.Marshal: %v", err)
 	}
 }

@@ -24,4 +24,5 @@
 //	grpckit_balancer_endpoint_failures_total    of which failed
 //
 // Only the endpoints a balancer is connected to (its subset) are reported.
+// [Snapshot] returns the same state as values, for an admin page.
 package balancer
