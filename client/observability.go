@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 
+	lbmetrics "github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/interceptors/logging"
 	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/interceptors/tracing"
@@ -126,6 +128,14 @@ func installObservability(cfg *config, b *builtins) error {
 			return fmt.Errorf("client: %w", err)
 		}
 		b.add(SlotMetrics, m.UnaryClientInterceptor(), m.StreamClientInterceptor())
+		// grpckit's balancers report per-endpoint state through one collector
+		// per registry; connections sharing a registry share it.
+		if err := o.registry.Register(lbmetrics.NewCollector()); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return fmt.Errorf("client: balancer metrics: %w", err)
+			}
+		}
 	}
 	if o.accessLog {
 		opts := append([]logging.Option{logging.WithLogger(o.logger)}, o.logOpts...)

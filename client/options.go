@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/internal/chain"
 )
 
@@ -44,9 +45,12 @@ const (
 	// DefaultTimeout is the deadline given to unary calls whose context has
 	// none.
 	DefaultTimeout = 30 * time.Second
-	// DefaultBalancer spreads calls over every address the resolver returns
-	// (grpc-go's own default, pick_first, sends everything to one).
-	DefaultBalancer = "round_robin"
+	// DefaultBalancer is grpckit's latency-aware power of two choices
+	// (package balancer/p2c): it spreads calls over the endpoints the
+	// resolver returns (a subset of 100 per client on large services),
+	// routes around slow or failing ones, and ejects outliers. grpc-go's own
+	// default, pick_first, sends everything to one.
+	DefaultBalancer = p2c.Name
 	// DefaultKeepaliveTime is how long a connection may be idle before the
 	// client pings it; the server builder permits pings every 10 s.
 	DefaultKeepaliveTime = 30 * time.Second
@@ -127,7 +131,7 @@ func WithDefaultTimeout(d time.Duration) Option {
 }
 
 // WithBalancer sets the load-balancing policy by its registered name
-// ("round_robin", "pick_first", or a grpckit balancer). New fails if no
+// ("p2c", "wrr", grpc-go's "round_robin" or "pick_first", or your own). New fails if no
 // balancer of that name is registered. Default: [DefaultBalancer].
 func WithBalancer(name string) Option {
 	return func(c *config) { c.balancer = name }

@@ -292,7 +292,16 @@ func (r *ccResolver) synced(changed bool) {
 		r.log.LogAttrs(context.Background(), slog.LevelDebug, "resolver: state not accepted",
 			slog.Int("resolver.endpoints", r.set.len()), slog.String("error", err.Error()))
 	}
+	if r.set.len() == 0 {
+		// A real empty set: callers get Unavailable with an error that
+		// names the service, not the balancer's "no children to pick from".
+		r.cc.ReportError(fmt.Errorf("resolver: %s:///%s: %w", r.b.scheme, r.target.Service, ErrNoInstances))
+	}
 }
+
+// ErrNoInstances is the error callers see (in an Unavailable status) while
+// the registry lists no instance of the service.
+var ErrNoInstances = errors.New("resolver: service has no instances")
 
 // Invalid implements Updater.
 func (u *updater) Invalid(key string, err error) {

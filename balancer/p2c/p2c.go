@@ -56,8 +56,10 @@ func (p *picker) choose(now int64) *lb.Ready {
 	ua, ub := a.EP.Usable(now), b.EP.Usable(now)
 	switch {
 	case ua && ub:
+		// a and b are a random pair in random order: when their scores are
+		// near, a is a fair coin toss between them.
 		win, lose := a, b
-		if b.EP.Less(a.EP) {
+		if !a.EP.Near(b.EP) && b.EP.Less(a.EP) {
 			win, lose = b, a
 		}
 		if lose.EP.Stale(now, p.probe) {

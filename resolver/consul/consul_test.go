@@ -152,6 +152,9 @@ func allServe(t *testing.T, c echov1.EchoServiceClient, ins []*testsrv.Instance)
 
 func TestThreeInstancesAllUsed(t *testing.T) {
 	e := newEnv(t)
+	// Round robin makes the expected split exact; the default p2c spreads
+	// by latency.
+	e.copts = []client.Option{client.WithBalancer("round_robin")}
 	var ins []*testsrv.Instance
 	for range 3 {
 		in, _ := e.startServer(t, nil)
@@ -360,7 +363,9 @@ func TestNoPassingInstanceIsEmptyList(t *testing.T) {
 		_, err = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 		return status.Code(err) == codes.Unavailable
 	})
-	t.Logf("error callers see: %v", err)
+	if !strings.Contains(err.Error(), "service has no instances") || !strings.Contains(err.Error(), e.svc) {
+		t.Fatalf("callers see %v, want an error naming %s and saying it has no instances", err, e.svc)
+	}
 	sick.Store(false)
 	allServe(t, c, []*testsrv.Instance{in})
 }

@@ -84,10 +84,10 @@ func serve(t testing.TB, r *etcd.Registrar) *testsrv.Instance {
 	return testsrv.Start(t, server.WithRegistrar(r), server.WithDrainDelay(500*time.Millisecond), server.WithLogger(quiet))
 }
 
-func (f *fixture) dial(t testing.TB) *client.Conn {
+func (f *fixture) dial(t testing.TB, opts ...client.Option) *client.Conn {
 	t.Helper()
-	conn, err := client.New("etcd:///"+svc, client.WithInsecure(), client.WithLogger(quiet),
-		client.WithDialOptions(grpc.WithResolvers(f.builder)))
+	conn, err := client.New("etcd:///"+svc, append([]client.Option{client.WithInsecure(), client.WithLogger(quiet),
+		client.WithDialOptions(grpc.WithResolvers(f.builder))}, opts...)...)
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
 	}
@@ -380,7 +380,9 @@ func TestClientStartsWhileEtcdIsDown(t *testing.T) {
 	f := newFixture(t)
 	f.etcd.RequireEmbedded(t)
 	f.etcd.Stop(t)
-	conn := f.dial(t) // must not fail or block
+	// Calls fail on purpose until etcd is back; the default breaker would
+	// then hold them off for its open timeout.
+	conn := f.dial(t, client.WithoutBreaker()) // must not fail or block
 	ec := testsrv.Echo(conn)
 	ctx := testsrv.Ctx(t, 3*time.Second)
 	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})

@@ -9,11 +9,9 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc/balancer"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
-	"google.golang.org/grpc/status"
 
 	gkresolver "github.com/grpckit/grpckit/resolver"
 )
@@ -487,7 +485,10 @@ func (b *Balancer) publishError(st connectivity.State) {
 		if err == nil {
 			err = errors.New("all connections failed")
 		}
-		p = errPicker{status.Error(codes.Unavailable, fmt.Sprintf("%s: %v", b.name, err))}
+		// A plain error, not a status: gRPC fails fail-fast calls with
+		// Unavailable and this text, and lets WaitForReady calls wait for a
+		// ready endpoint (a status error would end them too).
+		p = errPicker{fmt.Errorf("%s: %v", b.name, err)}
 	}
 	b.cc.UpdateState(balancer.State{ConnectivityState: st, Picker: p})
 }

@@ -164,6 +164,19 @@ func (e *Endpoint) Less(o *Endpoint) bool {
 	return en*od < on*ed
 }
 
+// nearFactor is how close two scores must be for [Endpoint.Near].
+const nearFactor = 1.1
+
+// Near reports whether e's and o's scores are within 10% of each other:
+// too close for the difference to mean anything, so that p2c may take
+// either and equal endpoints share the calls evenly even one call at a time.
+func (e *Endpoint) Near(o *Endpoint) bool {
+	en, ed := e.load()
+	on, od := o.load()
+	a, b := en*od, on*ed
+	return a <= b*nearFactor && b <= a*nearFactor
+}
+
 // Usable reports whether the endpoint may be picked at now: it is not
 // ejected, or its ejection has ended, in which case it is readmitted on
 // probation.
