@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/grpckit/grpckit/client"
@@ -29,7 +30,10 @@ func observabilityConfigs() []benchkit.Config {
 			Server: []server.Option{server.WithLogger(quiet), server.WithMetrics(nil), server.WithTracerProvider(never)},
 			Client: []client.Option{client.WithLogger(quiet), client.WithMetrics(nil), client.WithTracerProvider(never), client.WithDefaultTimeout(0)}},
 		{Name: "production",
-			Server: []server.Option{server.WithLogger(loud), server.WithMetrics(prometheus.NewRegistry()), server.WithTracerProvider(onePct)},
+			// Plus a server rate limit that admits everything and the
+			// client's default breaker, deadline and p2c balancer.
+			Server: []server.Option{server.WithLogger(loud), server.WithMetrics(prometheus.NewRegistry()), server.WithTracerProvider(onePct),
+				server.WithRateLimit(rate.Inf, 1)},
 			Client: []client.Option{client.WithLogger(loud), client.WithMetrics(prometheus.NewRegistry()), client.WithTracerProvider(onePct)}},
 	}
 }
