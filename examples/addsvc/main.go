@@ -1,11 +1,14 @@
 // Command addsvc is grpckit's one-process demo: it starts an embedded etcd in
 // a temporary directory and three add-service servers on loopback that
 // register in it (etcd.NewRegistrar), calls them through the client builder
-// with an "etcd:///addsvc" target and round-robin balancing, prints what
-// happens, shuts the servers down gracefully (deregistering first) and exits.
+// with an "etcd:///addsvc" target and grpckit's default p2c balancer, prints
+// what happens, shuts the servers down gracefully (deregistering first) and
+// exits.
 //
-//	go run ./examples/addsvc          # plaintext
-//	go run ./examples/addsvc -tls     # TLS with a throwaway certificate
+//	go run ./examples/addsvc                   # plaintext, etcd
+//	go run ./examples/addsvc -tls              # TLS with a throwaway certificate
+//	go run ./examples/addsvc -registry consul  # Consul (in-process, or -consul host:port)
+//	go run ./examples/addsvc -registry dnssrv  # DNS SRV (in-process DNS server)
 //
 // See cmd/addsvc-server and cmd/addsvc-client for the two halves as separate
 // programs.
@@ -29,6 +32,7 @@ import (
 
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
+	"github.com/grpckit/grpckit/examples/addsvc/discovery"
 	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/internal/testcert"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
@@ -37,10 +41,18 @@ import (
 )
 
 func main() {
-	useTLS := flag.Bool("tls", false, "serve and call over TLS with a throwaway self-signed certificate")
-	n := flag.Int("servers", 3, "how many servers to start")
+	useTLS := flag.Bool("tls", false, "serve and call over TLS with a throwaway self-signed certificate (etcd registry)")
+	n := flag.Int("servers", 3, "how many servers to start (etcd registry)")
+	registry := flag.String("registry", "etcd", "service discovery: etcd (embedded), consul or dnssrv")
+	consulAddr := flag.String("consul", "", "with -registry consul: host:port of a Consul agent's HTTP API (default: an in-process one)")
 	flag.Parse()
-	if err := run(*useTLS, *n); err != nil {
+	var err error
+	if *registry == "etcd" {
+		err = run(*useTLS, *n)
+	} else {
+		err = discovery.Run(os.Stdout, *registry, *consulAddr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "addsvc:", err)
 		os.Exit(1)
 	}

@@ -1,4 +1,4 @@
-package main
+package discovery
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.registry, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := run(&out, tt.registry, ""); err != nil {
+			if err := Run(&out, tt.registry, ""); err != nil {
 				t.Fatalf("run: %v\n%s", err, out.String())
 			}
 			s := out.String()
@@ -35,7 +35,7 @@ func TestRun(t *testing.T) {
 			}
 		})
 	}
-	if err := run(&bytes.Buffer{}, "zookeeper", ""); err == nil {
+	if err := Run(&bytes.Buffer{}, "zookeeper", ""); err == nil {
 		t.Error("unknown registry: got nil error")
 	}
 }

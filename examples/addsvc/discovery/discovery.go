@@ -1,9 +1,10 @@
-// Command discovery runs three addsvc servers and a client that finds them
-// through Consul or DNS SRV.
+// Package discovery is the Consul and DNS SRV half of the addsvc demo: it
+// runs three addsvc servers and a client that finds them through Consul or
+// DNS SRV.
 //
-//	go run ./examples/discovery -registry consul                       # in-process Consul (internal/consultest)
-//	go run ./examples/discovery -registry consul -consul 127.0.0.1:8500 # a real agent
-//	go run ./examples/discovery -registry dnssrv                       # in-process DNS server (internal/dnstest)
+//	go run ./examples/addsvc -registry consul                       # in-process Consul (internal/consultest)
+//	go run ./examples/addsvc -registry consul -consul 127.0.0.1:8500 # a real agent
+//	go run ./examples/addsvc -registry dnssrv                       # in-process DNS server (internal/dnstest)
 //
 // With Consul, each server registers itself with a TTL check
 // (consul.NewRegistrar, server.WithRegistrar) and the client watches the
@@ -12,16 +13,14 @@
 // failed call. With DNS SRV, two servers are published at priority 10 and a
 // backup at priority 20; the client uses the first two, then falls back to
 // the backup when they disappear from DNS.
-package main
+package discovery
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -39,17 +38,10 @@ import (
 	"github.com/grpckit/grpckit/server"
 )
 
-func main() {
-	registry := flag.String("registry", "consul", "consul or dnssrv")
-	consulAddr := flag.String("consul", "", "host:port of a Consul agent's HTTP API (default: an in-process one)")
-	flag.Parse()
-	if err := run(os.Stdout, *registry, *consulAddr); err != nil {
-		fmt.Fprintln(os.Stderr, "discovery:", err)
-		os.Exit(1)
-	}
-}
-
-func run(out io.Writer, registry, consulAddr string) error {
+// Run runs the demo with registry "consul" or "dnssrv", writing what
+// happens to out. consulAddr names a real Consul agent's HTTP API; empty
+// means an in-process one.
+func Run(out io.Writer, registry, consulAddr string) error {
 	switch registry {
 	case "consul":
 		return runConsul(out, consulAddr)
