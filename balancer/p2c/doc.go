@@ -6,6 +6,12 @@
 //
 //	score = peak-EWMA latency × (in-flight calls + 1) / (weight × success rate²)
 //
+// Scores within 10% of each other count as equal and the pick is a coin
+// toss between the two. Under light, one-at-a-time load an endpoint whose
+// score is clearly worse (a slow first call, say) gets no calls until it is
+// probed (see probeInterval), so a handful of serial calls may not reach
+// every endpoint; under concurrent load the in-flight factor spreads them.
+//
 // The latency average is peak-sensitive: a slower call moves it up at once,
 // to that call's latency or to twice the average, whichever is lower (a
 // backend that turns 10× slower is caught within four calls, one outlier
