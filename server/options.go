@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,6 +29,7 @@ type config struct {
 	maxSend     int
 	reflection  bool
 	drainDelay  time.Duration // < 0: not set
+	workers     int           // < 0: not set
 	registrar   Registrar
 	order       []Slot
 	user        chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
@@ -57,6 +59,7 @@ func newConfig(opts []Option) (*config, error) {
 		maxRecv:     DefaultMaxRecvMsgSize,
 		reflection:  true,
 		drainDelay:  -1,
+		workers:     -1,
 		obs:         defaultObs(),
 		order:       DefaultOrder(),
 		user: chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](
@@ -69,6 +72,9 @@ func newConfig(opts []Option) (*config, error) {
 	}
 	if err := checkOrder(c.order); err != nil {
 		c.errs = append(c.errs, err)
+	}
+	if c.workers < 0 {
+		c.workers = runtime.GOMAXPROCS(0)
 	}
 	if c.drainDelay < 0 {
 		c.drainDelay = 0
@@ -176,6 +182,23 @@ func WithDrainDelay(d time.Duration) Option {
 			return
 		}
 		c.drainDelay = d
+	}
+}
+
+// WithStreamWorkers serves calls on a pool of n long-lived goroutines
+// (grpc.NumStreamWorkers) instead of a new goroutine per call; when every
+// worker is busy a call still gets a goroutine of its own, so the pool never
+// queues calls. A worker's stack has grown to what the interceptor chain
+// needs; a new goroutine starts small and copies its stack as it grows
+// through the chain, which measured here cost a third of the production
+// chain's CPU per call. 0 turns the pool off. Default: GOMAXPROCS.
+func WithStreamWorkers(n int) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.errorf("WithStreamWorkers: negative count %d", n)
+			return
+		}
+		c.workers = n
 	}
 }
 

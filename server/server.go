@@ -132,6 +132,9 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	if c.maxSend > 0 {
 		opts = append(opts, grpc.MaxSendMsgSize(c.maxSend))
 	}
+	if c.workers > 0 {
+		opts = append(opts, grpc.NumStreamWorkers(uint32(c.workers)))
+	}
 	if u := merge(c.order, s.builtin.slots.Unary, c.user.Unary); len(u) > 0 {
 		opts = append(opts, grpc.ChainUnaryInterceptor(u...))
 	}

@@ -221,11 +221,11 @@ func Report(b *testing.B, label string, res []Result) {
 	b.Helper()
 	base := res[0]
 	b.Logf("%s (medians; ratios to %s)", label, base.Name)
-	b.Logf("%-28s %10s %8s %10s %8s %9s %9s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs")
+	b.Logf("%-28s %10s %8s %10s %8s %9s %9s %9s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs", "B/call")
 	for _, r := range res {
 		cpuX := float64(r.CPU) / float64(base.CPU)
 		wallX := float64(r.Wall) / float64(base.Wall)
-		b.Logf("%-28s %10v %8.3f %10v %8.3f %9.1f %+9.1f", r.Name, r.CPU, cpuX, r.Wall, wallX, r.Allocs, r.Allocs-base.Allocs)
+		b.Logf("%-28s %10v %8.3f %10v %8.3f %9.1f %+9.1f %9.0f", r.Name, r.CPU, cpuX, r.Wall, wallX, r.Allocs, r.Allocs-base.Allocs, r.Bytes)
 		if r.Name != base.Name {
 			unit := strings.NewReplacer(" ", "_", ",", "").Replace(r.Name)
 			b.ReportMetric(cpuX, "cpu×/"+unit)
