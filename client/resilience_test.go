@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,44 +18,13 @@ import (
 	"github.com/grpckit/grpckit/interceptors/retry"
 	"github.com/grpckit/grpckit/internal/benchkit"
 	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/echo"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
 )
 
 const echoMethod = "/grpckit.echo.v1.EchoService/Echo"
-
-// failFirst fails its first n calls with Unavailable, then echoes.
-type failFirst struct {
-	echov1.UnimplementedEchoServiceServer
-	n     int64
-	calls atomic.Int64
-}
-
-func (f *failFirst) Echo(_ context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-	if f.calls.Add(1) <= f.n {
-		return nil, status.Error(codes.Unavailable, "failFirst: failing")
-	}
-	return &echov1.EchoResponse{Message: req.GetMessage()}, nil
-}
-
-// serveImpl serves impl on 127.0.0.1:0 until the test ends.
-func serveImpl(t *testing.T, impl echov1.EchoServiceServer) string {
-	t.Helper()
-	srv, err := server.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	echov1.RegisterEchoServiceServer(srv, impl)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(lis) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
-	return lis.Addr().String()
-}
 
 var fastRetry = retry.Policy{InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
 
@@ -67,12 +34,12 @@ func echoErr(ctx context.Context, c echov1.EchoServiceClient, msg string) error 
 }
 
 func TestWithIdempotent(t *testing.T) {
-	srv := &failFirst{n: 2}
-	c := testsrv.Echo(testsrv.Dial(t, serveImpl(t, srv), client.WithIdempotent(echoMethod)))
+	srv := &echo.FailFirst{N: 2}
+	c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv), client.WithIdempotent(echoMethod)))
 	if err := echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi"); err != nil {
 		t.Fatalf("call failing twice then succeeding: got %v, want success", err)
 	}
-	if got := srv.calls.Load(); got != 3 {
+	if got := srv.Calls(); got != 3 {
 		t.Errorf("server calls: got %d, want 3", got)
 	}
 }
@@ -89,12 +56,12 @@ func TestWithRetry(t *testing.T) {
 		{"not idempotent", []string{"/grpckit.echo.v1.EchoService/ServerStream"}, codes.Unavailable, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := &failFirst{n: 2}
-			c := testsrv.Echo(testsrv.Dial(t, serveImpl(t, srv), client.WithRetry(fastRetry, tc.methods...)))
+			srv := &echo.FailFirst{N: 2}
+			c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv), client.WithRetry(fastRetry, tc.methods...)))
 			if got := status.Code(echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi")); got != tc.wantCode {
 				t.Errorf("code: got %v, want %v", got, tc.wantCode)
 			}
-			if got := srv.calls.Load(); got != tc.wantCalls {
+			if got := srv.Calls(); got != tc.wantCalls {
 				t.Errorf("server calls: got %d, want %d", got, tc.wantCalls)
 			}
 		})
@@ -103,15 +70,15 @@ func TestWithRetry(t *testing.T) {
 
 func TestWithRetryBudget(t *testing.T) {
 	const calls = 100
-	srv := &failFirst{n: 1 << 40}
+	srv := &echo.FailFirst{N: 1 << 40}
 	reg := prometheus.NewRegistry()
-	c := testsrv.Echo(testsrv.Dial(t, serveImpl(t, srv), client.WithMetrics(reg),
+	c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv), client.WithMetrics(reg),
 		client.WithRetry(fastRetry, echoMethod), client.WithRetryBudget(0.2, 0), client.WithoutBreaker()))
 	ctx := testsrv.Ctx(t, 30*time.Second)
 	for range calls {
 		_ = echoErr(ctx, c, "hi")
 	}
-	if got, want := srv.calls.Load(), int64(calls*1.2); got != want {
+	if got, want := srv.Calls(), int64(calls*1.2); got != want {
 		t.Errorf("server calls: got %d, want %d (20%% retries)", got, want)
 	}
 	if got := counter(t, reg, "grpckit_retry_retries_total"); got != 20 {
@@ -228,14 +195,14 @@ func TestWithRateLimit(t *testing.T) {
 }
 
 func TestRetryStopsAtOpenBreaker(t *testing.T) {
-	srv := &failFirst{n: 1 << 40}
-	c := testsrv.Echo(testsrv.Dial(t, serveImpl(t, srv),
+	srv := &echo.FailFirst{N: 1 << 40}
+	c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv),
 		client.WithRetry(fastRetry, echoMethod), client.WithBreaker(breaker.WithThreshold(1))))
 	err := echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi")
 	if !errors.Is(err, breaker.ErrRejected) {
 		t.Fatalf("got %v, want the breaker's rejection (attempt 2 refused)", err)
 	}
-	if got := srv.calls.Load(); got != 1 {
+	if got := srv.Calls(); got != 1 {
 		t.Errorf("server calls: got %d, want 1", got)
 	}
 }

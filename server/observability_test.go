@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -273,12 +272,7 @@ func TestTracePropagation(t *testing.T) {
 	leaf := testsrv.Start(t, server.WithTracerProvider(tp), server.WithLogger(logger))
 	leafConn := testsrv.Dial(t, leaf.Addr, client.WithTracerProvider(tp), client.WithAccessLog(false))
 
-	mid, err := server.New(server.WithTracerProvider(tp), server.WithLogger(logger))
-	if err != nil {
-		t.Fatal(err)
-	}
-	echov1.RegisterEchoServiceServer(mid, &relay{next: testsrv.Echo(leafConn)})
-	midAddr := serveOn(t, mid)
+	midAddr := testsrv.Serve(t, &relay{next: testsrv.Echo(leafConn)}, server.WithTracerProvider(tp), server.WithLogger(logger))
 	ec := testsrv.Echo(testsrv.Dial(t, midAddr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
 
 	ctx, root := tp.Tracer("test").Start(testsrv.Ctx(t, 10*time.Second), "root")
@@ -305,22 +299,6 @@ func TestTracePropagation(t *testing.T) {
 			t.Errorf("server log line trace_id = %v, span_id = %v; want %s and a span id", l["trace_id"], l["span_id"], traceID)
 		}
 	}
-}
-
-// serveOn serves srv on 127.0.0.1:0 until the test ends.
-func serveOn(t *testing.T, srv *server.Server) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-served
-	})
-	return lis.Addr().String()
 }
 
 func TestExemplarsCarryTraceID(t *testing.T) {

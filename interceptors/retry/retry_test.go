@@ -3,8 +3,6 @@ package retry_test
 import (
 	"context"
 	"errors"
-	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,47 +14,14 @@ import (
 	"github.com/grpckit/grpckit/interceptors/breaker"
 	"github.com/grpckit/grpckit/interceptors/retry"
 	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/echo"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
-	"github.com/grpckit/grpckit/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const echoMethod = "/grpckit.echo.v1.EchoService/Echo"
-
-// flaky fails the first n calls with code, then echoes.
-type flaky struct {
-	echov1.UnimplementedEchoServiceServer
-	n     int64
-	code  codes.Code
-	calls atomic.Int64
-}
-
-func (f *flaky) Echo(_ context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-	if f.calls.Add(1) <= f.n {
-		return nil, status.Error(f.code, "flaky: failing")
-	}
-	return &echov1.EchoResponse{Message: req.GetMessage()}, nil
-}
-
-// start serves impl on 127.0.0.1:0 until the test ends.
-func start(t *testing.T, impl echov1.EchoServiceServer) string {
-	t.Helper()
-	srv, err := server.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	echov1.RegisterEchoServiceServer(srv, impl)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(lis) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
-	return lis.Addr().String()
-}
 
 func fast(codes ...codes.Code) retry.Policy {
 	return retry.Policy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, Codes: codes}
@@ -96,8 +61,8 @@ func TestRetries(t *testing.T) {
 		{"custom codes", []retry.Option{retry.WithMethods(fast(codes.Aborted), echoMethod)}, 2, codes.Aborted, codes.OK, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := &flaky{n: tc.fail, code: tc.code}
-			c := dial(t, start(t, srv), newRetrier(t, tc.opts...))
+			srv := &echo.FailFirst{N: tc.fail, Code: tc.code}
+			c := dial(t, testsrv.Serve(t, srv), newRetrier(t, tc.opts...))
 			resp, err := c.Echo(testsrv.Ctx(t, 10*time.Second), &echov1.EchoRequest{Message: "hi"})
 			if got := status.Code(err); got != tc.wantCode {
 				t.Fatalf("code: got %v, want %v", got, tc.wantCode)
@@ -105,7 +70,7 @@ func TestRetries(t *testing.T) {
 			if err == nil && resp.GetMessage() != "hi" {
 				t.Errorf("reply: got %q, want %q", resp.GetMessage(), "hi")
 			}
-			if got := srv.calls.Load(); got != tc.wantCalls {
+			if got := srv.Calls(); got != tc.wantCalls {
 				t.Errorf("server calls: got %d, want %d", got, tc.wantCalls)
 			}
 		})
@@ -123,13 +88,13 @@ func TestBudget(t *testing.T) {
 		{"none", 0, 50},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := &flaky{n: 1 << 40, code: codes.Unavailable}
-			c := dial(t, start(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod), retry.WithBudget(tc.ratio, 0)))
+			srv := &echo.FailFirst{N: 1 << 40, Code: codes.Unavailable}
+			c := dial(t, testsrv.Serve(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod), retry.WithBudget(tc.ratio, 0)))
 			ctx := testsrv.Ctx(t, 30*time.Second)
 			for range tc.calls {
 				_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 			}
-			extra := srv.calls.Load() - int64(tc.calls)
+			extra := srv.Calls() - int64(tc.calls)
 			if want := int64(float64(tc.calls) * tc.ratio); extra != want {
 				t.Errorf("retries: got %d, want %d (%v of %d calls, attempts would allow %d)", extra, want, tc.ratio, tc.calls, 2*tc.calls)
 			}
@@ -137,31 +102,31 @@ func TestBudget(t *testing.T) {
 	}
 	t.Run("floor", func(t *testing.T) {
 		var fake clock.Fake
-		srv := &flaky{n: 1 << 40, code: codes.Unavailable}
-		c := dial(t, start(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod),
+		srv := &echo.FailFirst{N: 1 << 40, Code: codes.Unavailable}
+		c := dial(t, testsrv.Serve(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod),
 			retry.WithBudget(0, 5), retry.WithClock(fake.Now)))
 		ctx := testsrv.Ctx(t, 30*time.Second)
 		for range 10 {
 			_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 		}
-		if got := srv.calls.Load(); got != 15 {
+		if got := srv.Calls(); got != 15 {
 			t.Errorf("server calls with a floor of 5/s: got %d, want 15", got)
 		}
 		fake.Advance(time.Second)
 		_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
-		if got := srv.calls.Load(); got != 18 {
+		if got := srv.Calls(); got != 18 {
 			t.Errorf("server calls one second later: got %d, want 18", got)
 		}
 	})
 }
 
 func TestBreakerRejectionNotRetried(t *testing.T) {
-	srv := &flaky{n: 1 << 40, code: codes.Unavailable}
+	srv := &echo.FailFirst{N: 1 << 40, Code: codes.Unavailable}
 	b, err := breaker.New("test", breaker.WithThreshold(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := dial(t, start(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod)),
+	c := dial(t, testsrv.Serve(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod)),
 		client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(b)))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 	// Attempt 1 fails and opens the breaker; attempt 2 is rejected and ends
@@ -172,15 +137,15 @@ func TestBreakerRejectionNotRetried(t *testing.T) {
 	if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); !errors.Is(err, breaker.ErrRejected) {
 		t.Fatalf("second call: got %v, want the breaker's rejection", err)
 	}
-	if got := srv.calls.Load(); got != 1 {
+	if got := srv.Calls(); got != 1 {
 		t.Errorf("server calls: got %d, want 1", got)
 	}
 }
 
 func TestDeadline(t *testing.T) {
-	srv := &flaky{n: 1 << 40, code: codes.Unavailable}
+	srv := &echo.FailFirst{N: 1 << 40, Code: codes.Unavailable}
 	slow := retry.Policy{MaxAttempts: 5, InitialBackoff: time.Minute}
-	c := dial(t, start(t, srv), newRetrier(t, retry.WithMethods(slow, echoMethod)))
+	c := dial(t, testsrv.Serve(t, srv), newRetrier(t, retry.WithMethods(slow, echoMethod)))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -191,7 +156,7 @@ func TestDeadline(t *testing.T) {
 	if time.Since(start) >= 5*time.Second {
 		t.Errorf("returned after %v, want at once: the backoff cannot fit the deadline", time.Since(start))
 	}
-	if got := srv.calls.Load(); got != 1 {
+	if got := srv.Calls(); got != 1 {
 		t.Errorf("server calls: got %d, want 1", got)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,20 +62,8 @@ func serve(t testing.TB, sh *shed.Shedder, impl echov1.EchoServiceServer) echov1
 			server.WithUnaryInterceptor(server.SlotLimit, shed.UnaryServerInterceptor(sh)),
 			server.WithStreamInterceptor(server.SlotLimit, shed.StreamServerInterceptor(sh)))
 	}
-	srv, err := server.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	echov1.RegisterEchoServiceServer(srv, impl)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(lis) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
 	// No client breaker: these tests measure the server alone.
-	return testsrv.Echo(testsrv.Dial(t, lis.Addr().String(), client.WithoutBreaker()))
+	return testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, impl, opts...), client.WithoutBreaker()))
 }
 
 // warm runs calls of 10 ms (fake time) one after the other, 10 per 100 ms

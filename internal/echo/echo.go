@@ -128,3 +128,27 @@ func (s *Server) BidiStream(stream echov1.EchoService_BidiStreamServer) error {
 		}
 	}
 }
+
+// FailFirst is an echo service whose first N unary calls fail with Code
+// (Unavailable when zero), for retry and breaker tests.
+type FailFirst struct {
+	echov1.UnimplementedEchoServiceServer
+	N     int64
+	Code  codes.Code
+	calls atomic.Int64
+}
+
+// Calls returns how many unary calls reached the service.
+func (f *FailFirst) Calls() int64 { return f.calls.Load() }
+
+// Echo fails the first N calls, then echoes.
+func (f *FailFirst) Echo(_ context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+	if f.calls.Add(1) <= f.N {
+		code := f.Code
+		if code == codes.OK {
+			code = codes.Unavailable
+		}
+		return nil, status.Error(code, "echo: failing on purpose")
+	}
+	return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+}

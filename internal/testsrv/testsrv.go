@@ -48,6 +48,26 @@ func Start(tb testing.TB, opts ...server.Option) *Instance {
 	return in
 }
 
+// Serve builds a server with opts, serves impl on 127.0.0.1:0 until the
+// test ends, and returns its address. Use it for echo implementations other
+// than the standard one.
+func Serve(tb testing.TB, impl echov1.EchoServiceServer, opts ...server.Option) string {
+	tb.Helper()
+	srv, err := server.New(opts...)
+	if err != nil {
+		tb.Fatalf("server.New: %v", err)
+	}
+	echov1.RegisterEchoServiceServer(srv, impl)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(lis) }()
+	tb.Cleanup(func() { _ = srv.Close(); <-done })
+	return lis.Addr().String()
+}
+
 // errTimeout is returned by Wait when Serve has not returned in time.
 var errTimeout = errors.New("testsrv: Serve did not return")
 
