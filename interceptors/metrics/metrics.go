@@ -1,14 +1,3 @@
-// Package metrics records Prometheus metrics for gRPC calls, with the series
-// every gRPC dashboard expects: grpc_server_started_total,
-// grpc_server_handled_total, grpc_server_handling_seconds (a histogram),
-// grpc_server_msg_received_total, grpc_server_msg_sent_total and their
-// grpc_client_* twins. They come from go-grpc-middleware's
-// providers/prometheus; this package adds safe defaults (a histogram on, an
-// explicit registry, never the global one), exemplars carrying the trace id
-// of sampled calls, and [Handler] for serving them.
-//
-// Metrics keep state, so unlike stateless interceptor packages the four
-// standard constructors are methods of [Server] and [Client].
 package metrics
 
 import (
@@ -17,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
@@ -37,7 +25,8 @@ type config struct {
 	labels  prometheus.Labels
 }
 
-// WithBuckets sets the handling-time histogram buckets, in seconds.
+// WithBuckets sets the handling-time histogram buckets, in seconds, in
+// increasing order (nil or empty means prometheus.DefBuckets).
 // Default: [DefaultBuckets].
 func WithBuckets(b []float64) Option {
 	return func(c *config) { c.buckets = b }
@@ -71,9 +60,13 @@ func exemplar(ctx context.Context) prometheus.Labels {
 // ErrNilRegisterer is returned when no registerer is given.
 var ErrNilRegisterer = errors.New("metrics: nil prometheus.Registerer")
 
+// ErrInvalid is returned for options prometheus cannot use: histogram
+// buckets not in increasing order, or a constant label named "le".
+var ErrInvalid = errors.New("metrics: invalid option")
+
 // Server holds the server-side collectors.
 type Server struct {
-	m *grpcprom.ServerMetrics
+	c *collector
 }
 
 // NewServer creates the server collectors and registers them on reg. If reg
@@ -82,41 +75,31 @@ func NewServer(reg prometheus.Registerer, opts ...Option) (*Server, error) {
 	if reg == nil {
 		return nil, ErrNilRegisterer
 	}
-	c := newConfig(opts)
-	m := grpcprom.NewServerMetrics(
-		grpcprom.WithServerCounterOptions(grpcprom.WithConstLabels(c.labels)),
-		grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(c.buckets), grpcprom.WithHistogramConstLabels(c.labels)),
-	)
-	if err := reg.Register(m); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*grpcprom.ServerMetrics); ok {
-				// Servers sharing a registry share the series.
-				return &Server{m: existing}, nil
-			}
-		}
+	cfg := newConfig(opts)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c, err := register(reg, serverNames, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("metrics: register server metrics: %w", err)
 	}
-	return &Server{m: m}, nil
+	return &Server{c: c}, nil
 }
 
 // InitializeMetrics creates the series of every method of srv at zero, so
-// that rates and alerts work before the first call.
-func (s *Server) InitializeMetrics(srv reflection.ServiceInfoProvider) { s.m.InitializeMetrics(srv) }
+// that rates and alerts work before the first call: started, msg_received,
+// msg_sent, the histogram, and handled for every canonical code.
+func (s *Server) InitializeMetrics(srv reflection.ServiceInfoProvider) { s.c.initializeMetrics(srv) }
 
 // UnaryServerInterceptor records unary calls.
-func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
-	return s.m.UnaryServerInterceptor(grpcprom.WithExemplarFromContext(exemplar))
-}
+func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor { return s.c.unaryServer }
 
 // StreamServerInterceptor records streams and their messages.
-func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor {
-	return s.m.StreamServerInterceptor(grpcprom.WithExemplarFromContext(exemplar))
-}
+func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor { return s.c.streamServer }
 
 // Client holds the client-side collectors.
 type Client struct {
-	m *grpcprom.ClientMetrics
+	c *collector
 }
 
 // NewClient creates the client collectors and registers them on reg. If reg
@@ -126,33 +109,22 @@ func NewClient(reg prometheus.Registerer, opts ...Option) (*Client, error) {
 	if reg == nil {
 		return nil, ErrNilRegisterer
 	}
-	c := newConfig(opts)
-	m := grpcprom.NewClientMetrics(
-		grpcprom.WithClientCounterOptions(grpcprom.WithConstLabels(c.labels)),
-		grpcprom.WithClientHandlingTimeHistogram(grpcprom.WithHistogramBuckets(c.buckets), grpcprom.WithHistogramConstLabels(c.labels)),
-	)
-	if err := reg.Register(m); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*grpcprom.ClientMetrics); ok {
-				// Connections sharing a registry share the series.
-				return &Client{m: existing}, nil
-			}
-		}
+	cfg := newConfig(opts)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c, err := register(reg, clientNames, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("metrics: register client metrics: %w", err)
 	}
-	return &Client{m: m}, nil
+	return &Client{c: c}, nil
 }
 
 // UnaryClientInterceptor records unary calls as the caller sees them.
-func (c *Client) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
-	return c.m.UnaryClientInterceptor(grpcprom.WithExemplarFromContext(exemplar))
-}
+func (c *Client) UnaryClientInterceptor() grpc.UnaryClientInterceptor { return c.c.unaryClient }
 
 // StreamClientInterceptor records streams and their messages.
-func (c *Client) StreamClientInterceptor() grpc.StreamClientInterceptor {
-	return c.m.StreamClientInterceptor(grpcprom.WithExemplarFromContext(exemplar))
-}
+func (c *Client) StreamClientInterceptor() grpc.StreamClientInterceptor { return c.c.streamClient }
 
 // Handler serves the metrics of g in the Prometheus text format, or in
 // OpenMetrics (which carries the exemplars) when the scraper asks for it.

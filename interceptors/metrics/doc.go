@@ -1,0 +1,24 @@
+// Package metrics records Prometheus metrics for gRPC calls, with the series
+// every gRPC dashboard expects: grpc_server_started_total,
+// grpc_server_handled_total, grpc_server_handling_seconds (a histogram),
+// grpc_server_msg_received_total, grpc_server_msg_sent_total and their
+// grpc_client_* twins.
+//
+// It is a lean implementation of exactly the series go-grpc-middleware's
+// providers/prometheus creates (same names, help strings, labels, grpc_type
+// and grpc_code values, and the same moments of counting), on the same
+// client_golang vectors, so dashboards and alerts written for it work
+// unchanged. It adds safe defaults (a histogram on, an explicit registry,
+// never the global one), exemplars carrying the trace id of sampled calls,
+// and [Handler] for serving them.
+//
+// Where go-grpc-middleware builds a call descriptor, a reporter and label
+// slices and hashes the label values of five series on every call, this
+// package splits a method name once, caches the children of each method
+// (up to 4096 methods; calls past that look their series up per call) and
+// updates them directly: a unary call allocates nothing unless it is
+// sampled for tracing.
+//
+// Metrics keep state, so unlike stateless interceptor packages the four
+// standard constructors are methods of [Server] and [Client].
+package metrics

@@ -1,0 +1,467 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+)
+
+// callType is the grpc_type label, as go-grpc-middleware names it.
+type callType uint8
+
+const (
+	typeUnary callType = iota
+	typeClientStream
+	typeServerStream
+	typeBidiStream
+	numTypes
+)
+
+var typeNames = [numTypes]string{"unary", "client_stream", "server_stream", "bidi_stream"}
+
+// streamType classifies a stream as go-grpc-middleware does: a stream that
+// declares neither side streaming counts as bidi_stream.
+func streamType(clientStreams, serverStreams bool) callType {
+	switch {
+	case clientStreams && !serverStreams:
+		return typeClientStream
+	case !clientStreams && serverStreams:
+		return typeServerStream
+	}
+	return typeBidiStream
+}
+
+// methodType classifies a registered method for InitializeMetrics, as
+// go-grpc-middleware does: neither side streaming is unary.
+func methodType(m grpc.MethodInfo) callType {
+	if !m.IsClientStream && !m.IsServerStream {
+		return typeUnary
+	}
+	return streamType(m.IsClientStream, m.IsServerStream)
+}
+
+// splitMethod splits "/pkg.Service/Method" as go-grpc-middleware does.
+func splitMethod(full string) (service, method string) {
+	full = strings.TrimPrefix(full, "/")
+	if i := strings.IndexByte(full, '/'); i >= 0 {
+		return full[:i], full[i+1:]
+	}
+	return "unknown", "unknown"
+}
+
+// numCodes is the number of canonical codes (OK through Unauthenticated);
+// their handled counters are cached, others are looked up per call.
+const numCodes = int(codes.Unauthenticated) + 1
+
+// maxCachedMethods bounds the per-method cache: client method names come
+// from the caller, so their number is not bounded by a service definition.
+// Past the bound, calls resolve their series per call, as
+// go-grpc-middleware does for every call.
+const maxCachedMethods = 4096
+
+// names are the metric names and help strings of one side.
+type names struct {
+	started, handled, received, sent, handling [2]string // name, help
+}
+
+var serverNames = names{
+	started:  [2]string{"grpc_server_started_total", "Total number of RPCs started on the server."},
+	handled:  [2]string{"grpc_server_handled_total", "Total number of RPCs completed on the server, regardless of success or failure."},
+	received: [2]string{"grpc_server_msg_received_total", "Total number of RPC stream messages received on the server."},
+	sent:     [2]string{"grpc_server_msg_sent_total", "Total number of gRPC stream messages sent by the server."},
+	handling: [2]string{"grpc_server_handling_seconds", "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server."},
+}
+
+var clientNames = names{
+	started:  [2]string{"grpc_client_started_total", "Total number of RPCs started on the client."},
+	handled:  [2]string{"grpc_client_handled_total", "Total number of RPCs completed by the client, regardless of success or failure."},
+	received: [2]string{"grpc_client_msg_received_total", "Total number of RPC stream messages received by the client."},
+	sent:     [2]string{"grpc_client_msg_sent_total", "Total number of gRPC stream messages sent by the client."},
+	handling: [2]string{"grpc_client_handling_seconds", "Histogram of response latency (seconds) of the gRPC until it is finished by the application."},
+}
+
+var (
+	labelNames     = []string{"grpc_type", "grpc_service", "grpc_method"}
+	labelNamesCode = []string{"grpc_type", "grpc_service", "grpc_method", "grpc_code"}
+)
+
+// validate reports the configurations prometheus would panic on when it
+// creates the first histogram, at the first call.
+func (c config) validate() error {
+	for i := 0; i+1 < len(c.buckets); i++ {
+		if c.buckets[i] >= c.buckets[i+1] {
+			return fmt.Errorf("%w: histogram buckets must be in increasing order", ErrInvalid)
+		}
+	}
+	if _, ok := c.labels["le"]; ok {
+		return fmt.Errorf(`%w: const label "le" is reserved for histogram buckets`, ErrInvalid)
+	}
+	return nil
+}
+
+// collector holds the series of one side (server or client): the same
+// vectors, names, help strings and labels as go-grpc-middleware's
+// ServerMetrics and ClientMetrics with a handling-time histogram, plus a
+// per-method cache of their children.
+type collector struct {
+	started, handled, received, sent *prometheus.CounterVec
+	handling                         *prometheus.HistogramVec
+
+	// cache maps a full method name to its series, one copy-on-write map
+	// per call type: readers load without locking or allocating.
+	cache [numTypes]atomic.Pointer[map[string]*series]
+	full  atomic.Bool // the cache holds maxCachedMethods series
+	mu    sync.Mutex  // serializes cache writers
+	n     int         // series in the cache; guarded by mu
+}
+
+func newCollector(n names, c config) *collector {
+	counter := func(nh [2]string, labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: nh[0], Help: nh[1], ConstLabels: c.labels}, labels)
+	}
+	return &collector{
+		started:  counter(n.started, labelNames),
+		handled:  counter(n.handled, labelNamesCode),
+		received: counter(n.received, labelNames),
+		sent:     counter(n.sent, labelNames),
+		handling: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: n.handling[0], Help: n.handling[1], Buckets: c.buckets, ConstLabels: c.labels,
+		}, labelNames),
+	}
+}
+
+// register registers a new collector on reg, or returns the one already
+// there, so that servers (or clients) sharing a registry share the series.
+func register(reg prometheus.Registerer, n names, c config) (*collector, error) {
+	col := newCollector(n, c)
+	if err := reg.Register(col); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*collector); ok {
+				return existing, nil
+			}
+		}
+		return nil, err
+	}
+	return col, nil
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	c.started.Describe(ch)
+	c.handled.Describe(ch)
+	c.received.Describe(ch)
+	c.sent.Describe(ch)
+	c.handling.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.started.Collect(ch)
+	c.handled.Collect(ch)
+	c.received.Collect(ch)
+	c.sent.Collect(ch)
+	c.handling.Collect(ch)
+}
+
+// series returns the series of a method and call type, from the cache when
+// it holds them.
+func (c *collector) series(full string, t callType) *series {
+	if m := c.cache[t].Load(); m != nil {
+		if s, ok := (*m)[full]; ok {
+			return s
+		}
+	}
+	return c.add(full, t)
+}
+
+func (c *collector) add(full string, t callType) *series {
+	if c.full.Load() {
+		return c.newSeries(full, t)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.cache[t].Load()
+	var size int
+	if old != nil {
+		if s, ok := (*old)[full]; ok {
+			return s
+		}
+		size = len(*old)
+	}
+	s := c.newSeries(full, t)
+	if c.n >= maxCachedMethods {
+		c.full.Store(true)
+		return s
+	}
+	next := make(map[string]*series, size+1)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	next[full] = s
+	c.cache[t].Store(&next)
+	c.n++
+	return s
+}
+
+// labelValue makes v a valid label value: prometheus panics on invalid
+// UTF-8, and client method names come from the caller.
+func labelValue(v string) string {
+	if utf8.ValidString(v) {
+		return v
+	}
+	return strings.ToValidUTF8(v, string(utf8.RuneError))
+}
+
+func (c *collector) newSeries(full string, t callType) *series {
+	service, method := splitMethod(full)
+	s := &series{c: c, typ: typeNames[t], service: labelValue(service), method: labelValue(method)}
+	s.started = s.c.started.WithLabelValues(s.typ, s.service, s.method)
+	return s
+}
+
+// series holds the children of one method and call type. The started
+// counter is resolved when the series is created, by its first call; the
+// others when first used, so that the same series exist as with
+// go-grpc-middleware (which, for example, never creates msg_sent for a
+// method whose calls all failed).
+type series struct {
+	c                    *collector
+	typ, service, method string
+	started              prometheus.Counter
+	received, sent       atomic.Pointer[counterRef]
+	handling             atomic.Pointer[observerRef]
+	handled              [numCodes]atomic.Pointer[counterRef]
+}
+
+type counterRef struct{ prometheus.Counter }
+type observerRef struct{ prometheus.Observer }
+
+func (s *series) receivedCounter() prometheus.Counter {
+	if r := s.received.Load(); r != nil {
+		return r.Counter
+	}
+	return s.resolve(&s.received, s.c.received)
+}
+
+func (s *series) sentCounter() prometheus.Counter {
+	if r := s.sent.Load(); r != nil {
+		return r.Counter
+	}
+	return s.resolve(&s.sent, s.c.sent)
+}
+
+// resolve looks a child up and caches it in slot; racing callers find the
+// same child.
+func (s *series) resolve(slot *atomic.Pointer[counterRef], vec *prometheus.CounterVec) prometheus.Counter {
+	r := &counterRef{vec.WithLabelValues(s.typ, s.service, s.method)}
+	slot.Store(r)
+	return r.Counter
+}
+
+func (s *series) handlingObserver() prometheus.Observer {
+	if r := s.handling.Load(); r != nil {
+		return r.Observer
+	}
+	r := &observerRef{s.c.handling.WithLabelValues(s.typ, s.service, s.method)}
+	s.handling.Store(r)
+	return r.Observer
+}
+
+func (s *series) handledCounter(code codes.Code) prometheus.Counter {
+	if int(code) >= numCodes {
+		return s.c.handled.WithLabelValues(s.typ, s.service, s.method, code.String())
+	}
+	if r := s.handled[code].Load(); r != nil {
+		return r.Counter
+	}
+	r := &counterRef{s.c.handled.WithLabelValues(s.typ, s.service, s.method, code.String())}
+	s.handled[code].Store(r)
+	return r.Counter
+}
+
+// done records the end of a call: handled with its code, and its duration.
+func (s *series) done(err error, start time.Time, ex prometheus.Labels) {
+	d := time.Since(start).Seconds()
+	inc(s.handledCounter(codeOf(err)), ex)
+	observe(s.handlingObserver(), d, ex)
+}
+
+// initialize creates every series of the method at zero, as
+// go-grpc-middleware's InitializeMetrics does.
+func (s *series) initialize() {
+	s.receivedCounter()
+	s.sentCounter()
+	s.handlingObserver()
+	for code := range numCodes {
+		s.handledCounter(codes.Code(code))
+	}
+}
+
+// codeOf returns the status code of err as go-grpc-middleware does: a gRPC
+// status's code, Canceled or DeadlineExceeded for context errors, Unknown
+// otherwise.
+func codeOf(err error) codes.Code {
+	if err == nil {
+		return codes.OK
+	}
+	s, ok := status.FromError(err)
+	if !ok {
+		s = status.FromContextError(err)
+	}
+	return s.Code()
+}
+
+func inc(c prometheus.Counter, ex prometheus.Labels) {
+	if ex != nil {
+		if ea, ok := c.(prometheus.ExemplarAdder); ok {
+			ea.AddWithExemplar(1, ex)
+			return
+		}
+	}
+	c.Inc()
+}
+
+func observe(o prometheus.Observer, v float64, ex prometheus.Labels) {
+	if ex != nil {
+		if eo, ok := o.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(v, ex)
+			return
+		}
+	}
+	o.Observe(v)
+}
+
+// initializeMetrics creates the series of every method of srv at zero.
+func (c *collector) initializeMetrics(srv reflection.ServiceInfoProvider) {
+	for service, info := range srv.GetServiceInfo() {
+		for _, m := range info.Methods {
+			c.series("/"+service+"/"+m.Name, methodType(m)).initialize()
+		}
+	}
+}
+
+func (c *collector) unaryServer(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	s := c.series(info.FullMethod, typeUnary)
+	ex := exemplar(ctx)
+	inc(s.started, ex)
+	inc(s.receivedCounter(), ex)
+	resp, err := handler(ctx, req)
+	if err == nil {
+		inc(s.sentCounter(), ex)
+	}
+	s.done(err, start, ex)
+	return resp, err
+}
+
+func (c *collector) streamServer(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	start := time.Now()
+	s := c.series(info.FullMethod, streamType(info.IsClientStream, info.IsServerStream))
+	ex := exemplar(ss.Context())
+	inc(s.started, ex)
+	err := handler(srv, &serverStream{ServerStream: ss, s: s, ex: ex})
+	s.done(err, start, ex)
+	return err
+}
+
+// serverStream counts the messages of a server stream.
+type serverStream struct {
+	grpc.ServerStream
+	s  *series
+	ex prometheus.Labels
+}
+
+func (w *serverStream) SendMsg(m any) error {
+	err := w.ServerStream.SendMsg(m)
+	if err == nil {
+		inc(w.s.sentCounter(), w.ex)
+	}
+	return err
+}
+
+func (w *serverStream) RecvMsg(m any) error {
+	err := w.ServerStream.RecvMsg(m)
+	if err == nil {
+		inc(w.s.receivedCounter(), w.ex)
+	}
+	return err
+}
+
+func (c *collector) unaryClient(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	start := time.Now()
+	s := c.series(method, typeUnary)
+	ex := exemplar(ctx)
+	inc(s.started, ex)
+	inc(s.sentCounter(), ex)
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if err == nil {
+		inc(s.receivedCounter(), ex)
+	}
+	s.done(err, start, ex)
+	return err
+}
+
+func (c *collector) streamClient(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	start := time.Now()
+	s := c.series(method, streamType(desc.ClientStreams, desc.ServerStreams))
+	ex := exemplar(ctx)
+	inc(s.started, ex)
+	cs, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		s.done(err, start, ex)
+		return nil, err
+	}
+	return &clientStream{ClientStream: cs, s: s, ex: ex, start: start, serverStreams: desc.ServerStreams}, nil
+}
+
+// clientStream counts the messages of a client stream and records its end
+// when go-grpc-middleware does: at the first failed RecvMsg (io.EOF counts
+// as OK) of a server-streaming call, after every RecvMsg otherwise.
+type clientStream struct {
+	grpc.ClientStream
+	s             *series
+	ex            prometheus.Labels
+	start         time.Time
+	serverStreams bool
+}
+
+func (w *clientStream) SendMsg(m any) error {
+	err := w.ClientStream.SendMsg(m)
+	if err == nil {
+		inc(w.s.sentCounter(), w.ex)
+	}
+	return err
+}
+
+func (w *clientStream) RecvMsg(m any) error {
+	err := w.ClientStream.RecvMsg(m)
+	if err == nil {
+		inc(w.s.receivedCounter(), w.ex)
+		if w.serverStreams {
+			return nil
+		}
+	}
+	end := err
+	if w.serverStreams && errors.Is(err, io.EOF) {
+		end = nil
+	}
+	w.s.done(end, w.start, w.ex)
+	return err
+}
+
+var _ prometheus.Collector = (*collector)(nil)
