@@ -2,11 +2,13 @@ package tracing
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"io"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -24,6 +26,7 @@ const instrumentation = "github.com/grpckit/grpckit/interceptors/tracing"
 type tracer struct {
 	t      trace.Tracer
 	props  propagation.TextMapPropagator
+	w3c    bool // props is the default W3C trace context and baggage
 	server bool
 	opts   []trace.SpanStartOption
 }
@@ -41,6 +44,7 @@ func newTracer(opts []Option, server bool) *tracer {
 	return &tracer{
 		t:      c.tracerProvider().Tracer(instrumentation),
 		props:  props,
+		w3c:    c.props == nil,
 		server: server,
 		opts:   []trace.SpanStartOption{trace.WithSpanKind(kind)},
 	}
@@ -56,7 +60,11 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 		name = name[1:]
 	}
 	if t.server {
-		ctx = t.props.Extract(ctx, incomingCarrier{ctx})
+		if t.w3c {
+			ctx = extractW3C(ctx)
+		} else {
+			ctx = t.props.Extract(ctx, incomingCarrier{ctx})
+		}
 	}
 	ctx, span := t.t.Start(ctx, name, t.opts...)
 	if span.IsRecording() {
@@ -68,11 +76,15 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 		)
 	}
 	if !t.server && span.SpanContext().IsValid() {
-		kv := &headerPairs{}
-		kv.kv = kv.buf[:0]
-		t.props.Inject(ctx, kv)
-		if len(kv.kv) > 0 {
-			ctx = metadata.AppendToOutgoingContext(ctx, kv.kv...)
+		if t.w3c {
+			ctx = injectW3C(ctx, span.SpanContext())
+		} else {
+			kv := &headerPairs{}
+			kv.kv = kv.buf[:0]
+			t.props.Inject(ctx, kv)
+			if len(kv.kv) > 0 {
+				ctx = metadata.AppendToOutgoingContext(ctx, kv.kv...)
+			}
 		}
 	}
 	return ctx, span
@@ -255,3 +267,95 @@ func (h *headerPairs) Keys() []string {
 	}
 	return keys
 }
+
+// extractW3C is what [Propagators] extracts, read straight from the
+// incoming metadata: the traceparent and tracestate headers parsed by
+// otel's own TraceContext, and the baggage headers (all of them, joined).
+func extractW3C(ctx context.Context) context.Context {
+	if tp := metadata.ValueFromIncomingContext(ctx, traceparent); len(tp) > 0 {
+		c := &w3cCarrier{traceparent: tp[0]}
+		if ts := metadata.ValueFromIncomingContext(ctx, tracestate); len(ts) > 0 {
+			c.tracestate = ts[0]
+		}
+		ctx = propagation.TraceContext{}.Extract(ctx, c)
+	}
+	if b := metadata.ValueFromIncomingContext(ctx, baggageHeader); len(b) > 0 {
+		ctx = propagation.Baggage{}.Extract(ctx, &w3cCarrier{baggage: b})
+	}
+	return ctx
+}
+
+// injectW3C writes what [Propagators] injects for sc and the baggage of
+// ctx, in one append to the outgoing metadata.
+func injectW3C(ctx context.Context, sc trace.SpanContext) context.Context {
+	var kv [6]string
+	n := 0
+	kv[n], kv[n+1] = traceparent, formatTraceparent(sc)
+	n += 2
+	if ts := sc.TraceState().String(); ts != "" {
+		kv[n], kv[n+1] = tracestate, ts
+		n += 2
+	}
+	if b := baggage.FromContext(ctx); b.Len() > 0 {
+		kv[n], kv[n+1] = baggageHeader, b.String()
+		n += 2
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv[:n]...)
+}
+
+const (
+	traceparent   = "traceparent"
+	tracestate    = "tracestate"
+	baggageHeader = "baggage"
+)
+
+// formatTraceparent formats sc as propagation.TraceContext does: version
+// 00, and of the flags only those the specification defines.
+func formatTraceparent(sc trace.SpanContext) string {
+	var b [55]byte
+	tid, sid := sc.TraceID(), sc.SpanID()
+	b[0], b[1], b[2] = '0', '0', '-'
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	flags := [1]byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))}
+	hex.Encode(b[53:55], flags[:])
+	return string(b[:])
+}
+
+// w3cCarrier hands headers already read to otel's propagators.
+type w3cCarrier struct {
+	traceparent, tracestate string
+	baggage                 []string
+}
+
+func (c *w3cCarrier) Get(key string) string {
+	switch key {
+	case traceparent:
+		return c.traceparent
+	case tracestate:
+		return c.tracestate
+	case baggageHeader:
+		if len(c.baggage) > 0 {
+			return c.baggage[0]
+		}
+	}
+	return ""
+}
+
+// Values lets propagation.Baggage read every baggage header.
+func (c *w3cCarrier) Values(key string) []string {
+	if key == baggageHeader {
+		return c.baggage
+	}
+	if v := c.Get(key); v != "" {
+		return []string{v}
+	}
+	return nil
+}
+
+// Set is never called: the carrier is only extracted from.
+func (c *w3cCarrier) Set(string, string) {}
+
+func (c *w3cCarrier) Keys() []string { return []string{traceparent, tracestate, baggageHeader} }
