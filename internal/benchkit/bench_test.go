@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -21,20 +22,33 @@ func observabilityConfigs() []benchkit.Config {
 	loud := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 	onePct := sdktrace.NewTracerProvider(sdktrace.WithSampler(tracing.Sampler(0.01)))
+	production := func(name string, clientExtra ...client.Option) benchkit.Config {
+		return benchkit.Config{Name: name,
+			// A server rate limit that admits everything; the client's
+			// default breaker and p2c balancer; recovery on both sides.
+			Server: []server.Option{server.WithLogger(loud), server.WithMetrics(prometheus.NewRegistry()), server.WithTracerProvider(onePct),
+				server.WithRateLimit(rate.Inf, 1)},
+			Client: append([]client.Option{client.WithLogger(loud), client.WithMetrics(prometheus.NewRegistry()), client.WithTracerProvider(onePct)}, clientExtra...)}
+	}
+	withDeadline := production("production + default deadline")
+	withDeadline.Ref = "bare grpc-go, 30s deadline"
 	return []benchkit.Config{
 		{Name: "bare grpc-go", Bare: true},
+		{Name: "bare grpc-go, 30s deadline", Bare: true, CallTimeout: 30 * time.Second},
 		{Name: "off",
 			Server: []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)},
 			Client: []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0)}},
 		{Name: "on, not emitting",
 			Server: []server.Option{server.WithLogger(quiet), server.WithMetrics(nil), server.WithTracerProvider(never)},
 			Client: []client.Option{client.WithLogger(quiet), client.WithMetrics(nil), client.WithTracerProvider(never), client.WithDefaultTimeout(0)}},
-		{Name: "production",
-			// Plus a server rate limit that admits everything and the
-			// client's default breaker, deadline and p2c balancer.
-			Server: []server.Option{server.WithLogger(loud), server.WithMetrics(prometheus.NewRegistry()), server.WithTracerProvider(onePct),
-				server.WithRateLimit(rate.Inf, 1)},
-			Client: []client.Option{client.WithLogger(loud), client.WithMetrics(prometheus.NewRegistry()), client.WithTracerProvider(onePct)}},
+		// The chain of the budget: one access-log line per call on each
+		// side, Prometheus, 1% parent-based sampling, limiter, breaker,
+		// recovery. The builder's default 30 s deadline is off here and on
+		// in the next row, which compares with bare calls that carry the
+		// same deadline: a deadline costs grpc-go itself 18 allocations
+		// (timers and contexts on both sides), whoever sets it.
+		production("production", client.WithDefaultTimeout(0)),
+		withDeadline,
 	}
 }
 
@@ -55,7 +69,7 @@ func BenchmarkObservability(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				res := benchkit.Run(b, observabilityConfigs(), 7, 3000, tc.inflight, tc.stream)
+				res := benchkit.Run(b, observabilityConfigs(), 9, 3000, tc.inflight, tc.stream)
 				benchkit.Report(b, tc.name, res)
 			}
 		})

@@ -36,11 +36,18 @@ type Config struct {
 	Bare   bool
 	Server []server.Option
 	Client []client.Option
+	// CallTimeout, when set, gives every call a deadline of its own, as a
+	// caller's context.WithTimeout would.
+	CallTimeout time.Duration
+	// Ref names the configuration the ratios compare with. Default: the
+	// first one.
+	Ref string
 }
 
 // Result is a configuration's median cost per call.
 type Result struct {
 	Name   string
+	Ref    string
 	CPU    time.Duration // user+sys CPU per call, client and server together
 	Wall   time.Duration
 	Allocs float64
@@ -149,7 +156,13 @@ func (t *target) work(n int, stream bool) error {
 	if !stream {
 		req := &echov1.EchoRequest{Message: Payload}
 		for range n {
-			if _, err := t.ec.Echo(ctx, req); err != nil {
+			cctx, cancel := ctx, context.CancelFunc(func() {})
+			if t.cfg.CallTimeout > 0 {
+				cctx, cancel = context.WithTimeout(ctx, t.cfg.CallTimeout)
+			}
+			_, err := t.ec.Echo(cctx, req)
+			cancel()
+			if err != nil {
 				return err
 			}
 		}
@@ -197,6 +210,7 @@ func Run(tb testing.TB, cfgs []Config, rounds, calls, inflight int, stream bool)
 	for i, s := range samples {
 		out[i] = Result{
 			Name:   cfgs[i].Name,
+			Ref:    cfgs[i].Ref,
 			CPU:    median(s, func(x sample) float64 { return float64(x.cpu) }, func(f float64) time.Duration { return time.Duration(f) }),
 			Wall:   median(s, func(x sample) float64 { return float64(x.wall) }, func(f float64) time.Duration { return time.Duration(f) }),
 			Allocs: median(s, func(x sample) float64 { return x.allocs }, func(f float64) float64 { return f }),
@@ -215,17 +229,26 @@ func median[T any](s []sample, get func(sample) float64, conv func(float64) T) T
 	return conv(v[len(v)/2])
 }
 
-// Report logs a table of results relative to the first (bare) one and
-// reports each configuration's ratios as benchmark metrics.
+// Report logs a table of results relative to each one's reference (the
+// first result unless Config.Ref names another) and reports each
+// configuration's ratios as benchmark metrics.
 func Report(b *testing.B, label string, res []Result) {
 	b.Helper()
-	base := res[0]
-	b.Logf("%s (medians; ratios to %s)", label, base.Name)
-	b.Logf("%-28s %10s %8s %10s %8s %9s %9s %9s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs", "B/call")
+	byName := map[string]Result{}
 	for _, r := range res {
+		byName[r.Name] = r
+	}
+	first := res[0]
+	b.Logf("%s (medians; ratios to %s unless named)", label, first.Name)
+	b.Logf("%-34s %10s %8s %10s %8s %9s %9s %9s  %s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs", "B/call", "vs")
+	for _, r := range res {
+		base, vs := first, ""
+		if ref, ok := byName[r.Ref]; ok && r.Ref != "" {
+			base, vs = ref, ref.Name
+		}
 		cpuX := float64(r.CPU) / float64(base.CPU)
 		wallX := float64(r.Wall) / float64(base.Wall)
-		b.Logf("%-28s %10v %8.3f %10v %8.3f %9.1f %+9.1f %9.0f", r.Name, r.CPU, cpuX, r.Wall, wallX, r.Allocs, r.Allocs-base.Allocs, r.Bytes)
+		b.Logf("%-34s %10v %8.3f %10v %8.3f %9.1f %+9.1f %9.0f  %s", r.Name, r.CPU, cpuX, r.Wall, wallX, r.Allocs, r.Allocs-base.Allocs, r.Bytes, vs)
 		if r.Name != base.Name {
 			unit := strings.NewReplacer(" ", "_", ",", "").Replace(r.Name)
 			b.ReportMetric(cpuX, "cpu×/"+unit)
