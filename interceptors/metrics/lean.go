@@ -312,18 +312,36 @@ func (s *series) initialize() {
 	}
 }
 
-// codeOf returns the status code of err as go-grpc-middleware does: a gRPC
-// status's code, Canceled or DeadlineExceeded for context errors, Unknown
-// otherwise.
+// grpcStatus is what status.FromError looks for in an error.
+type grpcStatus interface{ GRPCStatus() *status.Status }
+
+// codeOf returns the status code of err as go-grpc-middleware does
+// (status.FromError, then status.FromContextError), without building a
+// status: a gRPC status's code, Canceled or DeadlineExceeded for context
+// errors, Unknown otherwise.
 func codeOf(err error) codes.Code {
 	if err == nil {
 		return codes.OK
 	}
-	s, ok := status.FromError(err)
-	if !ok {
-		s = status.FromContextError(err)
+	if gs, ok := err.(grpcStatus); ok {
+		if s := gs.GRPCStatus(); s != nil {
+			return s.Code()
+		}
+	} else {
+		var gs grpcStatus
+		if errors.As(err, &gs) {
+			if s := gs.GRPCStatus(); s != nil {
+				return s.Code()
+			}
+		}
 	}
-	return s.Code()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	}
+	return codes.Unknown
 }
 
 func inc(c prometheus.Counter, ex prometheus.Labels) {
