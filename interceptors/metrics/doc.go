@@ -17,7 +17,16 @@
 // package splits a method name once, caches the children of each method
 // (up to 4096 methods; calls past that look their series up per call) and
 // updates them directly: a unary call allocates nothing unless it is
-// sampled for tracing.
+// sampled for tracing (then its exemplars are built).
+//
+// Measured with BenchmarkUnary (one unary call through the client and the
+// server interceptor, no-op invoker and handler; median of 8 interleaved
+// rounds, go test -bench 'Unary|TimeNow|Stream' -benchmem -benchtime 300ms,
+// 2-core AMD EPYC): 262 ns/op and 0 allocs/op here against 1584 ns/op and 4
+// allocs/op (256 B) for go-grpc-middleware, with time.Now at 48 ns in the
+// same run (5.4x against 33x time.Now). A bidi stream of one message each
+// way through the server interceptor: 173 ns/op, 1 alloc against 978 ns/op,
+// 3 allocs.
 //
 // Metrics keep state, so unlike stateless interceptor packages the four
 // standard constructors are methods of [Server] and [Client].
