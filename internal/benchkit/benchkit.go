@@ -46,12 +46,16 @@ type Config struct {
 
 // Result is a configuration's median cost per call.
 type Result struct {
-	Name   string
-	Ref    string
-	CPU    time.Duration // user+sys CPU per call, client and server together
-	Wall   time.Duration
-	Allocs float64
-	Bytes  float64
+	Name string
+	Ref  string
+	// CPUx and Wallx are the medians over rounds of the ratio to the
+	// reference measured in the same round, steadier than the ratio of
+	// medians when the machine's speed drifts between rounds.
+	CPUx, Wallx float64
+	CPU         time.Duration // user+sys CPU per call, client and server together
+	Wall        time.Duration
+	Allocs      float64
+	Bytes       float64
 }
 
 type target struct {
@@ -201,16 +205,40 @@ func Run(tb testing.TB, cfgs []Config, rounds, calls, inflight int, stream bool)
 		}
 	}()
 	samples := make([][]sample, len(cfgs))
-	for range rounds {
-		for i, t := range targets {
-			samples[i] = append(samples[i], t.round(tb, calls, inflight, stream))
+	for i := range samples {
+		samples[i] = make([]sample, rounds)
+	}
+	for r := range rounds {
+		// Each round starts with the next configuration, so none is
+		// always measured right after the same one.
+		for k := range targets {
+			i := (r + k) % len(targets)
+			samples[i][r] = targets[i].round(tb, calls, inflight, stream)
 		}
+	}
+	refOf := func(i int) int {
+		for j, c := range cfgs {
+			if cfgs[i].Ref != "" && c.Name == cfgs[i].Ref {
+				return j
+			}
+		}
+		return 0
 	}
 	out := make([]Result, len(cfgs))
 	for i, s := range samples {
+		ref := samples[refOf(i)]
+		cpuX, wallX := make([]float64, rounds), make([]float64, rounds)
+		for r := range rounds {
+			cpuX[r] = float64(s[r].cpu) / float64(ref[r].cpu)
+			wallX[r] = float64(s[r].wall) / float64(ref[r].wall)
+		}
+		slices.Sort(cpuX)
+		slices.Sort(wallX)
 		out[i] = Result{
 			Name:   cfgs[i].Name,
 			Ref:    cfgs[i].Ref,
+			CPUx:   cpuX[rounds/2],
+			Wallx:  wallX[rounds/2],
 			CPU:    median(s, func(x sample) float64 { return float64(x.cpu) }, func(f float64) time.Duration { return time.Duration(f) }),
 			Wall:   median(s, func(x sample) float64 { return float64(x.wall) }, func(f float64) time.Duration { return time.Duration(f) }),
 			Allocs: median(s, func(x sample) float64 { return x.allocs }, func(f float64) float64 { return f }),
@@ -239,15 +267,14 @@ func Report(b *testing.B, label string, res []Result) {
 		byName[r.Name] = r
 	}
 	first := res[0]
-	b.Logf("%s (medians; ratios to %s unless named)", label, first.Name)
+	b.Logf("%s (medians; ratios are medians of same-round ratios to %s unless named)", label, first.Name)
 	b.Logf("%-34s %10s %8s %10s %8s %9s %9s %9s  %s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs", "B/call", "vs")
 	for _, r := range res {
 		base, vs := first, ""
 		if ref, ok := byName[r.Ref]; ok && r.Ref != "" {
 			base, vs = ref, ref.Name
 		}
-		cpuX := float64(r.CPU) / float64(base.CPU)
-		wallX := float64(r.Wall) / float64(base.Wall)
+		cpuX, wallX := r.CPUx, r.Wallx
 		b.Logf("%-34s %10v %8.3f %10v %8.3f %9.1f %+9.1f %9.0f  %s", r.Name, r.CPU, cpuX, r.Wall, wallX, r.Allocs, r.Allocs-base.Allocs, r.Bytes, vs)
 		if r.Name != base.Name {
 			unit := strings.NewReplacer(" ", "_", ",", "").Replace(r.Name)
