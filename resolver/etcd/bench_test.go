@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/resolver/etcd"
 	"github.com/grpckit/grpckit/server"
@@ -50,11 +54,17 @@ func pct(d []time.Duration, p float64) float64 {
 	return float64(s[min(len(s)-1, int(float64(len(s))*p))].Microseconds()) / 1000
 }
 
-// BenchmarkPutToFirstCall measures, under client load, the time from an etcd
-// put of a new endpoint to the first call it receives, and from the delete
-// of its key to the last call it receives; "etcd-naming" is etcd's own
-// naming resolver (go.etcd.io/etcd/client/v3/naming/resolver) with
-// round_robin in the same run.
+// BenchmarkPutToFirstCall measures, under client load (about 4,000 calls a
+// second from 4 goroutines, see pacedLoad), the time from an etcd put of a
+// new endpoint to the first call it receives, and from the delete of its
+// key to the last call it receives; "etcd-naming" is etcd's own naming
+// resolver (go.etcd.io/etcd/client/v3/naming/resolver) with round_robin in
+// the same run. over-put is, per put, the first call's delay minus the
+// put's own latency, and state-over-put the same for the moment the
+// resolver hands grpc a state holding the new endpoint (the resolver's own
+// share; the rest is connecting and the next call).
+//
+//	GRPCKIT_ETCD_FSYNC=1 go test -run XXX -bench PutToFirstCall -benchtime 400x ./resolver/etcd/
 func BenchmarkPutToFirstCall(b *testing.B) {
 	e := etcdtest.Start(b)
 	cli := e.Client(b)
@@ -88,22 +98,37 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			// Stamp when the resolver hands grpc a state holding the new
+			// endpoint: the resolver's own share of the delay.
+			var handed atomic.Int64
+			var watchAddr atomic.Pointer[string]
+			rb = &stampBuilder{Builder: rb, seen: func(s grpcresolver.State) {
+				if a := watchAddr.Load(); a != nil && hasAddr(s, *a) {
+					handed.CompareAndSwap(0, time.Now().UnixNano())
+				}
+			}}
 			target := "etcd:///" + svc
 			if mode == "etcd-naming" {
 				target = "etcd:///" + prefix + svc
 			}
-			conn, err := client.New(target, client.WithInsecure(), client.WithLogger(quiet), client.WithDialOptions(grpc.WithResolvers(rb)))
+			opts := []client.Option{client.WithInsecure(), client.WithLogger(quiet), client.WithDialOptions(grpc.WithResolvers(rb))}
+			if mode == "etcd-naming" {
+				opts = append(opts, client.WithBalancer("round_robin"))
+			}
+			conn, err := client.New(target, opts...)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = conn.Close() })
-			stop := load(conn, 4)
-			b.Cleanup(func() { stop() })
+			stop := pacedLoad(conn, 4, 250*time.Microsecond)
+			b.Cleanup(stop)
 			nw := startStamped(b)
-			var puts, firsts, extra, afterDel []time.Duration
+			watchAddr.Store(&nw.Addr)
+			var puts, firsts, extra, toState, afterDel []time.Duration
 			b.ResetTimer()
 			for range b.N {
 				nw.first.Store(0)
+				handed.Store(0)
 				t0 := time.Now()
 				if _, err := cli.Put(ctx, key("new"), value(nw.Addr)); err != nil {
 					b.Fatal(err)
@@ -117,6 +142,7 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 				}
 				first := time.Duration(nw.first.Load() - t0.UnixNano())
 				puts, firsts, extra = append(puts, putDur), append(firsts, first), append(extra, first-putDur)
+				toState = append(toState, time.Duration(handed.Load()-t0.UnixNano())-putDur)
 
 				if _, err := cli.Delete(ctx, key("new")); err != nil {
 					b.Fatal(err)
@@ -134,11 +160,102 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 			b.ReportMetric(pct(firsts, .99), "first-call-p99-ms")
 			b.ReportMetric(pct(extra, .5), "over-put-p50-ms")
 			b.ReportMetric(pct(extra, .99), "over-put-p99-ms")
+			b.ReportMetric(pct(toState, .5), "state-over-put-p50-ms")
+			b.ReportMetric(pct(toState, .99), "state-over-put-p99-ms")
 			b.ReportMetric(pct(afterDel, .99), "call-after-delete-p99-ms")
 			b.ReportMetric(pct(afterDel, 1), "call-after-delete-max-ms")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// pacedLoad calls through conn from n goroutines, one call per tick of
+// every (when a goroutine is free), until stopped. The ticks come from
+// nanosleep on a locked thread: time.Sleep rounds up to about 1 ms here and
+// wakes every sleeper on the same tick, so a load paced by it calls in
+// bursts, and "the first call on a new endpoint" would measure the gap
+// between bursts rather than the resolver.
+func pacedLoad(conn *client.Conn, n int, every time.Duration) (stop func()) {
+	ec := testsrv.Echo(conn)
+	tokens := make(chan struct{})
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(n + 1)
+	go func() {
+		defer wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		ts := syscall.NsecToTimespec(every.Nanoseconds())
+		for {
+			_ = syscall.Nanosleep(&ts, nil)
+			select {
+			case <-done:
+				return
+			case tokens <- struct{}{}:
+			default: // every goroutine busy: skip the tick
+			}
+		}
+	}()
+	for range n {
+		go func() {
+			defer wg.Done()
+			req := &echov1.EchoRequest{Message: "load"}
+			for {
+				select {
+				case <-done:
+					return
+				case <-tokens:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, _ = ec.Echo(ctx, req)
+				cancel()
+			}
+		}()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+		})
+	}
+}
+
+// stampBuilder wraps a resolver builder to see every state its resolvers
+// hand to grpc.
+type stampBuilder struct {
+	grpcresolver.Builder
+	seen func(grpcresolver.State)
+}
+
+func (b *stampBuilder) Build(t grpcresolver.Target, cc grpcresolver.ClientConn, o grpcresolver.BuildOptions) (grpcresolver.Resolver, error) {
+	return b.Builder.Build(t, &stampCC{ClientConn: cc, seen: b.seen}, o)
+}
+
+type stampCC struct {
+	grpcresolver.ClientConn
+	seen func(grpcresolver.State)
+}
+
+func (c *stampCC) UpdateState(s grpcresolver.State) error {
+	c.seen(s)
+	return c.ClientConn.UpdateState(s)
+}
+
+func hasAddr(s grpcresolver.State, addr string) bool {
+	for _, e := range s.Endpoints {
+		for _, a := range e.Addresses {
+			if a.Addr == addr {
+				return true
+			}
+		}
+	}
+	for _, a := range s.Addresses {
+		if a.Addr == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // recordingCC is a resolver.ClientConn that signals each state.
