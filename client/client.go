@@ -73,10 +73,12 @@ func New(target string, opts ...Option) (*Conn, error) {
 		dial = append(dial, grpc.WithDefaultCallOptions(callOpts...))
 	}
 	if u := merge(cfg.order, b.slots.Unary, cfg.user.Unary); len(u) > 0 {
-		dial = append(dial, grpc.WithChainUnaryInterceptor(u...))
+		// One interceptor composed once: grpc-go's own chaining allocates
+		// a closure per interceptor on every call.
+		dial = append(dial, grpc.WithChainUnaryInterceptor(chain.UnaryClient(u)))
 	}
 	if s := merge(cfg.order, b.slots.Stream, cfg.user.Stream); len(s) > 0 {
-		dial = append(dial, grpc.WithChainStreamInterceptor(s...))
+		dial = append(dial, grpc.WithChainStreamInterceptor(chain.StreamClient(s)))
 	}
 	dial = append(dial, b.dial...)
 	dial = append(dial, cfg.dialOpts...)

@@ -1,6 +1,7 @@
 // Package chain holds the slot machinery shared by the server and client
 // builders: interceptors are grouped by slot, and a slot order flattens them
-// into one chain, first = outermost.
+// into one chain, first = outermost. [UnaryClient] and [StreamClient] run a
+// client chain without grpc-go's per-call closures.
 package chain
 
 import (
