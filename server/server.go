@@ -59,6 +59,9 @@ type Server struct {
 	closed   bool
 	services []string
 	explicit map[string]bool // services whose status the user set
+	// wrapRecovery is set when recovery is the only interceptor: it then
+	// wraps each registered service instead (see register).
+	wrapRecovery bool
 }
 
 // New builds a server. It fails if an option is invalid.
@@ -78,9 +81,9 @@ func New(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.grpc = grpc.NewServer(s.serverOptions()...)
-	healthpb.RegisterHealthServer(s.grpc, &healthService{Server: s.health, stop: s.stopWatch})
+	healthpb.RegisterHealthServer(registrar{s}, &healthService{Server: s.health, stop: s.stopWatch})
 	if cfg.reflection {
-		reflection.Register(s.grpc)
+		reflection.Register(registrar{s})
 	}
 	if err := s.startAdmin(); err != nil {
 		return nil, err
@@ -135,10 +138,19 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	if c.workers > 0 {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(c.workers)))
 	}
-	if u := merge(c.order, s.builtin.slots.Unary, c.user.Unary); len(u) > 0 {
+	u := merge(c.order, s.builtin.slots.Unary, c.user.Unary)
+	st := merge(c.order, s.builtin.slots.Stream, c.user.Stream)
+	if len(u) == 1 && len(st) == 1 && len(s.builtin.slots.Unary[SlotRecovery]) == 1 && len(s.builtin.slots.Stream[SlotRecovery]) == 1 {
+		// Recovery alone: it wraps the services' handlers instead (see
+		// recovery.WrapService), so that the server installs no
+		// interceptor and grpc-go allocates nothing for one.
+		s.wrapRecovery = true
+		return append(append(opts, s.builtin.opts...), c.grpcOpts...)
+	}
+	if len(u) > 0 {
 		opts = append(opts, grpc.ChainUnaryInterceptor(u...))
 	}
-	if st := merge(c.order, s.builtin.slots.Stream, c.user.Stream); len(st) > 0 {
+	if len(st) > 0 {
 		opts = append(opts, grpc.ChainStreamInterceptor(st...))
 	}
 	opts = append(opts, s.builtin.opts...)
@@ -155,10 +167,27 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	if s.serving || s.closed {
 		panic(fmt.Sprintf("server: RegisterService(%q) after Serve, Shutdown or Close", desc.ServiceName))
 	}
-	s.grpc.RegisterService(desc, impl)
+	s.register(desc, impl)
 	s.services = append(s.services, desc.ServiceName)
 	s.health.SetServingStatus(desc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 }
+
+// register registers on the grpc server, with recovery around the
+// handlers when no interceptor provides it.
+func (s *Server) register(desc *grpc.ServiceDesc, impl any) {
+	if s.wrapRecovery {
+		desc = recovery.WrapService(desc, recovery.WithLogger(s.cfg.logger))
+	}
+	s.grpc.RegisterService(desc, impl)
+}
+
+// registrar registers the builder's own services (health, reflection)
+// through register.
+type registrar struct{ s *Server }
+
+func (r registrar) RegisterService(desc *grpc.ServiceDesc, impl any) { r.s.register(desc, impl) }
+
+func (r registrar) GetServiceInfo() map[string]grpc.ServiceInfo { return r.s.grpc.GetServiceInfo() }
 
 // GetServiceInfo returns the registered services, as grpc.Server does.
 func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo {

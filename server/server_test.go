@@ -282,9 +282,19 @@ func TestReflection(t *testing.T) {
 	})
 }
 
+// Recovery is an interceptor in the chain, or, when it would be the only
+// one, a wrapper around the registered handlers (recovery.WrapService): the
+// same behaviour either way.
 func TestPanicRecovery(t *testing.T) {
+	t.Run("interceptor", func(t *testing.T) { testPanicRecovery(t) })
+	t.Run("only recovery", func(t *testing.T) {
+		testPanicRecovery(t, server.WithAccessLog(false), server.WithMetrics(nil))
+	})
+}
+
+func testPanicRecovery(t *testing.T, opts ...server.Option) {
 	logs := &syncBuffer{}
-	in := testsrv.Start(t, server.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	in := testsrv.Start(t, append([]server.Option{server.WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, opts...)...)
 	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 

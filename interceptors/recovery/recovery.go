@@ -87,3 +87,41 @@ func splitMethod(full string) (string, string) {
 	}
 	return "unknown", full
 }
+
+// WrapService returns a copy of desc whose method and stream handlers
+// recover panics as the interceptors do, for a server that installs no
+// interceptor at all: grpc-go allocates the call's UnaryServerInfo and
+// handler closure (two allocations per unary call) as soon as any
+// interceptor is installed, and the server builder uses this instead when
+// recovery would be its only interceptor. desc itself is not modified.
+func WrapService(desc *grpc.ServiceDesc, opts ...Option) *grpc.ServiceDesc {
+	c := newConfig(opts)
+	d := *desc
+	d.Methods = make([]grpc.MethodDesc, len(desc.Methods))
+	for i, m := range desc.Methods {
+		h := m.Handler
+		m.Handler = func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (resp any, err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					resp, err = nil, c.handle(ctx, p)
+				}
+			}()
+			return h(srv, ctx, dec, interceptor)
+		}
+		d.Methods[i] = m
+	}
+	d.Streams = make([]grpc.StreamDesc, len(desc.Streams))
+	for i, st := range desc.Streams {
+		h := st.Handler
+		st.Handler = func(srv any, stream grpc.ServerStream) (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = c.handle(stream.Context(), p)
+				}
+			}()
+			return h(srv, stream)
+		}
+		d.Streams[i] = st
+	}
+	return &d
+}
