@@ -69,7 +69,7 @@ func BenchmarkObservability(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				res := benchkit.Run(b, observabilityConfigs(), 9, 3000, tc.inflight, tc.stream)
+				res := benchkit.Run(b, observabilityConfigs(), 120, 600, tc.inflight, tc.stream)
 				benchkit.Report(b, tc.name, res)
 			}
 		})

@@ -7,6 +7,7 @@ package benchkit
 
 import (
 	"context"
+	"math"
 	"net"
 	"runtime"
 	"slices"
@@ -48,14 +49,14 @@ type Config struct {
 type Result struct {
 	Name string
 	Ref  string
-	// CPUx and Wallx are the medians over rounds of the ratio to the
-	// reference measured in the same round, steadier than the ratio of
-	// medians when the machine's speed drifts between rounds.
-	CPUx, Wallx float64
-	CPU         time.Duration // user+sys CPU per call, client and server together
-	Wall        time.Duration
-	Allocs      float64
-	Bytes       float64
+	// CPUx and Wallx are the ratios to the reference of the totals over
+	// all rounds; CPUxErr is half the difference between the CPU ratios of
+	// the even and the odd rounds, a rough measure of their precision.
+	CPUx, Wallx, CPUxErr float64
+	CPU                  time.Duration // user+sys CPU per call, client and server together
+	Wall                 time.Duration
+	Allocs               float64
+	Bytes                float64
 }
 
 type target struct {
@@ -124,7 +125,6 @@ type sample struct {
 // inflight callers and returns the cost per call.
 func (t *target) round(tb testing.TB, calls, inflight int, stream bool) sample {
 	var ms0, ms1 runtime.MemStats
-	runtime.GC()
 	runtime.ReadMemStats(&ms0)
 	c0, w0 := cpuNow(), time.Now()
 	var wg sync.WaitGroup
@@ -227,25 +227,44 @@ func Run(tb testing.TB, cfgs []Config, rounds, calls, inflight int, stream bool)
 	out := make([]Result, len(cfgs))
 	for i, s := range samples {
 		ref := samples[refOf(i)]
-		cpuX, wallX := make([]float64, rounds), make([]float64, rounds)
-		for r := range rounds {
-			cpuX[r] = float64(s[r].cpu) / float64(ref[r].cpu)
-			wallX[r] = float64(s[r].wall) / float64(ref[r].wall)
+		// Ratios of totals over the rounds: consecutive rounds of the same
+		// workload differ by up to ±20% on this shared machine, and only
+		// many short interleaved rounds average that out.
+		ratio := func(get func(sample) float64, keep func(r int) bool) float64 {
+			var a, b float64
+			for r := range rounds {
+				if keep(r) {
+					a += get(s[r])
+					b += get(ref[r])
+				}
+			}
+			return a / b
 		}
-		slices.Sort(cpuX)
-		slices.Sort(wallX)
+		cpu := func(x sample) float64 { return float64(x.cpu) }
+		wall := func(x sample) float64 { return float64(x.wall) }
+		all := func(int) bool { return true }
+		even, odd := ratio(cpu, func(r int) bool { return r%2 == 0 }), ratio(cpu, func(r int) bool { return r%2 == 1 })
 		out[i] = Result{
-			Name:   cfgs[i].Name,
-			Ref:    cfgs[i].Ref,
-			CPUx:   cpuX[rounds/2],
-			Wallx:  wallX[rounds/2],
-			CPU:    median(s, func(x sample) float64 { return float64(x.cpu) }, func(f float64) time.Duration { return time.Duration(f) }),
-			Wall:   median(s, func(x sample) float64 { return float64(x.wall) }, func(f float64) time.Duration { return time.Duration(f) }),
-			Allocs: median(s, func(x sample) float64 { return x.allocs }, func(f float64) float64 { return f }),
-			Bytes:  median(s, func(x sample) float64 { return x.bytes }, func(f float64) float64 { return f }),
+			Name:    cfgs[i].Name,
+			Ref:     cfgs[i].Ref,
+			CPUx:    ratio(cpu, all),
+			Wallx:   ratio(wall, all),
+			CPUxErr: math.Abs(even-odd) / 2,
+			CPU:     time.Duration(mean(s, cpu)),
+			Wall:    time.Duration(mean(s, wall)),
+			Allocs:  median(s, func(x sample) float64 { return x.allocs }, func(f float64) float64 { return f }),
+			Bytes:   median(s, func(x sample) float64 { return x.bytes }, func(f float64) float64 { return f }),
 		}
 	}
 	return out
+}
+
+func mean(s []sample, get func(sample) float64) float64 {
+	var t float64
+	for _, x := range s {
+		t += get(x)
+	}
+	return t / float64(len(s))
 }
 
 func median[T any](s []sample, get func(sample) float64, conv func(float64) T) T {
@@ -267,15 +286,15 @@ func Report(b *testing.B, label string, res []Result) {
 		byName[r.Name] = r
 	}
 	first := res[0]
-	b.Logf("%s (medians; ratios are medians of same-round ratios to %s unless named)", label, first.Name)
-	b.Logf("%-34s %10s %8s %10s %8s %9s %9s %9s  %s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs", "B/call", "vs")
+	b.Logf("%s (means; ratios of totals over interleaved rounds, to %s unless named; ± is half the even/odd rounds' difference)", label, first.Name)
+	b.Logf("%-34s %10s %13s %10s %8s %9s %9s %9s  %s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs", "B/call", "vs")
 	for _, r := range res {
 		base, vs := first, ""
 		if ref, ok := byName[r.Ref]; ok && r.Ref != "" {
 			base, vs = ref, ref.Name
 		}
 		cpuX, wallX := r.CPUx, r.Wallx
-		b.Logf("%-34s %10v %8.3f %10v %8.3f %9.1f %+9.1f %9.0f  %s", r.Name, r.CPU, cpuX, r.Wall, wallX, r.Allocs, r.Allocs-base.Allocs, r.Bytes, vs)
+		b.Logf("%-34s %10v %7.3f±%.3f %10v %8.3f %9.1f %+9.1f %9.0f  %s", r.Name, r.CPU.Round(10*time.Nanosecond), cpuX, r.CPUxErr, r.Wall.Round(10*time.Nanosecond), wallX, r.Allocs, r.Allocs-base.Allocs, r.Bytes, vs)
 		if r.Name != base.Name {
 			unit := strings.NewReplacer(" ", "_", ",", "").Replace(r.Name)
 			b.ReportMetric(cpuX, "cpu×/"+unit)

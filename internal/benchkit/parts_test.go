@@ -39,6 +39,6 @@ func BenchmarkObservabilityParts(b *testing.B) {
 		cfg("default timeout", nil, []client.Option{client.WithDefaultTimeout(client.DefaultTimeout)}),
 	}
 	for range b.N {
-		benchkit.Report(b, "unary-1", benchkit.Run(b, cfgs, 9, 2000, 1, false))
+		benchkit.Report(b, "unary-1", benchkit.Run(b, cfgs, 100, 500, 1, false))
 	}
 }
