@@ -22,4 +22,14 @@
 // slog.Logger.Enabled first, at the level the call's code maps to, and
 // build nothing for a filtered line; see the benchmarks in this package for
 // the figures.
+//
+// A written line goes straight to the logger's handler: the fields every
+// line of a method shares are formatted once per method (slog's handlers
+// pre-format attributes given to WithAttrs), the record carries no caller
+// program counter (runtime.Callers was a tenth of a line's cost, and the
+// source would be this package anyway), and the peer address text is cached
+// per connection. Measured with `go test -run '^$' -bench . -benchmem
+// ./interceptors/logging`: a server line in JSON 0.78–0.86 µs and 1
+// allocation (it was 1.6 µs and 5 before), a filtered call 95 ns and none,
+// time.Now 47 ns in the same run.
 package logging

@@ -16,6 +16,12 @@
 //     events it hands to the handler;
 //   - these interceptors with nothing sampled: the span context and the
 //     propagation header only (see the benchmarks in internal/benchkit).
+//     With the default propagators the traceparent, tracestate and baggage
+//     headers are written to and read from the gRPC metadata directly, in
+//     the bytes otel's propagators produce (a test and a fuzz test compare
+//     them). What remains is mostly grpc-go's: a traceparent header changes
+//     on every call, so HPACK indexes and evicts it on both sides, and the
+//     header alone measured +6 allocations and about 5% of a bare call.
 //
 // In the builders the tracing slot is outermost, so on the server every
 // rejection is inside the span, and on the client one span covers the call
