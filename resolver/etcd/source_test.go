@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,5 +105,92 @@ func TestWatchReloadsAfterCompaction(t *testing.T) {
 	defer rec.mu.Unlock()
 	if len(rec.errs) != 0 {
 		t.Errorf("errors reported: %v, want none", rec.errs)
+	}
+}
+
+// A watch cut off from etcd while keys change and the history is compacted
+// resumes from a compacted revision when the network comes back: the
+// source reloads and ends with the current set, and keeps the last known
+// set (never an empty one) in between.
+func TestWatchSurvivesPartitionWithCompaction(t *testing.T) {
+	e := etcdtest.Start(t)
+	e.RequireEmbedded(t) // compacting a shared etcd would discard its history
+	direct := e.Client(t)
+	proxy := etcdtest.NewProxy(t, e.Endpoints()[0])
+	viaProxy, err := etcdtest.NewClient([]string{proxy.Endpoint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = viaProxy.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prefix := e.Prefix + "svc/"
+	for _, k := range []string{"a", "b"} {
+		if _, err := direct.Put(ctx, prefix+k, `{"address":"10.0.0.`+k+`:80"}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &source{c: viaProxy, cfg: builderConfig{common: common{prefix: e.Prefix, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		backoff: resolver.Backoff{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond}},
+		timeout: time.Second, progress: 500 * time.Millisecond}}
+	rec := &recorder{set: map[string]resolver.Endpoint{}}
+	wctx, wcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(wctx, resolver.Target{Service: "svc"}, rec) }()
+	defer func() { wcancel(); <-done }()
+	waitSet(t, rec, "a", "b")
+
+	proxy.Cut()
+	if _, err := direct.Delete(ctx, prefix+"a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Put(ctx, prefix+"c", `{"address":"10.0.0.3:80"}`); err != nil {
+		t.Fatal(err)
+	}
+	r, err := direct.Put(ctx, prefix+"d", `{"address":"10.0.0.4:80"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Compact(ctx, r.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	// Cut off: the last known set stays.
+	time.Sleep(700 * time.Millisecond)
+	if got := keys(rec); !slices.Equal(got, []string{prefix + "a", prefix + "b"}) {
+		t.Fatalf("while cut off: %v, want the last known a, b", got)
+	}
+	proxy.Restore()
+	waitSet(t, rec, "b", "c", "d")
+}
+
+func keys(r *recorder) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ks := make([]string, 0, len(r.set))
+	for k := range r.set {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// waitSet waits until the recorder holds exactly the keys (under any
+// prefix) names.
+func waitSet(t *testing.T, r *recorder, names ...string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := keys(r)
+		match := len(got) == len(names)
+		for i := 0; match && i < len(got); i++ {
+			match = strings.HasSuffix(got[i], "/"+names[i])
+		}
+		if match {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoints %v, want %v", got, names)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
