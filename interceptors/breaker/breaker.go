@@ -13,6 +13,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/internal/clock"
@@ -330,9 +331,22 @@ func UnaryClientInterceptor(p Policy) grpc.UnaryClientInterceptor {
 			return err
 		}
 		err = invoker(ctx, method, req, reply, cc, opts...)
-		p.done(t, p.classify(err))
+		p.done(t, judge(p, cc, err))
 		return err
 	}
+}
+
+// judge is p's verdict on a finished call, except that a failure while the
+// connection has no ready transport is excluded: gRPC fails such calls
+// itself, fast, without reaching any backend, and counting them would keep
+// the breaker open for its whole timeout after the connection comes back
+// (for example when a client starts while its registry is down).
+func judge(p Policy, cc *grpc.ClientConn, err error) outcome {
+	o := p.classify(err)
+	if o == failure && cc != nil && cc.GetState() != connectivity.Ready {
+		return excluded
+	}
+	return o
 }
 
 // StreamClientInterceptor rejects streams p refuses with codes.Unavailable
@@ -345,7 +359,7 @@ func StreamClientInterceptor(p Policy) grpc.StreamClientInterceptor {
 			return nil, err
 		}
 		s, err := streamer(ctx, desc, cc, method, opts...)
-		p.done(t, p.classify(err))
+		p.done(t, judge(p, cc, err))
 		return s, err
 	}
 }

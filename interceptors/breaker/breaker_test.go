@@ -10,7 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/client"
@@ -324,4 +327,52 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...strin
 	}
 	t.Fatalf("metric %s%v not found", name, labels)
 	return 0
+}
+
+// Calls that fail because the connection has nowhere to go (here: a
+// resolver with no addresses yet) do not trip the breaker, so calls succeed
+// as soon as an endpoint appears instead of after the open timeout.
+func TestNoConnectionDoesNotTrip(t *testing.T) {
+	b, err := breaker.New("test", breaker.WithThreshold(2), breaker.WithTimeout(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := testsrv.Start(t)
+	r := manual.NewBuilderWithScheme("nowhere")
+	r.InitialState(resolver.State{})
+	conn, err := client.New("nowhere:///echo", client.WithInsecure(), client.WithoutBreaker(),
+		client.WithDialOptions(grpc.WithResolvers(r)),
+		client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	c := testsrv.Echo(conn)
+	for i := range 5 {
+		if code := status.Code(call(testsrv.Ctx(t, 5*time.Second), c, "hi")); code != codes.Unavailable {
+			t.Fatalf("call %d with no endpoints: got %v, want Unavailable", i, code)
+		}
+	}
+	if got := b.State(echoMethod); got != gobreaker.StateClosed {
+		t.Fatalf("breaker after calls with no connection: %v, want closed", got)
+	}
+	r.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: in.Addr}}})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := call(testsrv.Ctx(t, 5*time.Second), c, "hi")
+		if err == nil {
+			break
+		}
+		if errors.Is(err, breaker.ErrRejected) || status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			t.Fatalf("call once an endpoint exists: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A backend that answers with failures still trips it.
+	for range 2 {
+		_ = call(testsrv.Ctx(t, 5*time.Second), c, "code Unavailable")
+	}
+	if got := b.State(echoMethod); got != gobreaker.StateOpen {
+		t.Fatalf("breaker after 2 failures from a ready backend: %v, want open", got)
+	}
 }

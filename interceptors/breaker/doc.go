@@ -17,7 +17,11 @@
 // many successes close it, one failure opens it again. What counts as a
 // failure is a set of status codes ([DefaultFailureCodes]); the caller's own
 // Canceled counts as neither success nor failure, and codes such as
-// InvalidArgument or NotFound count as successes (the server answered).
+// InvalidArgument or NotFound count as successes (the server answered). A
+// failure while the ClientConn has no ready connection (no endpoints yet,
+// every backend unreachable) counts as neither either: gRPC already fails
+// those calls fast without reaching a backend, and counting them would hold
+// calls off for the open timeout after the connection comes back.
 //
 // It does not call gobreaker itself: gobreaker.CircuitBreaker.Execute takes
 // a mutex twice and reads time.Now twice per call (164–206 ns on the

@@ -345,9 +345,8 @@ func TestAgentForgetsRegistration(t *testing.T) {
 
 func TestNoPassingInstanceIsEmptyList(t *testing.T) {
 	e := newEnv(t)
-	// Calls fail on purpose here; the breaker would then hold them off for
-	// its timeout after the instance recovers.
-	e.copts = []client.Option{client.WithoutBreaker()}
+	// The default client, breaker included: calls that fail because the
+	// list is empty must not hold later ones off once the instance recovers.
 	var sick atomic.Bool
 	in, reg := e.startServer(t, nil, consul.WithHealthFunc(func(context.Context) error {
 		if sick.Load() {
@@ -375,7 +374,6 @@ func TestNoPassingInstanceIsEmptyList(t *testing.T) {
 
 func TestClientStartsWhileConsulDown(t *testing.T) {
 	e := newEnv(t)
-	e.copts = []client.Option{client.WithoutBreaker()} // the first call fails on purpose
 	in, _ := e.startServer(t, nil)
 	proxy := consultest.StartProxy(t, e.agent.Addr)
 	proxy.Down()

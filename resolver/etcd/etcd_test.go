@@ -380,9 +380,9 @@ func TestClientStartsWhileEtcdIsDown(t *testing.T) {
 	f := newFixture(t)
 	f.etcd.RequireEmbedded(t)
 	f.etcd.Stop(t)
-	// Calls fail on purpose until etcd is back; the default breaker would
-	// then hold them off for its open timeout.
-	conn := f.dial(t, client.WithoutBreaker()) // must not fail or block
+	// The default client, breaker included: calls that fail for want of
+	// endpoints must not hold later calls off once etcd is back.
+	conn := f.dial(t) // must not fail or block
 	ec := testsrv.Echo(conn)
 	ctx := testsrv.Ctx(t, 3*time.Second)
 	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
