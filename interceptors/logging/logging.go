@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -297,6 +298,12 @@ type addrEntry struct {
 }
 
 func addrString(a net.Addr) string {
+	if reflect.TypeOf(a).Kind() != reflect.Pointer {
+		// Only pointers are cached: their identity is the connection's,
+		// and an address of a non-comparable type (a struct holding a
+		// net.IP, say) would make the comparison below panic.
+		return a.String()
+	}
 	slot := &addrs[maphash.Comparable(addrSeed, a)%uint64(len(addrs))]
 	if e := slot.Load(); e != nil && e.addr == a {
 		return e.s

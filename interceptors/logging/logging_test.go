@@ -2,16 +2,20 @@ package logging_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/interceptors/logging"
@@ -176,5 +180,33 @@ func TestHealthLoggedWhenAsked(t *testing.T) {
 	}
 	if l := waitLines(t, sbuf, 2)[1]; l["grpc.service"] != "grpc.health.v1.Health" {
 		t.Fatalf("health line = %v, want grpc.health.v1.Health logged", l)
+	}
+}
+
+// addrOfValue is a net.Addr of a non-comparable type: the peer address
+// cache must not compare or hash it.
+type addrOfValue struct{ ip net.IP }
+
+func (a addrOfValue) Network() string { return "ip" }
+func (a addrOfValue) String() string  { return a.ip.String() }
+
+func TestPeerAddressOfAnyType(t *testing.T) {
+	var buf buffer
+	l := slog.New(slog.NewJSONHandler(&buf, nil))
+	i := logging.UnaryServerInterceptor(logging.WithLogger(l))
+	info := &grpc.UnaryServerInfo{FullMethod: "/grpckit.echo.v1.EchoService/Echo"}
+	for _, a := range []net.Addr{addrOfValue{net.IPv4(10, 0, 0, 1)}, &net.TCPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 7}, addrOfValue{net.IPv4(10, 0, 0, 3)}} {
+		ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: a})
+		if _, err := i(ctx, nil, info, func(context.Context, any) (any, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{`"peer.address":"10.0.0.1"`, `"peer.address":"10.0.0.2:7"`, `"peer.address":"10.0.0.3"`} {
+		buf.mu.Lock()
+		out := buf.b.String()
+		buf.mu.Unlock()
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
 	}
 }
