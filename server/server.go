@@ -59,8 +59,8 @@ type Server struct {
 	closed   bool
 	services []string
 	explicit map[string]bool // services whose status the user set
-	// wrapRecovery is set when recovery is the only interceptor: it then
-	// wraps each registered service instead (see register).
+	// wrapRecovery is set when recovery is the only unary interceptor: it
+	// then wraps each registered service instead (see register).
 	wrapRecovery bool
 }
 
@@ -140,12 +140,15 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	}
 	u := merge(c.order, s.builtin.slots.Unary, c.user.Unary)
 	st := merge(c.order, s.builtin.slots.Stream, c.user.Stream)
-	if len(u) == 1 && len(st) == 1 && len(s.builtin.slots.Unary[SlotRecovery]) == 1 && len(s.builtin.slots.Stream[SlotRecovery]) == 1 {
-		// Recovery alone: it wraps the services' handlers instead (see
-		// recovery.WrapService), so that the server installs no
-		// interceptor and grpc-go allocates nothing for one.
+	if len(u) == 1 && len(s.builtin.slots.Unary[SlotRecovery]) == 1 {
+		// Recovery alone for unary calls: it wraps the services' handlers
+		// instead (see recovery.WrapService), so that no unary interceptor
+		// is installed and grpc-go allocates nothing per call for one.
+		// Streams keep the interceptor (a cost per stream, not per
+		// message), which also covers an UnknownServiceHandler given
+		// through WithServerOptions.
 		s.wrapRecovery = true
-		return append(append(opts, s.builtin.opts...), c.grpcOpts...)
+		u = nil
 	}
 	if len(u) > 0 {
 		opts = append(opts, grpc.ChainUnaryInterceptor(u...))

@@ -10,7 +10,8 @@
 //
 // The server builder installs these interceptors by default; use this package
 // directly only when assembling a chain by hand. When recovery would be the
-// server's only interceptor, the builder wraps the registered services with
-// [WrapService] instead: grpc-go allocates twice per unary call for any
-// interceptor, and a server with everything else off then installs none.
+// server's only unary interceptor, the builder wraps the registered services
+// with [WrapService] instead: grpc-go allocates twice per unary call for any
+// unary interceptor, and a server with everything else off then installs
+// none (streams keep the interceptor, a cost per stream).
 package recovery

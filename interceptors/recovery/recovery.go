@@ -93,7 +93,8 @@ func splitMethod(full string) (string, string) {
 // interceptor at all: grpc-go allocates the call's UnaryServerInfo and
 // handler closure (two allocations per unary call) as soon as any
 // interceptor is installed, and the server builder uses this instead when
-// recovery would be its only interceptor. desc itself is not modified.
+// recovery would be its only unary interceptor. desc itself is not
+// modified.
 func WrapService(desc *grpc.ServiceDesc, opts ...Option) *grpc.ServiceDesc {
 	c := newConfig(opts)
 	d := *desc
