@@ -330,20 +330,30 @@ func UnaryClientInterceptor(p Policy) grpc.UnaryClientInterceptor {
 		if err != nil {
 			return err
 		}
+		ready := connReady(cc)
 		err = invoker(ctx, method, req, reply, cc, opts...)
-		p.done(t, judge(p, cc, err))
+		p.done(t, judge(p, cc, ready, err))
 		return err
 	}
 }
 
-// judge is p's verdict on a finished call, except that a failure while the
-// connection has no ready transport is excluded: gRPC fails such calls
-// itself, fast, without reaching any backend, and counting them would keep
-// the breaker open for its whole timeout after the connection comes back
-// (for example when a client starts while its registry is down).
-func judge(p Policy, cc *grpc.ClientConn, err error) outcome {
+// connReady reports whether cc had a ready connection when a call started.
+func connReady(cc *grpc.ClientConn) bool {
+	return cc == nil || cc.GetState() == connectivity.Ready
+}
+
+// judge is p's verdict on a finished call, except that a failure of a call
+// that started while the connection had no ready backend, and ended without
+// one, is excluded: such a call fails in gRPC itself (at once, or at its
+// deadline with WaitForReady) without reaching a backend, and counting it
+// would keep the breaker open for its whole timeout after the connection
+// comes back, for example when a client starts while its registry is down.
+// A call that started on a ready connection counts, also when the backend
+// dies under it, and so does one that found the connection ready by its
+// end (the first calls of a new connection start while it connects).
+func judge(p Policy, cc *grpc.ClientConn, readyAtStart bool, err error) outcome {
 	o := p.classify(err)
-	if o == failure && cc != nil && cc.GetState() != connectivity.Ready {
+	if o == failure && !readyAtStart && !connReady(cc) {
 		return excluded
 	}
 	return o
@@ -358,8 +368,9 @@ func StreamClientInterceptor(p Policy) grpc.StreamClientInterceptor {
 		if err != nil {
 			return nil, err
 		}
+		ready := connReady(cc)
 		s, err := streamer(ctx, desc, cc, method, opts...)
-		p.done(t, judge(p, cc, err))
+		p.done(t, judge(p, cc, ready, err))
 		return s, err
 	}
 }

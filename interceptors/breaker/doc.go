@@ -18,10 +18,13 @@
 // failure is a set of status codes ([DefaultFailureCodes]); the caller's own
 // Canceled counts as neither success nor failure, and codes such as
 // InvalidArgument or NotFound count as successes (the server answered). A
-// failure while the ClientConn has no ready connection (no endpoints yet,
-// every backend unreachable) counts as neither either: gRPC already fails
-// those calls fast without reaching a backend, and counting them would hold
-// calls off for the open timeout after the connection comes back.
+// call that starts and fails while the ClientConn has no ready connection
+// (no endpoints yet, every backend unreachable) counts as neither: gRPC
+// fails it without reaching a backend (at once, or at its deadline with
+// WaitForReady), and counting it would hold calls off for the open timeout
+// after the connection comes back. A call that starts on a ready connection
+// counts, also when the backend dies under it. (The state is read when a
+// call starts, under grpc-go's lock, and again when it fails.)
 //
 // It does not call gobreaker itself: gobreaker.CircuitBreaker.Execute takes
 // a mutex twice and reads time.Now twice per call (164–206 ns on the
