@@ -198,7 +198,10 @@ func WithOrder(order ...Slot) Option {
 
 // WithDialOptions passes options through to grpc.NewClient, after the
 // builder's own, so they win where both set the same thing. Interceptors
-// passed this way run inside the whole grpckit chain.
+// passed with grpc.WithChainUnaryInterceptor or WithChainStreamInterceptor
+// run inside the whole grpckit chain; one passed with grpc.WithUnaryInterceptor
+// or WithStreamInterceptor runs outside it (grpc-go puts that one first).
+// [WithUnaryInterceptor] places interceptors precisely.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *config) { c.dialOpts = append(c.dialOpts, opts...) }
 }

@@ -245,7 +245,11 @@ func WithOrder(order ...Slot) Option {
 
 // WithServerOptions passes options through to grpc.NewServer, after the
 // builder's own, so they win where both set the same thing. Interceptors
-// passed this way run inside the whole grpckit chain.
+// passed with grpc.ChainUnaryInterceptor or ChainStreamInterceptor run
+// inside the whole grpckit chain; one passed with grpc.UnaryInterceptor or
+// StreamInterceptor runs outside it (grpc-go puts that one first), but still
+// inside panic recovery when recovery is grpckit's only unary interceptor.
+// [WithUnaryInterceptor] places interceptors precisely.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return func(c *config) { c.grpcOpts = append(c.grpcOpts, opts...) }
 }

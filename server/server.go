@@ -179,7 +179,12 @@ func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
 // handlers when no interceptor provides it.
 func (s *Server) register(desc *grpc.ServiceDesc, impl any) {
 	if s.wrapRecovery {
-		desc = recovery.WrapService(desc, recovery.WithLogger(s.cfg.logger))
+		// Methods only: streams keep the recovery interceptor.
+		methods := *desc
+		methods.Streams = nil
+		w := recovery.WrapService(&methods, recovery.WithLogger(s.cfg.logger))
+		w.Streams = desc.Streams
+		desc = w
 	}
 	s.grpc.RegisterService(desc, impl)
 }

@@ -444,3 +444,48 @@ func TestInvalidOptions(t *testing.T) {
 		})
 	}
 }
+
+// With recovery as grpckit's only unary interceptor (everything else off),
+// panics are still recovered wherever they happen: in a handler, in a raw
+// grpc-go unary or stream interceptor given through WithServerOptions, and
+// in an UnknownServiceHandler.
+func TestOnlyRecoveryCoversRawOptions(t *testing.T) {
+	panicky := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if r, ok := req.(*echov1.EchoRequest); ok && r.GetMessage() == "interceptor panic" {
+			panic("unary interceptor")
+		}
+		return h(ctx, req)
+	}
+	panickyStream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if info.FullMethod == "/grpckit.echo.v1.EchoService/ServerStream" {
+			panic("stream interceptor")
+		}
+		return h(srv, ss)
+	}
+	in := testsrv.Start(t, server.WithAccessLog(false), server.WithMetrics(nil),
+		server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		server.WithServerOptions(grpc.UnaryInterceptor(panicky), grpc.ChainStreamInterceptor(panickyStream),
+			grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error { panic("unknown service") })))
+	conn := testsrv.Dial(t, in.Addr)
+	ec := testsrv.Echo(conn)
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	for _, msg := range []string{"panic", "interceptor panic"} {
+		if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: msg}); status.Code(err) != codes.Internal {
+			t.Errorf("unary %q: got %v, want Internal", msg, err)
+		}
+	}
+	ss, err := ec.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "hi"})
+	if err == nil {
+		_, err = ss.Recv()
+	}
+	if status.Code(err) != codes.Internal {
+		t.Errorf("stream through a panicking interceptor: got %v, want Internal", err)
+	}
+	err = conn.Invoke(ctx, "/no.Such/Method", &echov1.EchoRequest{}, &echov1.EchoResponse{})
+	if status.Code(err) != codes.Internal {
+		t.Errorf("unknown service: got %v, want Internal", err)
+	}
+	if r, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "after"}); err != nil || r.GetMessage() != "after" {
+		t.Fatalf("call after the panics = %v, %v; want success", r, err)
+	}
+}

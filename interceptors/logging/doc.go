@@ -27,8 +27,10 @@
 // line of a method shares are formatted once per method (slog's handlers
 // pre-format attributes given to WithAttrs), the record carries no caller
 // program counter (runtime.Callers was a tenth of a line's cost, and the
-// source would be this package anyway), and the peer address text is cached
-// per connection. Measured with `go test -run '^$' -bench . -benchmem
+// source would be this package anyway, so a handler with AddSource shows an
+// empty source), and the text of peer addresses is kept in a small
+// process-wide cache (256 entries, by address identity). A handler's
+// ReplaceAttr sees the per-method fields once per method, not once per line. Measured with `go test -run '^$' -bench . -benchmem
 // ./interceptors/logging`: a server line in JSON 0.78–0.86 µs and 1
 // allocation (it was 1.6 µs and 5 before), a filtered call 95 ns and none,
 // time.Now 47 ns in the same run.

@@ -233,6 +233,12 @@ func (c incomingCarrier) Get(key string) string {
 // Set is never called: the carrier is only extracted from.
 func (c incomingCarrier) Set(string, string) {}
 
+// Values lets propagation.Baggage read every baggage header, as the W3C
+// fast path does.
+func (c incomingCarrier) Values(key string) []string {
+	return metadata.ValueFromIncomingContext(c.ctx, key)
+}
+
 func (c incomingCarrier) Keys() []string {
 	md, _ := metadata.FromIncomingContext(c.ctx)
 	keys := make([]string, 0, len(md))

@@ -92,5 +92,8 @@ func FuzzExtractW3C(f *testing.F) {
 		if g, w := trace.SpanContextFromContext(ctx), trace.SpanContextFromContext(octx); !g.Equal(w) {
 			t.Errorf("extracted %+v, propagators %+v", g, w)
 		}
+		if g, w := baggage.FromContext(ctx).String(), baggage.FromContext(octx).String(); g != w {
+			t.Errorf("baggage %q, propagators %q", g, w)
+		}
 	})
 }

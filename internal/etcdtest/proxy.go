@@ -72,16 +72,15 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
 			_ = in.Close()
 			continue
 		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
+		p.mu.Lock()
+		if p.down {
 			p.mu.Unlock()
-			_ = in.Close()
+			_, _ = in.Close(), out.Close()
 			continue
 		}
 		p.conns[in], p.conns[out] = struct{}{}, struct{}{}

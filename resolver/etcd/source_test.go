@@ -21,6 +21,7 @@ type recorder struct {
 	set     map[string]resolver.Endpoint
 	replace int
 	invalid int
+	minSize int // the smallest set handed over; set it before watching
 	errs    []error
 }
 
@@ -32,6 +33,7 @@ func (r *recorder) Replace(m map[string]resolver.Endpoint) {
 	for k, e := range m {
 		r.set[k] = e
 	}
+	r.minSize = min(r.minSize, len(r.set))
 }
 
 func (r *recorder) Apply(cs ...resolver.Change) {
@@ -43,6 +45,7 @@ func (r *recorder) Apply(cs ...resolver.Change) {
 		} else {
 			r.set[c.Key] = c.Endpoint
 		}
+		r.minSize = min(r.minSize, len(r.set))
 	}
 }
 
@@ -139,6 +142,10 @@ func TestWatchSurvivesPartitionWithCompaction(t *testing.T) {
 	go func() { done <- s.Watch(wctx, resolver.Target{Service: "svc"}, rec) }()
 	defer func() { wcancel(); <-done }()
 	waitSet(t, rec, "a", "b")
+	rec.mu.Lock()
+	rec.minSize = 2
+	loads := rec.replace
+	rec.mu.Unlock()
 
 	proxy.Cut()
 	if _, err := direct.Delete(ctx, prefix+"a"); err != nil {
@@ -161,6 +168,14 @@ func TestWatchSurvivesPartitionWithCompaction(t *testing.T) {
 	}
 	proxy.Restore()
 	waitSet(t, rec, "b", "c", "d")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.replace <= loads {
+		t.Errorf("no reload after the compacted watch resumed (%d loads)", rec.replace)
+	}
+	if rec.minSize < 2 {
+		t.Errorf("the set shrank to %d endpoints on the way; want never below 2", rec.minSize)
+	}
 }
 
 func keys(r *recorder) []string {
