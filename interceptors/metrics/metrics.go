@@ -70,7 +70,9 @@ type Server struct {
 }
 
 // NewServer creates the server collectors and registers them on reg. If reg
-// already holds them (another server shares the registry), they are shared.
+// already holds them (another server shares the registry), they are shared,
+// with the buckets and constant labels they were created with; opts are then
+// ignored.
 func NewServer(reg prometheus.Registerer, opts ...Option) (*Server, error) {
 	if reg == nil {
 		return nil, ErrNilRegisterer
@@ -104,7 +106,8 @@ type Client struct {
 
 // NewClient creates the client collectors and registers them on reg. If reg
 // already holds them (another connection shares the registry), they are
-// shared.
+// shared, with the buckets and constant labels they were created with; opts
+// are then ignored.
 func NewClient(reg prometheus.Registerer, opts ...Option) (*Client, error) {
 	if reg == nil {
 		return nil, ErrNilRegisterer
