@@ -119,7 +119,7 @@ func (s *Server) installObservability(b *builtins) error {
 	o := &s.cfg.obs
 	if o.tp != nil || tracing.GlobalProviderSet() {
 		topts := []tracing.Option{tracing.WithTracerProvider(o.tp), tracing.WithPropagators(o.props)}
-		b.add(SlotTracing, tracing.UnaryServerInterceptor(topts...), tracing.StreamServerInterceptor(topts...))
+		b.add(SlotTracing, tracing.UnaryServerStage(topts...), tracing.StreamServerInterceptor(topts...))
 	}
 	if o.mp != nil {
 		b.opts = append(b.opts, grpc.StatsHandler(tracing.ServerHandler(tracing.WithMeterProvider(o.mp))))
@@ -130,11 +130,11 @@ func (s *Server) installObservability(b *builtins) error {
 			return fmt.Errorf("server: %w", err)
 		}
 		s.metrics = m
-		b.add(SlotMetrics, m.UnaryServerInterceptor(), m.StreamServerInterceptor())
+		b.add(SlotMetrics, m.UnaryServerStage(), m.StreamServerInterceptor())
 	}
 	if o.accessLog {
 		opts := append([]logging.Option{logging.WithLogger(s.cfg.logger)}, o.logOpts...)
-		b.add(SlotLogging, logging.UnaryServerInterceptor(opts...), logging.StreamServerInterceptor(opts...))
+		b.add(SlotLogging, logging.UnaryServerStage(opts...), logging.StreamServerInterceptor(opts...))
 	}
 	return nil
 }

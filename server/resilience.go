@@ -10,6 +10,7 @@ import (
 
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/shed"
+	"github.com/grpckit/grpckit/interceptors/stage"
 )
 
 // resilienceConfig holds the load-shedding and rate-limit options. Each
@@ -102,14 +103,14 @@ func (s *Server) installResilience(b *builtins) error {
 		if err != nil {
 			return err
 		}
-		b.add(SlotLimit, ratelimit.UnaryServerInterceptor(l), ratelimit.StreamServerInterceptor(l))
+		b.add(SlotLimit, ratelimit.UnaryServerStage(l), ratelimit.StreamServerInterceptor(l))
 	}
 	if r.concurrency > 0 {
 		l, err := limiter("concurrency limit", ratelimit.WithConcurrency(r.concurrency), ratelimit.WithName("server_concurrency"))
 		if err != nil {
 			return err
 		}
-		b.add(SlotLimit, ratelimit.UnaryServerInterceptor(l), ratelimit.StreamServerInterceptor(l))
+		b.add(SlotLimit, ratelimit.UnaryServerStage(l), ratelimit.StreamServerInterceptor(l))
 	}
 	if r.shedOn {
 		sh, err := shed.New(r.shed...)
@@ -123,7 +124,7 @@ func (s *Server) installResilience(b *builtins) error {
 				sh = withMetrics
 			}
 		}
-		b.add(SlotLimit, shed.UnaryServerInterceptor(sh), shed.StreamServerInterceptor(sh))
+		b.add(SlotLimit, stage.FromInterceptor(shed.UnaryServerInterceptor(sh)), shed.StreamServerInterceptor(sh))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/interceptors/recovery"
+	"github.com/grpckit/grpckit/interceptors/stage"
 	"github.com/grpckit/grpckit/internal/chain"
 )
 
@@ -76,7 +77,7 @@ func New(opts ...Option) (*Server, error) {
 		stopWatch: make(chan struct{}),
 		explicit:  map[string]bool{},
 	}
-	s.builtin.slots = chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](int(numSlots))
+	s.builtin.slots = chain.New[stage.Unary, grpc.StreamServerInterceptor](int(numSlots))
 	if err := s.installBuiltins(); err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func New(opts ...Option) (*Server, error) {
 // outside the user's in the same slot.
 func (s *Server) installBuiltins() error {
 	b := &s.builtin
-	b.add(SlotRecovery, recovery.UnaryServerInterceptor(recovery.WithLogger(s.cfg.logger)),
+	b.add(SlotRecovery, recovery.UnaryServerStage(recovery.WithLogger(s.cfg.logger)),
 		recovery.StreamServerInterceptor(recovery.WithLogger(s.cfg.logger)))
 	if err := s.installObservability(b); err != nil {
 		return err
@@ -105,15 +106,17 @@ func (s *Server) installBuiltins() error {
 	return s.installResilience(b)
 }
 
-// builtins collects what the builder installs: interceptors by slot, and
-// server options (stats handlers).
+// builtins collects what the builder installs: interceptors by slot (unary
+// ones as stages, which chain without allocating), and server options
+// (stats handlers).
 type builtins struct {
-	slots chain.Slots[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor]
+	slots chain.Slots[stage.Unary, grpc.StreamServerInterceptor]
 	opts  []grpc.ServerOption
 }
 
-// add appends a unary and a stream interceptor (either may be nil) at slot.
-func (b *builtins) add(slot Slot, u grpc.UnaryServerInterceptor, st grpc.StreamServerInterceptor) {
+// add appends a unary stage and a stream interceptor (either may be nil) at
+// slot.
+func (b *builtins) add(slot Slot, u stage.Unary, st grpc.StreamServerInterceptor) {
 	if u != nil {
 		b.slots.Unary[slot] = append(b.slots.Unary[slot], u)
 	}
@@ -138,7 +141,15 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	if c.workers > 0 {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(c.workers)))
 	}
-	u := merge(c.order, s.builtin.slots.Unary, c.user.Unary)
+	// The user's unary interceptors join the chain of stages as they are,
+	// at grpc-go's usual cost of a closure per call each.
+	userUnary := make([][]stage.Unary, len(c.user.Unary))
+	for slot, is := range c.user.Unary {
+		for _, i := range is {
+			userUnary[slot] = append(userUnary[slot], stage.FromInterceptor(i))
+		}
+	}
+	u := merge(c.order, s.builtin.slots.Unary, userUnary)
 	st := merge(c.order, s.builtin.slots.Stream, c.user.Stream)
 	if len(u) == 1 && len(s.builtin.slots.Unary[SlotRecovery]) == 1 {
 		// Recovery alone for unary calls: it wraps the services' handlers
@@ -151,7 +162,7 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 		u = nil
 	}
 	if len(u) > 0 {
-		opts = append(opts, grpc.ChainUnaryInterceptor(u...))
+		opts = append(opts, grpc.ChainUnaryInterceptor(stage.Chain(u...)))
 	}
 	if len(st) > 0 {
 		opts = append(opts, grpc.ChainStreamInterceptor(st...))

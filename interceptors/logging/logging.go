@@ -23,6 +23,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/interceptors/stage"
 )
 
 // Message is the message of every call line.
@@ -123,21 +125,23 @@ func (c *config) maxLevel() slog.Level {
 
 // UnaryServerInterceptor logs each finished unary call.
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
+	return UnaryServerStage(opts...).Interceptor()
+}
+
+// UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
+// without allocating (see package stage).
+func UnaryServerStage(opts ...Option) stage.Unary {
 	c := newConfig(opts)
 	hi := c.maxLevel()
-	i := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !c.logger.Enabled(ctx, hi) {
-			return handler(ctx, req)
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
+		if !c.logger.Enabled(ctx, hi) || !c.health && !notHealth.Match(ctx, interceptors.NewServerCallMeta(info.FullMethod, nil, req)) {
+			return next(ctx, req, info, handler)
 		}
 		start := c.now()
-		resp, err := handler(ctx, req)
+		resp, err := next(ctx, req, info, handler)
 		c.log(ctx, "server", info.FullMethod, interceptors.Unary, start, err, req, resp, -1, -1)
 		return resp, err
 	}
-	if c.health {
-		return i
-	}
-	return selector.UnaryServerInterceptor(i, notHealth)
 }
 
 // StreamServerInterceptor logs each finished stream, with the number of

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/interceptors/stage"
 )
 
 // callType is the grpc_type label, as go-grpc-middleware names it.
@@ -373,13 +375,13 @@ func (c *collector) initializeMetrics(srv reflection.ServiceInfoProvider) {
 	}
 }
 
-func (c *collector) unaryServer(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (c *collector) unaryServer(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
 	start := time.Now()
 	s := c.series(info.FullMethod, typeUnary)
 	ex := exemplar(ctx)
 	inc(s.started, ex)
 	inc(s.receivedCounter(), ex)
-	resp, err := handler(ctx, req)
+	resp, err := next(ctx, req, info, handler)
 	if err == nil {
 		inc(s.sentCounter(), ex)
 	}

@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection"
+
+	"github.com/grpckit/grpckit/interceptors/stage"
 )
 
 // DefaultBuckets are the handling-time histogram buckets, in seconds: from
@@ -94,7 +96,13 @@ func NewServer(reg prometheus.Registerer, opts ...Option) (*Server, error) {
 func (s *Server) InitializeMetrics(srv reflection.ServiceInfoProvider) { s.c.initializeMetrics(srv) }
 
 // UnaryServerInterceptor records unary calls.
-func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor { return s.c.unaryServer }
+func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+	return stage.Unary(s.c.unaryServer).Interceptor()
+}
+
+// UnaryServerStage is [Server.UnaryServerInterceptor] as a stage, which
+// chains without allocating (see package stage).
+func (s *Server) UnaryServerStage() stage.Unary { return s.c.unaryServer }
 
 // StreamServerInterceptor records streams and their messages.
 func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor { return s.c.streamServer }

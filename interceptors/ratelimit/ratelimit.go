@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit/interceptors/stage"
 	"github.com/grpckit/grpckit/internal/clock"
 )
 
@@ -407,12 +408,18 @@ func (l *Limiter) waitToken(ctx context.Context, method string) error {
 // UnaryServerInterceptor rejects unary calls over l's limits with
 // codes.ResourceExhausted.
 func UnaryServerInterceptor(l *Limiter) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return UnaryServerStage(l).Interceptor()
+}
+
+// UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
+// without allocating (see package stage).
+func UnaryServerStage(l *Limiter) stage.Unary {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
 		if !l.admit(ctx, info.FullMethod) {
 			return nil, errRejected
 		}
 		defer l.release()
-		return handler(ctx, req)
+		return next(ctx, req, info, handler)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/interceptors/stage"
 )
 
 // Message is the status message a client receives for a recovered panic.
@@ -48,6 +50,21 @@ func newConfig(opts []Option) *config {
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 	c := newConfig(opts)
 	return grpcrecovery.UnaryServerInterceptor(grpcrecovery.WithRecoveryHandlerContext(c.handle))
+}
+
+// UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
+// without allocating (see package stage): the same recovery and handler,
+// written for the stage form.
+func UnaryServerStage(opts ...Option) stage.Unary {
+	c := newConfig(opts)
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				resp, err = nil, c.handle(ctx, p)
+			}
+		}()
+		return next(ctx, req, info, handler)
+	}
 }
 
 // StreamServerInterceptor recovers panics in stream handlers and returns

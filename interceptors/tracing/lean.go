@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/interceptors/stage"
 )
 
 // instrumentation is the tracer's name.
@@ -110,10 +112,16 @@ func (t *tracer) end(ctx context.Context, span trace.Span, err error) {
 
 // UnaryServerInterceptor traces unary calls.
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
+	return UnaryServerStage(opts...).Interceptor()
+}
+
+// UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
+// without allocating (see package stage).
+func UnaryServerStage(opts ...Option) stage.Unary {
 	t := newTracer(opts, true)
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
 		ctx, span := t.start(ctx, info.FullMethod)
-		resp, err := handler(ctx, req)
+		resp, err := next(ctx, req, info, handler)
 		t.end(ctx, span, err)
 		return resp, err
 	}
