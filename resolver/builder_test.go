@@ -18,6 +18,7 @@ import (
 
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/server"
@@ -81,17 +82,6 @@ func call(t *testing.T, ec echov1.EchoServiceClient) error {
 	return err
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func gather(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -128,7 +118,7 @@ func TestBuildDoesNotWaitAndReportsErrors(t *testing.T) {
 	}
 	in := testsrv.Start(t, server.WithLogger(quiet))
 	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr}})
-	waitFor(t, "calls succeed", func() bool { return call(t, ec) == nil })
+	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 }
 
 func TestKeepsEndpointsOnErrors(t *testing.T) {
@@ -146,7 +136,7 @@ func TestKeepsEndpointsOnErrors(t *testing.T) {
 	u := src.updater(t)
 	in := testsrv.Start(t, server.WithLogger(quiet))
 	u.Apply(resolver.Change{Key: "a", Endpoint: resolver.Endpoint{Addr: in.Addr, Weight: 3}})
-	waitFor(t, "calls succeed", func() bool { return call(t, ec) == nil })
+	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 	updates := gather(t, reg, "grpckit_resolver_updates_total")
 
 	for range 5 {
@@ -184,7 +174,7 @@ func TestKeepsEndpointsOnErrors(t *testing.T) {
 	}
 	// The service really has no instances: the list empties.
 	u.Replace(nil)
-	waitFor(t, "calls fail", func() bool { return status.Code(call(t, ec)) == codes.Unavailable })
+	wait.For(t, 10*time.Second, "calls fail", func() bool { return status.Code(call(t, ec)) == codes.Unavailable })
 	if got := gather(t, reg, "grpckit_resolver_endpoints"); got != 0 {
 		t.Errorf("endpoints = %v, want 0", got)
 	}
@@ -200,16 +190,16 @@ func TestMaxStaleness(t *testing.T) {
 	u := src.updater(t)
 	in := testsrv.Start(t, server.WithLogger(quiet))
 	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr}})
-	waitFor(t, "calls succeed", func() bool { return call(t, ec) == nil })
+	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 	u.ReportError(errors.New("registry down")) // once: the timer must act
 	if err := call(t, ec); err != nil {
 		t.Fatalf("call right after the error: %v, want success", err)
 	}
 	// The balancer's error text varies ("no children to pick from" for
 	// round_robin); the resolver logs the cause.
-	waitFor(t, "endpoints given up", func() bool { return status.Code(call(t, ec)) == codes.Unavailable })
+	wait.For(t, 10*time.Second, "endpoints given up", func() bool { return status.Code(call(t, ec)) == codes.Unavailable })
 	u.Apply()
-	waitFor(t, "endpoints back", func() bool { return call(t, ec) == nil })
+	wait.For(t, 10*time.Second, "endpoints back", func() bool { return call(t, ec) == nil })
 }
 
 func TestWatchRestartedAndClosed(t *testing.T) {
@@ -230,7 +220,7 @@ func TestWatchRestartedAndClosed(t *testing.T) {
 		t.Errorf("Watch calls = %d, want 2", got)
 	}
 	_ = conn.Close()
-	waitFor(t, "Watch returned after Close", func() bool { return src.returned.Load() == 2 })
+	wait.For(t, 10*time.Second, "Watch returned after Close", func() bool { return src.returned.Load() == 2 })
 }
 
 func TestNewBuilderErrors(t *testing.T) {

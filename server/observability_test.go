@@ -21,6 +21,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/echo"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
 )
@@ -61,7 +62,7 @@ func TestAccessLog(t *testing.T) {
 		t.Run(tc.code, func(t *testing.T) {
 			_, _ = ec.Echo(ctx, &echov1.EchoRequest{Message: tc.msg})
 			// The server logs after it has sent the response: poll.
-			waitFor(t, 5*time.Second, "the server log line", func() bool { return strings.Count(slogs.String(), "\n") == 1 })
+			wait.For(t, 5*time.Second, "the server log line", func() bool { return strings.Count(slogs.String(), "\n") == 1 })
 			for _, side := range []struct {
 				name string
 				buf  *syncBuffer
@@ -121,7 +122,7 @@ func TestAccessLogOffAndFiltered(t *testing.T) {
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "code NotFound"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("got %v, want NotFound", err)
 	}
-	waitFor(t, 5*time.Second, "the warning line", func() bool { return strings.Contains(buf.String(), "grpc.code=NotFound") })
+	wait.For(t, 5*time.Second, "the warning line", func() bool { return strings.Contains(buf.String(), "grpc.code=NotFound") })
 	if out := buf.String(); strings.Count(out, "\n") != 1 || !strings.Contains(out, "level=WARN") {
 		t.Fatalf("logfmt output = %q, want exactly the one WARN line (OK filtered out)", out)
 	}
@@ -194,7 +195,7 @@ func TestMetricsOnAdminEndpoint(t *testing.T) {
 	addr := in.Server.AdminAddr().String()
 	labels := `grpc_method="Echo",grpc_service="grpckit.echo.v1.EchoService",grpc_type="unary"`
 	// The server records a call after its handler returns: poll.
-	waitFor(t, 5*time.Second, "server counts", func() bool {
+	wait.For(t, 5*time.Second, "server counts", func() bool {
 		return sample(t, scrape(t, addr), `grpc_server_handled_total{grpc_code="NotFound",`+labels+`}`) == fmt.Sprint(notFound)
 	})
 	text := scrape(t, addr)
@@ -282,7 +283,7 @@ func TestTracePropagation(t *testing.T) {
 	root.End()
 	traceID := root.SpanContext().TraceID()
 
-	waitFor(t, 5*time.Second, "5 ended spans", func() bool { return len(rec.Ended()) >= 5 })
+	wait.For(t, 5*time.Second, "5 ended spans", func() bool { return len(rec.Ended()) >= 5 })
 	kinds := map[string]int{}
 	for _, s := range rec.Ended() {
 		if s.SpanContext().TraceID() != traceID {
@@ -293,7 +294,7 @@ func TestTracePropagation(t *testing.T) {
 	if kinds["client"] != 2 || kinds["server"] != 2 {
 		t.Errorf("span kinds = %v, want 2 client and 2 server spans", kinds)
 	}
-	waitFor(t, 5*time.Second, "two server log lines", func() bool { return strings.Count(logs.String(), "\n") == 2 })
+	wait.For(t, 5*time.Second, "two server log lines", func() bool { return strings.Count(logs.String(), "\n") == 2 })
 	for _, l := range jsonLines(t, logs.String()) {
 		if l["trace_id"] != traceID.String() || l["span_id"] == nil {
 			t.Errorf("server log line trace_id = %v, span_id = %v; want %s and a span id", l["trace_id"], l["span_id"], traceID)
@@ -312,7 +313,7 @@ func TestExemplarsCarryTraceID(t *testing.T) {
 	}
 	root.End()
 	want := `trace_id="` + root.SpanContext().TraceID().String() + `"`
-	waitFor(t, 5*time.Second, "an exemplar with the trace id", func() bool {
+	wait.For(t, 5*time.Second, "an exemplar with the trace id", func() bool {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+in.Server.AdminAddr().String()+"/metrics", nil)
 		req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
 		resp, err := http.DefaultClient.Do(req)

@@ -12,6 +12,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	"github.com/grpckit/grpckit/server"
 )
 
@@ -82,7 +83,7 @@ func TestRegistrarLifecycle(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	waitFor(t, 5*time.Second, "registration", func() bool { return len(reg.Events()) == 1 })
+	wait.For(t, 5*time.Second, "registration", func() bool { return len(reg.Events()) == 1 })
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

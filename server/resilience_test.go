@@ -16,6 +16,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/shed"
 	"github.com/grpckit/grpckit/internal/clock"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
 )
@@ -109,7 +110,7 @@ func TestWithConcurrencyLimit(t *testing.T) {
 			_ = echoCode(slow, c, "sleep 20s")
 		}()
 	}
-	pollUntil(t, func() bool { return in.Echo.Calls() == limit })
+	wait.For(t, 10*time.Second, "condition", func() bool { return in.Echo.Calls() == limit })
 	ctx := testsrv.Ctx(t, 10*time.Second)
 	rejected := 0
 	for range extra {
@@ -122,7 +123,7 @@ func TestWithConcurrencyLimit(t *testing.T) {
 	if rejected != extra {
 		t.Errorf("%d calls beyond %d in flight: got %d rejected, want %d", extra, limit, rejected, extra)
 	}
-	pollUntil(t, func() bool { return echoCode(ctx, c, "hi") == codes.OK })
+	wait.For(t, 10*time.Second, "condition", func() bool { return echoCode(ctx, c, "hi") == codes.OK })
 }
 
 func TestWithLoadShedding(t *testing.T) {
@@ -141,14 +142,14 @@ func TestWithLoadShedding(t *testing.T) {
 	slow, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = echoCode(slow, c, "sleep 20s") }()
-	pollUntil(t, func() bool { return in.Echo.Calls() == 6 })
+	wait.For(t, 10*time.Second, "condition", func() bool { return in.Echo.Calls() == 6 })
 	if code := echoCode(ctx, c, "hi"); code != codes.ResourceExhausted {
 		t.Errorf("call beyond the limit of 1: got %v, want ResourceExhausted", code)
 	}
 	cancel()
 	<-done
 	// The handler ends a moment after the client sees Canceled.
-	pollUntil(t, func() bool { return echoCode(ctx, c, "hi") == codes.OK })
+	wait.For(t, 10*time.Second, "condition", func() bool { return echoCode(ctx, c, "hi") == codes.OK })
 }
 
 func TestResilienceOptionErrors(t *testing.T) {
@@ -170,16 +171,5 @@ func TestResilienceOptionErrors(t *testing.T) {
 				t.Errorf("New: got %v, want it to wrap the package's ErrInvalid", err)
 			}
 		})
-	}
-}
-
-func pollUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testcert"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
 )
@@ -47,16 +48,6 @@ func (s *syncBuffer) String() string {
 }
 
 // waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 func TestAllCallShapes(t *testing.T) {
 	pair, err := testcert.New()
@@ -336,12 +327,12 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "sleep 400ms"})
 		slow <- err
 	}()
-	waitFor(t, 5*time.Second, "the slow call to arrive", func() bool { return in.Echo.Calls() == 1 })
+	wait.For(t, 5*time.Second, "the slow call to arrive", func() bool { return in.Echo.Calls() == 1 })
 
 	done := make(chan error, 1)
 	go func() { done <- in.Server.Shutdown(ctx) }()
 	// Once GracefulStop runs, new calls are refused (fail fast, no retry).
-	waitFor(t, 5*time.Second, "new calls to be refused", func() bool {
+	wait.For(t, 5*time.Second, "new calls to be refused", func() bool {
 		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "new"})
 		return status.Code(err) == codes.Unavailable
 	})
@@ -365,7 +356,7 @@ func TestShutdownDeadlineForcesStop(t *testing.T) {
 		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "sleep 10s"})
 		slow <- err
 	}()
-	waitFor(t, 5*time.Second, "the slow call to arrive", func() bool { return in.Echo.Calls() == 1 })
+	wait.For(t, 5*time.Second, "the slow call to arrive", func() bool { return in.Echo.Calls() == 1 })
 
 	sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()

@@ -20,6 +20,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/breaker"
 	"github.com/grpckit/grpckit/internal/clock"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -85,7 +86,7 @@ func TestTripAndRecover(t *testing.T) {
 	fake.Advance(5 * time.Second)
 	probe := make(chan error, 1)
 	go func() { probe <- call(ctx, c, "sleep 1s") }()
-	waitFor(t, func() bool { return in.Echo.Calls() == 4 })
+	wait.For(t, 10*time.Second, "condition", func() bool { return in.Echo.Calls() == 4 })
 	if err := call(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
 		t.Errorf("second call while half-open: got %v, want ErrRejected", err)
 	}
@@ -282,17 +283,6 @@ func TestThrottle(t *testing.T) {
 	fake.Advance(2 * time.Minute) // the window, rounded up, is 16 × 2^32 ns ≈ 69 s
 	if err := call(ctx, c, "hi"); err != nil {
 		t.Errorf("after the window: got %v, want success", err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

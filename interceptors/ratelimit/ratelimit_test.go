@@ -19,6 +19,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/internal/clock"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
 )
@@ -202,7 +203,7 @@ func TestConcurrency(t *testing.T) {
 					codesCh <- call(slow, c, "sleep 20s")
 				}()
 			}
-			waitFor(t, func() bool { return l.InFlight() == tc.c && in.Echo.Calls() == int64(tc.c) })
+			wait.For(t, 10*time.Second, "condition", func() bool { return l.InFlight() == tc.c && in.Echo.Calls() == int64(tc.c) })
 			ctx := testsrv.Ctx(t, 10*time.Second)
 			rejected := 0
 			for range tc.k {
@@ -232,7 +233,7 @@ func TestConcurrency(t *testing.T) {
 					t.Errorf("slow call: got %v, want Canceled", code)
 				}
 			}
-			waitFor(t, func() bool { return l.InFlight() == 0 })
+			wait.For(t, 10*time.Second, "condition", func() bool { return l.InFlight() == 0 })
 			if code := call(ctx, c, "hi"); code != codes.OK {
 				t.Errorf("after release: got %v, want OK", code)
 			}
@@ -343,17 +344,6 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := ratelimit.New(ratelimit.WithRate(rate.Inf, 0)); err != nil {
 		t.Errorf("rate.Inf: got %v, want nil", err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

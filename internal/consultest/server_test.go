@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/consul/api"
 	"go.uber.org/goleak"
+
+	"github.com/grpckit/grpckit/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -22,17 +24,6 @@ func register(t *testing.T, c *api.Client, id, name string, tags []string, ttl, 
 	})
 	if err != nil {
 		t.Fatalf("register %s: %v", id, err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -158,7 +149,7 @@ func TestBlockingQuery(t *testing.T) {
 		}
 		done <- res{n: len(e), idx: m.LastIndex}
 	}()
-	waitFor(t, "the query to block", func() bool { return s.Requests("health") == 3 })
+	wait.For(t, 10*time.Second, "the query to block", func() bool { return s.Requests("health") == 3 })
 	select {
 	case r := <-done:
 		t.Fatalf("query returned %+v before any change, want it to block", r)
@@ -201,7 +192,7 @@ func TestTTLAndChecks(t *testing.T) {
 	s := Start(t)
 	c := s.Client()
 	register(t, c, "a", "svc", nil, "100ms", "")
-	waitFor(t, "TTL expiry", func() bool { return s.CheckStatus("service:a") == api.HealthCritical })
+	wait.For(t, 10*time.Second, "TTL expiry", func() bool { return s.CheckStatus("service:a") == api.HealthCritical })
 
 	tests := []struct {
 		name string
@@ -235,7 +226,7 @@ func TestDeregisterCriticalServiceAfter(t *testing.T) {
 	s := Start(t)
 	c := s.Client()
 	register(t, c, "a", "svc", nil, "50ms", "100ms")
-	waitFor(t, "the critical service to be reaped", func() bool { return len(s.Services()) == 0 })
+	wait.For(t, 10*time.Second, "the critical service to be reaped", func() bool { return len(s.Services()) == 0 })
 }
 
 func TestAgentEndpoints(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/consultest"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/resolver/consul"
@@ -102,17 +103,6 @@ func (e *env) passing(t *testing.T) map[string]bool {
 	return ids
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // calls makes n calls and returns how many failed.
 func calls(t *testing.T, c echov1.EchoServiceClient, n int) int {
 	t.Helper()
@@ -139,7 +129,7 @@ func callCounts(ins []*testsrv.Instance) []int64 {
 func allServe(t *testing.T, c echov1.EchoServiceClient, ins []*testsrv.Instance) {
 	t.Helper()
 	base := callCounts(ins)
-	waitFor(t, 10*time.Second, "every instance to receive calls", func() bool {
+	wait.For(t, 10*time.Second, "every instance to receive calls", func() bool {
 		calls(t, c, 10)
 		for i, n := range callCounts(ins) {
 			if n == base[i] {
@@ -160,7 +150,7 @@ func TestThreeInstancesAllUsed(t *testing.T) {
 		in, _ := e.startServer(t, nil)
 		ins = append(ins, in)
 	}
-	waitFor(t, 5*time.Second, "3 passing instances", func() bool { return len(e.passing(t)) == 3 })
+	wait.For(t, 5*time.Second, "3 passing instances", func() bool { return len(e.passing(t)) == 3 })
 	c := e.dial(t, nil)
 	allServe(t, c, ins) // every connection is ready
 	base := callCounts(ins)
@@ -197,7 +187,7 @@ func TestCriticalInstanceStopsReceivingCalls(t *testing.T) {
 	}
 	// Dial once registered: calls failing on an empty service would open
 	// the client's circuit breaker.
-	waitFor(t, 5*time.Second, "3 passing instances", func() bool { return len(e.passing(t)) == 3 })
+	wait.For(t, 5*time.Second, "3 passing instances", func() bool { return len(e.passing(t)) == 3 })
 	// The blocking query waits a minute, so a change seen sooner came from
 	// the query waking up, within one round.
 	c := e.dial(t, nil, consul.WithWaitTime(time.Minute))
@@ -205,8 +195,8 @@ func TestCriticalInstanceStopsReceivingCalls(t *testing.T) {
 
 	sick.Store(true)
 	id := regs[0].ServiceID()
-	waitFor(t, 5*time.Second, "the agent to report the instance critical", func() bool { return !e.passing(t)[id] })
-	waitFor(t, 5*time.Second, "calls to avoid the critical instance", func() bool {
+	wait.For(t, 5*time.Second, "the agent to report the instance critical", func() bool { return !e.passing(t)[id] })
+	wait.For(t, 5*time.Second, "calls to avoid the critical instance", func() bool {
 		before := ins[0].Echo.Calls()
 		calls(t, c, 20)
 		return ins[0].Echo.Calls() == before
@@ -235,7 +225,7 @@ func TestConsulDownKeepsEndpoints(t *testing.T) {
 		in, _ := e.startServer(t, nil)
 		ins = append(ins, in)
 	}
-	waitFor(t, 5*time.Second, "3 passing instances", func() bool { return len(e.passing(t)) == 3 })
+	wait.For(t, 5*time.Second, "3 passing instances", func() bool { return len(e.passing(t)) == 3 })
 	// The client reads Consul through a proxy the test takes down.
 	proxy := consultest.StartProxy(t, e.agent.Addr)
 	reg := prometheus.NewPedanticRegistry()
@@ -261,9 +251,9 @@ func TestConsulDownKeepsEndpoints(t *testing.T) {
 
 	proxy.Down()
 	errs := func() float64 { return metricValue(t, reg, "grpckit_resolver_errors_total") }
-	waitFor(t, 5*time.Second, "the resolver to see Consul down 6 times", func() bool { return errs() >= 6 })
+	wait.For(t, 5*time.Second, "the resolver to see Consul down 6 times", func() bool { return errs() >= 6 })
 	base := callCounts(ins)
-	waitFor(t, 5*time.Second, "all 3 instances to serve while Consul is down", func() bool {
+	wait.For(t, 5*time.Second, "all 3 instances to serve while Consul is down", func() bool {
 		for i, n := range callCounts(ins) {
 			if n == base[i] {
 				return false
@@ -272,7 +262,7 @@ func TestConsulDownKeepsEndpoints(t *testing.T) {
 		return true
 	})
 	proxy.Up(t)
-	waitFor(t, 5*time.Second, "the resolver to read Consul again", func() bool {
+	wait.For(t, 5*time.Second, "the resolver to read Consul again", func() bool {
 		for _, r := range proxy.Requests() {
 			if r.Index != "" && time.Since(r.At) < time.Second {
 				return true
@@ -331,13 +321,13 @@ func TestAgentForgetsRegistration(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			proxy := consultest.StartProxy(t, e.agent.Addr)
 			in, reg := e.startServer(t, consultest.NewClient(t, proxy.Addr()))
-			waitFor(t, 5*time.Second, "the instance to pass", func() bool { return e.passing(t)[reg.ServiceID()] })
+			wait.For(t, 5*time.Second, "the instance to pass", func() bool { return e.passing(t)[reg.ServiceID()] })
 			id := reg.ServiceID()
 			c := e.dial(t, nil)
 			allServe(t, c, []*testsrv.Instance{in})
 
 			tt.forget(t, reg, proxy)
-			waitFor(t, 5*time.Second, "the registration to come back", func() bool { return e.passing(t)[id] })
+			wait.For(t, 5*time.Second, "the registration to come back", func() bool { return e.passing(t)[id] })
 			allServe(t, c, []*testsrv.Instance{in})
 		})
 	}
@@ -357,9 +347,9 @@ func TestNoPassingInstanceIsEmptyList(t *testing.T) {
 	c := e.dial(t, nil)
 	allServe(t, c, []*testsrv.Instance{in})
 	sick.Store(true)
-	waitFor(t, 5*time.Second, "the agent to report it critical", func() bool { return !e.passing(t)[reg.ServiceID()] })
+	wait.For(t, 5*time.Second, "the agent to report it critical", func() bool { return !e.passing(t)[reg.ServiceID()] })
 	var err error
-	waitFor(t, 5*time.Second, "calls to fail with Unavailable", func() bool {
+	wait.For(t, 5*time.Second, "calls to fail with Unavailable", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
@@ -392,7 +382,7 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 	e := newEnv(t)
 	blue, _ := e.startServer(t, nil, consul.WithTags("blue"), consul.WithMeta(map[string]string{"zone": "z1"}))
 	green, _ := e.startServer(t, nil, consul.WithTags("green"))
-	waitFor(t, 5*time.Second, "2 passing instances", func() bool { return len(e.passing(t)) == 2 })
+	wait.For(t, 5*time.Second, "2 passing instances", func() bool { return len(e.passing(t)) == 2 })
 	b, err := consul.NewBuilder(e.client, consul.WithWaitTime(time.Minute))
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +434,7 @@ func TestRegistrar(t *testing.T) {
 		t.Errorf("second Register: got %v, want ErrRegistered", err)
 	}
 	var entry *api.ServiceEntry
-	waitFor(t, 5*time.Second, "the registration", func() bool {
+	wait.For(t, 5*time.Second, "the registration", func() bool {
 		es, _, err := e.client.Health().Service(e.svc, "", true, nil)
 		if err != nil || len(es) != 1 {
 			return false
@@ -526,14 +516,14 @@ func TestServerCutOffTurnsCriticalWithinTTL(t *testing.T) {
 	proxy := consultest.StartProxy(t, e.agent.Addr)
 	cut, reg := e.startServer(t, consultest.NewClient(t, proxy.Addr()))
 	other, _ := e.startServer(t, nil)
-	waitFor(t, 5*time.Second, "2 passing instances", func() bool { return len(e.passing(t)) == 2 })
+	wait.For(t, 5*time.Second, "2 passing instances", func() bool { return len(e.passing(t)) == 2 })
 	c := e.dial(t, nil)
 	allServe(t, c, []*testsrv.Instance{cut, other})
 
 	proxy.Down() // the registrar's TTL updates stop reaching the agent
 	// TTL 600ms: critical within it, plus the blocking query's round.
-	waitFor(t, 3*time.Second, "the cut-off instance to turn critical", func() bool { return !e.passing(t)[reg.ServiceID()] })
-	waitFor(t, 3*time.Second, "calls to avoid it", func() bool {
+	wait.For(t, 3*time.Second, "the cut-off instance to turn critical", func() bool { return !e.passing(t)[reg.ServiceID()] })
+	wait.For(t, 3*time.Second, "calls to avoid it", func() bool {
 		before := cut.Echo.Calls()
 		if failed := calls(t, c, 20); failed != 0 {
 			t.Fatalf("got %d failed calls, want 0", failed)

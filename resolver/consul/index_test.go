@@ -15,6 +15,7 @@ import (
 	grpcresolver "google.golang.org/grpc/resolver"
 
 	"github.com/grpckit/grpckit/internal/consultest"
+	"github.com/grpckit/grpckit/internal/wait"
 	"github.com/grpckit/grpckit/resolver"
 )
 
@@ -92,17 +93,6 @@ func testConfig() builderConfig {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func healthReqs(p *consultest.Proxy) []consultest.ProxyRequest {
 	var out []consultest.ProxyRequest
 	for _, r := range p.Requests() {
@@ -119,7 +109,7 @@ func TestIndexResetWhenItGoesBackwards(t *testing.T) {
 	e := startIndexEnv(t, testConfig(), nil)
 	const high = 1 << 40
 	e.proxy.SetIndexRewrite(func(n uint64) uint64 { return n + high })
-	waitFor(t, "a query blocking at the high index", func() bool {
+	wait.For(t, 10*time.Second, "a query blocking at the high index", func() bool {
 		for _, r := range healthReqs(e.proxy) {
 			if n, _ := strconv.ParseUint(r.Index, 10, 64); n > high {
 				return true
@@ -129,7 +119,7 @@ func TestIndexResetWhenItGoesBackwards(t *testing.T) {
 	})
 	e.proxy.SetIndexRewrite(nil) // the index drops back by 2^40
 	mark := len(healthReqs(e.proxy))
-	waitFor(t, "a query without index after the drop", func() bool {
+	wait.For(t, 10*time.Second, "a query without index after the drop", func() bool {
 		reqs := healthReqs(e.proxy)
 		for _, r := range reqs[mark:] {
 			if r.Index == "" {
@@ -139,7 +129,7 @@ func TestIndexResetWhenItGoesBackwards(t *testing.T) {
 		return false
 	})
 	// And then it blocks again at the real, lower index.
-	waitFor(t, "a blocking query at the real index", func() bool {
+	wait.For(t, 10*time.Second, "a blocking query at the real index", func() bool {
 		reqs := healthReqs(e.proxy)
 		n, _ := strconv.ParseUint(reqs[len(reqs)-1].Index, 10, 64)
 		return n > 0 && n < high
@@ -153,7 +143,7 @@ func TestIndexResetWhenItGoesBackwards(t *testing.T) {
 // resolver block at index 1, never query with 0 (which returns at once).
 func TestIndexNeverZeroAfterFirstRead(t *testing.T) {
 	e := startIndexEnv(t, testConfig(), func(uint64) uint64 { return 0 })
-	waitFor(t, "5 queries", func() bool { return len(healthReqs(e.proxy)) >= 5 })
+	wait.For(t, 10*time.Second, "5 queries", func() bool { return len(healthReqs(e.proxy)) >= 5 })
 	reqs := healthReqs(e.proxy)
 	if reqs[0].Index != "" {
 		t.Errorf("first query: got index %q, want none", reqs[0].Index)
@@ -172,7 +162,7 @@ func TestRateLimitWhenIndexDoesNotMove(t *testing.T) {
 	// Index 1 is below the agent's, so the agent answers at once; the
 	// rewrite makes the index look stuck.
 	e := startIndexEnv(t, cfg, func(uint64) uint64 { return 1 })
-	waitFor(t, "8 queries", func() bool { return len(healthReqs(e.proxy)) >= 8 })
+	wait.For(t, 10*time.Second, "8 queries", func() bool { return len(healthReqs(e.proxy)) >= 8 })
 	reqs := healthReqs(e.proxy)
 	for i := 2; i < len(reqs); i++ {
 		// Timers never fire early; allow 10ms for the request's trip.
@@ -187,13 +177,13 @@ func TestRateLimitWhenIndexDoesNotMove(t *testing.T) {
 func TestBackoffWithJitterOnErrors(t *testing.T) {
 	cfg := testConfig()
 	e := startIndexEnv(t, cfg, nil)
-	waitFor(t, "the first answer", func() bool { r, _ := e.rec.counts(); return r >= 1 })
+	wait.For(t, 10*time.Second, "the first answer", func() bool { r, _ := e.rec.counts(); return r >= 1 })
 	e.proxy.SetFailing(http.StatusInternalServerError)
 	// A query in flight may still succeed; count from the first failure.
-	waitFor(t, "the first error", func() bool { _, n := e.rec.counts(); return n >= 1 })
+	wait.For(t, 10*time.Second, "the first error", func() bool { _, n := e.rec.counts(); return n >= 1 })
 	replaces, _ := e.rec.counts()
 	mark := len(healthReqs(e.proxy)) - 1
-	waitFor(t, "10 failed queries", func() bool { return len(healthReqs(e.proxy)) >= mark+10 })
+	wait.For(t, 10*time.Second, "10 failed queries", func() bool { return len(healthReqs(e.proxy)) >= mark+10 })
 	reqs := healthReqs(e.proxy)[mark:]
 	var gaps []time.Duration
 	for i := 1; i < len(reqs); i++ {
@@ -222,7 +212,7 @@ func TestBackoffWithJitterOnErrors(t *testing.T) {
 		t.Errorf("got %d replaces during the outage, want %d (the set is kept)", r, replaces)
 	}
 	e.proxy.SetFailing(0)
-	waitFor(t, "an answer after the outage", func() bool { r, _ := e.rec.counts(); return r > replaces })
+	wait.For(t, 10*time.Second, "an answer after the outage", func() bool { r, _ := e.rec.counts(); return r > replaces })
 }
 
 func TestEndpointsFromEntries(t *testing.T) {

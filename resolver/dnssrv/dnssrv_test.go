@@ -23,6 +23,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/dnstest"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/server"
@@ -96,17 +97,6 @@ func build(t *testing.T, target string, opts ...Option) (*fakeCC, grpcresolver.R
 	return cc, r
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func addrs(m map[string]resolver.Endpoint) []string {
 	var out []string
 	for a := range m {
@@ -162,7 +152,7 @@ func call(c echov1.EchoServiceClient) error {
 func served(t *testing.T, c echov1.EchoServiceClient, in *testsrv.Instance) {
 	t.Helper()
 	before := in.Echo.Calls()
-	waitFor(t, 5*time.Second, "calls on "+in.Addr, func() bool {
+	wait.For(t, 5*time.Second, "calls on "+in.Addr, func() bool {
 		_ = call(c)
 		return in.Echo.Calls() > before
 	})
@@ -210,7 +200,7 @@ func TestWeightsAndAddresses(t *testing.T) {
 			d.SetAdditional(additional)
 			aBefore := d.Queries("udp", "A")
 			cc, _ := build(t, "dnssrv://"+d.Addr()+"/"+name)
-			waitFor(t, 5*time.Second, "endpoints", hasAddrs(cc, "127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003", "[::1]:1001"))
+			wait.For(t, 5*time.Second, "endpoints", hasAddrs(cc, "127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003", "[::1]:1001"))
 			eps, _, _ := cc.last()
 			want := map[string]uint32{"127.0.0.1:1001": 70, "[::1]:1001": 70, "127.0.0.1:1002": 30, "127.0.0.1:1003": 0}
 			for a, w := range want {
@@ -247,13 +237,13 @@ func TestTTLRefresh(t *testing.T) {
 	changed := time.Now()
 	d.SetSRV(name, dnstest.SRV{Priority: 1, Weight: 1, Port: p2, Target: "two.svc.test", TTL: ttl})
 	// The deadline is the record's TTL plus a second for the connection.
-	waitFor(t, (ttl+1)*time.Second, "the change within its TTL", func() bool {
+	wait.For(t, (ttl+1)*time.Second, "the change within its TTL", func() bool {
 		_ = call(c)
 		return two.Echo.Calls() > 0
 	})
 	t.Logf("change picked up after %v (TTL %ds)", time.Since(changed).Round(time.Millisecond), ttl)
 	// The old record is gone from the list: calls stop reaching it.
-	waitFor(t, 2*time.Second, "calls to leave the old target", func() bool {
+	wait.For(t, 2*time.Second, "calls to leave the old target", func() bool {
 		before := one.Echo.Calls()
 		for range 10 {
 			_ = call(c)
@@ -284,7 +274,7 @@ func TestRefreshBounds(t *testing.T) {
 			d.SetHostTTL(tt.ttl)
 			before := d.Queries("udp", "SRV")
 			cc, r := build(t, "dnssrv://"+d.Addr()+"/"+name, WithRefresh(tt.minR, tt.maxR))
-			waitFor(t, 5*time.Second, "endpoints", hasAddrs(cc, "127.0.0.1:1"))
+			wait.For(t, 5*time.Second, "endpoints", hasAddrs(cc, "127.0.0.1:1"))
 			start := time.Now()
 			for time.Since(start) < tt.window {
 				time.Sleep(10 * time.Millisecond)
@@ -303,10 +293,10 @@ func TestResolveNow(t *testing.T) {
 	d.SetSRV(name, dnstest.SRV{Priority: 1, Weight: 1, Port: 1, Target: "x.svc.test", TTL: 3600})
 	d.SetHost("x.svc.test", "127.0.0.1")
 	cc, r := build(t, "dnssrv://"+d.Addr()+"/"+name)
-	waitFor(t, 5*time.Second, "endpoints", hasAddrs(cc, "127.0.0.1:1"))
+	wait.For(t, 5*time.Second, "endpoints", hasAddrs(cc, "127.0.0.1:1"))
 	d.SetSRV(name, dnstest.SRV{Priority: 1, Weight: 1, Port: 2, Target: "x.svc.test", TTL: 3600})
 	r.ResolveNow(grpcresolver.ResolveNowOptions{})
-	waitFor(t, 5*time.Second, "the change after ResolveNow", hasAddrs(cc, "127.0.0.1:2"))
+	wait.For(t, 5*time.Second, "the change after ResolveNow", hasAddrs(cc, "127.0.0.1:2"))
 }
 
 func TestNXDomainVersusFailures(t *testing.T) {
@@ -328,12 +318,12 @@ func TestNXDomainVersusFailures(t *testing.T) {
 			cc, _ := build(t, "dnssrv://"+d.Addr()+"/"+name)
 			c := dial(t, d.Addr())
 			served(t, c, in)
-			waitFor(t, 5*time.Second, "endpoints", hasAddrs(cc, in.Addr))
+			wait.For(t, 5*time.Second, "endpoints", hasAddrs(cc, in.Addr))
 
 			d.SetFailure(name, tt.failure)
 			if tt.wantEmpty {
-				waitFor(t, 5*time.Second, "an empty list", hasAddrs(cc))
-				waitFor(t, 5*time.Second, "calls to fail with Unavailable", func() bool {
+				wait.For(t, 5*time.Second, "an empty list", hasAddrs(cc))
+				wait.For(t, 5*time.Second, "calls to fail with Unavailable", func() bool {
 					return status.Code(call(c)) == codes.Unavailable
 				})
 				return
@@ -341,7 +331,7 @@ func TestNXDomainVersusFailures(t *testing.T) {
 			_, states, _ := cc.last()
 			// Each failed resolution is one query; two resolvers ask.
 			q := d.Queries("udp", "SRV")
-			waitFor(t, 5*time.Second, "6 failed resolutions", func() bool { return d.Queries("udp", "SRV") >= q+6 })
+			wait.For(t, 5*time.Second, "6 failed resolutions", func() bool { return d.Queries("udp", "SRV") >= q+6 })
 			for i := range 50 {
 				if err := call(c); err != nil {
 					t.Fatalf("call %d during the failure: %v", i, err)
@@ -382,7 +372,7 @@ func TestBadTargets(t *testing.T) {
 	for _, target := range tests {
 		t.Run(target, func(t *testing.T) {
 			cc, _ := build(t, target)
-			waitFor(t, 5*time.Second, "an error", func() bool {
+			wait.For(t, 5*time.Second, "an error", func() bool {
 				_, _, errs := cc.last()
 				return errs > 0
 			})

@@ -23,6 +23,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/resolver/etcd"
@@ -108,17 +109,6 @@ func (f *fixture) keys(t testing.TB) int {
 }
 
 // waitFor polls cond every 10ms until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("%s: not true after %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
 
 // load runs calls on conn from n goroutines until stop is called, which
 // returns how many calls were made and the failures.
@@ -186,19 +176,19 @@ func TestSpreadJoinAndLeave(t *testing.T) {
 	for range 3 {
 		ins = append(ins, serve(t, f.registrar(t, nil)))
 	}
-	waitFor(t, 5*time.Second, "three servers registered", func() bool { return f.keys(t) == 3 })
+	wait.For(t, 5*time.Second, "three servers registered", func() bool { return f.keys(t) == 3 })
 	conn := f.dial(t)
 	stop := load(conn, 4)
 	defer func() { stop() }()
 	for _, in := range ins {
-		waitFor(t, 10*time.Second, "server "+in.Addr+" gets calls", gotCalls(in))
+		wait.For(t, 10*time.Second, "server "+in.Addr+" gets calls", gotCalls(in))
 	}
 
 	outer := t
 	t.Run("join", func(t *testing.T) {
 		start := time.Now()
 		in := serve(outer, f.registrar(outer, nil)) // lives until the end of the test
-		waitFor(t, 10*time.Second, "fourth server gets calls", gotCalls(in))
+		wait.For(t, 10*time.Second, "fourth server gets calls", gotCalls(in))
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("fourth server got its first call after %v, want ≤ 1s", d)
 		}
@@ -221,8 +211,8 @@ func TestSpreadJoinAndLeave(t *testing.T) {
 		}()
 		// Deregistered: the key is gone. Then, while the server still drains,
 		// the client must stop calling it.
-		waitFor(t, 5*time.Second, "key deleted", func() bool { return f.keys(t) == 3 })
-		waitFor(t, 5*time.Second, "leaving server stops receiving calls", func() bool { return quietFor(leaving, 100*time.Millisecond) })
+		wait.For(t, 5*time.Second, "key deleted", func() bool { return f.keys(t) == 3 })
+		wait.For(t, 5*time.Second, "leaving server stops receiving calls", func() bool { return quietFor(leaving, 100*time.Millisecond) })
 		select {
 		case err := <-shutdownDone:
 			t.Fatalf("Shutdown returned (%v) before the client moved away; the drain delay is too short for the resolver", err)
@@ -260,11 +250,11 @@ func TestEtcdOutage(t *testing.T) {
 	if err := other.Register(context.Background(), "127.0.0.1:1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "two servers registered", func() bool { return f.keys(t) == 2 })
+	wait.For(t, 5*time.Second, "two servers registered", func() bool { return f.keys(t) == 2 })
 	conn := f.dial(t)
 	stop := load(conn, 4)
 	defer func() { stop() }()
-	waitFor(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && b.Echo.Calls() > 0 })
+	wait.For(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && b.Echo.Calls() > 0 })
 
 	f.etcd.Stop(t)
 	// Deregistering while etcd is down gives up after RevokeTimeout, so a
@@ -277,8 +267,8 @@ func TestEtcdOutage(t *testing.T) {
 	// Longer than the TTL, so leases are lost on the registrars' side.
 	deadline := time.Now().Add(ttl + time.Second)
 	for time.Now().Before(deadline) {
-		waitFor(t, 5*time.Second, "a still gets calls", gotCalls(a))
-		waitFor(t, 5*time.Second, "b still gets calls", gotCalls(b))
+		wait.For(t, 5*time.Second, "a still gets calls", gotCalls(a))
+		wait.For(t, 5*time.Second, "b still gets calls", gotCalls(b))
 	}
 	if got := metricValue(t, f.reg, "grpckit_resolver_endpoints"); got != 2 {
 		t.Errorf("endpoints during the outage: got %v, want 2", got)
@@ -293,14 +283,14 @@ func TestEtcdOutage(t *testing.T) {
 	}
 
 	f.etcd.Restart(t)
-	d := waitFor(t, 10*time.Second, "registrations back", func() bool { return f.keys(t) == 2 })
+	d := wait.For(t, 10*time.Second, "registrations back", func() bool { return f.keys(t) == 2 })
 	if d > ttl {
 		t.Errorf("registrations back after %v, want ≤ TTL %v", d, ttl)
 	}
 	c := serve(t, f.registrar(t, nil))
 	stop = load(conn, 2)
-	waitFor(t, 5*time.Second, "new server discovered after the restart", gotCalls(c))
-	waitFor(t, 5*time.Second, "staleness back to 0", func() bool {
+	wait.For(t, 5*time.Second, "new server discovered after the restart", gotCalls(c))
+	wait.For(t, 5*time.Second, "staleness back to 0", func() bool {
 		return metricValue(t, f.reg, "grpckit_resolver_staleness_seconds") == 0
 	})
 	// The old leases, revived by the restart, expire without taking the
@@ -320,22 +310,22 @@ func TestKilledServerDisappears(t *testing.T) {
 	own := f.etcd.Client(t)
 	a := serve(t, f.registrar(t, nil))
 	killed := serve(t, f.registrar(t, own))
-	waitFor(t, 5*time.Second, "two servers registered", func() bool { return f.keys(t) == 2 })
+	wait.For(t, 5*time.Second, "two servers registered", func() bool { return f.keys(t) == 2 })
 	conn := f.dial(t)
 	stop := load(conn, 2)
 	defer stop()
-	waitFor(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && killed.Echo.Calls() > 0 })
+	wait.For(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && killed.Echo.Calls() > 0 })
 
 	// The registrar loses its etcd client: no keep-alive, no revoke, as if
 	// its process had died. The gRPC server keeps serving, so only the
 	// resolver can move the client away.
 	_ = own.Close()
-	d := waitFor(t, ttl+3*time.Second, "key expired", func() bool { return f.keys(t) == 1 })
-	waitFor(t, time.Second, "client stops calling the dead server", func() bool { return quietFor(killed, 100*time.Millisecond) })
+	d := wait.For(t, ttl+3*time.Second, "key expired", func() bool { return f.keys(t) == 1 })
+	wait.For(t, time.Second, "client stops calling the dead server", func() bool { return quietFor(killed, 100*time.Millisecond) })
 	if d > ttl+time.Second {
 		t.Errorf("key gone after %v, want ≤ TTL %v (+1s)", d, ttl)
 	}
-	waitFor(t, time.Second, "a still gets calls", gotCalls(a))
+	wait.For(t, time.Second, "a still gets calls", gotCalls(a))
 }
 
 func TestDeletedKeyIsPutBack(t *testing.T) {
@@ -345,13 +335,13 @@ func TestDeletedKeyIsPutBack(t *testing.T) {
 	if want := f.etcd.Prefix + svc + "/one"; r.Key() != want {
 		t.Fatalf("Key() = %q, want %q", r.Key(), want)
 	}
-	waitFor(t, 5*time.Second, "registered", func() bool { return f.keys(t) == 1 })
+	wait.For(t, 5*time.Second, "registered", func() bool { return f.keys(t) == 1 })
 	for i := range 3 {
 		ctx := testsrv.Ctx(t, 2*time.Second)
 		if _, err := f.cli.Delete(ctx, r.Key()); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
-		waitFor(t, 2*time.Second, "key put back", func() bool { return f.keys(t) == 1 })
+		wait.For(t, 2*time.Second, "key put back", func() bool { return f.keys(t) == 1 })
 		resp, err := f.cli.Get(ctx, r.Key())
 		if err != nil || len(resp.Kvs) != 1 {
 			t.Fatalf("round %d: get: %v, %d keys, want 1", i, err, len(resp.Kvs))
@@ -395,7 +385,7 @@ func TestClientStartsWhileEtcdIsDown(t *testing.T) {
 
 	f.etcd.Restart(t)
 	in := serve(t, f.registrar(t, nil))
-	waitFor(t, 10*time.Second, "calls succeed", func() bool {
+	wait.For(t, 10*time.Second, "calls succeed", func() bool {
 		_, err := ec.Echo(testsrv.Ctx(t, time.Second), &echov1.EchoRequest{Message: "hi"})
 		return err == nil
 	})
@@ -407,7 +397,7 @@ func TestClientStartsWhileEtcdIsDown(t *testing.T) {
 func TestMalformedValuesAreSkipped(t *testing.T) {
 	f := newFixture(t)
 	good := serve(t, f.registrar(t, nil, etcd.WithInstanceID("good")))
-	waitFor(t, 5*time.Second, "registered", func() bool { return f.keys(t) == 1 })
+	wait.For(t, 5*time.Second, "registered", func() bool { return f.keys(t) == 1 })
 	ctx := testsrv.Ctx(t, 5*time.Second)
 	prefix := f.etcd.Prefix + svc + "/"
 	bad := map[string]string{
@@ -423,7 +413,7 @@ func TestMalformedValuesAreSkipped(t *testing.T) {
 	}
 	conn := f.dial(t)
 	ec := testsrv.Echo(conn)
-	waitFor(t, 5*time.Second, "good endpoint serves", func() bool {
+	wait.For(t, 5*time.Second, "good endpoint serves", func() bool {
 		_, err := ec.Echo(testsrv.Ctx(t, time.Second), &echov1.EchoRequest{Message: "hi"})
 		return err == nil
 	})
@@ -434,7 +424,7 @@ func TestMalformedValuesAreSkipped(t *testing.T) {
 	if _, err := f.cli.Put(ctx, prefix+"good", "{broken"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "invalid entries counted", func() bool {
+	wait.For(t, 5*time.Second, "invalid entries counted", func() bool {
 		return metricValue(t, f.reg, "grpckit_resolver_invalid_entries_total") >= float64(len(bad)+2)
 	})
 	base := good.Echo.Calls()
@@ -546,7 +536,7 @@ func TestAttributesReachTheClientConn(t *testing.T) {
 	}
 	defer r.Close()
 	want := resolver.Endpoint{Addr: in.Addr, Weight: 30, Zone: "eu-1a", Version: "1.4.2", Metadata: md}
-	waitFor(t, 5*time.Second, "endpoint with attributes", func() bool {
+	wait.For(t, 5*time.Second, "endpoint with attributes", func() bool {
 		eps := cc.endpoints()
 		return len(eps) == 1 && eps[0].Equal(want)
 	})

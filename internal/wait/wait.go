@@ -1,0 +1,22 @@
+// Package wait polls a condition in tests: the one helper every package's
+// tests used to carry a copy of.
+package wait
+
+import (
+	"testing"
+	"time"
+)
+
+// For polls cond every 5 ms until it is true and returns how long that
+// took; it fails the test, naming what, when d passes first.
+func For(tb testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			tb.Fatalf("%s: not true after %v", what, d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
