@@ -334,7 +334,8 @@ func (c *config) handler(component, fullMethod string, typ interceptors.GRPCType
 	if h, ok := c.handlers.Load(k); ok {
 		return h.(slog.Handler)
 	}
-	service, method := splitMethod(fullMethod)
+	cm := interceptors.NewServerCallMeta(fullMethod, nil, nil) // go-grpc-middleware's split
+	service, method := cm.Service, cm.Method
 	h := c.logger.Handler().WithAttrs([]slog.Attr{
 		slog.String("protocol", "grpc"),
 		slog.String(grpclogging.ComponentFieldKey, component),
@@ -348,15 +349,6 @@ func (c *config) handler(component, fullMethod string, typ interceptors.GRPCType
 		}
 	}
 	return h
-}
-
-// splitMethod splits "/pkg.Service/Method" into its service and method.
-func splitMethod(full string) (string, string) {
-	full = strings.TrimPrefix(full, "/")
-	if i := strings.LastIndexByte(full, '/'); i >= 0 {
-		return full[:i], full[i+1:]
-	}
-	return "unknown", full
 }
 
 // The counters are atomic: a handler may send and receive on two goroutines.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"io"
 	"strings"
 	"sync"
@@ -52,15 +53,6 @@ func methodType(m grpc.MethodInfo) callType {
 		return typeUnary
 	}
 	return streamType(m.IsClientStream, m.IsServerStream)
-}
-
-// splitMethod splits "/pkg.Service/Method" as go-grpc-middleware does.
-func splitMethod(full string) (service, method string) {
-	full = strings.TrimPrefix(full, "/")
-	if i := strings.IndexByte(full, '/'); i >= 0 {
-		return full[:i], full[i+1:]
-	}
-	return "unknown", "unknown"
 }
 
 // numCodes is the number of canonical codes (OK through Unauthenticated);
@@ -230,7 +222,8 @@ func labelValue(v string) string {
 }
 
 func (c *collector) newSeries(full string, t callType) *series {
-	service, method := splitMethod(full)
+	cm := interceptors.NewServerCallMeta(full, nil, nil) // go-grpc-middleware's split
+	service, method := cm.Service, cm.Method
 	s := &series{c: c, typ: typeNames[t], service: labelValue(service), method: labelValue(method)}
 	s.started = s.c.started.WithLabelValues(s.typ, s.service, s.method)
 	return s

@@ -3,10 +3,11 @@
 // process down and no stack trace or panic text ever reaches the client.
 //
 // The panic value and its stack are logged through log/slog at error level
-// with the keys grpc.service, grpc.method, panic and stack. The interceptors
-// are built on go-grpc-middleware's recovery package; this package supplies
-// the safe default handler that the middleware lacks (its default returns the
-// stack to the caller).
+// with the keys grpc.service, grpc.method, panic and stack. The stream
+// interceptor is go-grpc-middleware's recovery with this package's safe
+// handler, which the middleware lacks (its default returns the stack to the
+// caller); the unary one is the same recover in stage form (see package
+// stage), so that it chains without allocating.
 //
 // The server builder installs these interceptors by default; use this package
 // directly only when assembling a chain by hand. When recovery would be the

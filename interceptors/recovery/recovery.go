@@ -3,6 +3,7 @@ package recovery
 import (
 	"context"
 	"fmt"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"log/slog"
 	"runtime"
 
@@ -48,21 +49,15 @@ func newConfig(opts []Option) *config {
 // UnaryServerInterceptor recovers panics in unary handlers and returns
 // codes.Internal with [Message].
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
-	c := newConfig(opts)
-	return grpcrecovery.UnaryServerInterceptor(grpcrecovery.WithRecoveryHandlerContext(c.handle))
+	return UnaryServerStage(opts...).Interceptor()
 }
 
 // UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
-// without allocating (see package stage): the same recovery and handler,
-// written for the stage form.
+// without allocating (see package stage).
 func UnaryServerStage(opts ...Option) stage.Unary {
 	c := newConfig(opts)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (resp any, err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				resp, err = nil, c.handle(ctx, p)
-			}
-		}()
+		defer c.guard(ctx, &err)
 		return next(ctx, req, info, handler)
 	}
 }
@@ -74,6 +69,14 @@ func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
 	return grpcrecovery.StreamServerInterceptor(grpcrecovery.WithRecoveryHandlerContext(c.handle))
 }
 
+// guard, deferred directly, turns a panic of the deferring function into
+// *err (its other results stay zero: a panicking function sets none).
+func (c *config) guard(ctx context.Context, err *error) {
+	if p := recover(); p != nil {
+		*err = c.handle(ctx, p)
+	}
+}
+
 // handle runs inside the deferred recover, so the stack it captures still
 // holds the panicking frames.
 func (c *config) handle(ctx context.Context, p any) error {
@@ -81,7 +84,8 @@ func (c *config) handle(ctx context.Context, p any) error {
 	buf = buf[:runtime.Stack(buf, false)]
 	service, method := "", ""
 	if m, ok := grpc.Method(ctx); ok {
-		service, method = splitMethod(m)
+		cm := interceptors.NewServerCallMeta(m, nil, nil)
+		service, method = cm.Service, cm.Method
 	}
 	c.logger.LogAttrs(ctx, slog.LevelError, "grpc handler panicked",
 		slog.String("grpc.service", service),
@@ -90,19 +94,6 @@ func (c *config) handle(ctx context.Context, p any) error {
 		slog.String("stack", string(buf)),
 	)
 	return status.Error(codes.Internal, Message)
-}
-
-// splitMethod splits "/pkg.Service/Method" into its service and method.
-func splitMethod(full string) (string, string) {
-	if len(full) > 0 && full[0] == '/' {
-		full = full[1:]
-	}
-	for i := len(full) - 1; i >= 0; i-- {
-		if full[i] == '/' {
-			return full[:i], full[i+1:]
-		}
-	}
-	return "unknown", full
 }
 
 // WrapService returns a copy of desc whose method and stream handlers
@@ -119,11 +110,7 @@ func WrapService(desc *grpc.ServiceDesc, opts ...Option) *grpc.ServiceDesc {
 	for i, m := range desc.Methods {
 		h := m.Handler
 		m.Handler = func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (resp any, err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					resp, err = nil, c.handle(ctx, p)
-				}
-			}()
+			defer c.guard(ctx, &err)
 			return h(srv, ctx, dec, interceptor)
 		}
 		d.Methods[i] = m
@@ -132,11 +119,7 @@ func WrapService(desc *grpc.ServiceDesc, opts ...Option) *grpc.ServiceDesc {
 	for i, st := range desc.Streams {
 		h := st.Handler
 		st.Handler = func(srv any, stream grpc.ServerStream) (err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					err = c.handle(stream.Context(), p)
-				}
-			}()
+			defer c.guard(stream.Context(), &err)
 			return h(srv, stream)
 		}
 		d.Streams[i] = st
