@@ -20,3 +20,16 @@ func For(tb testing.TB, d time.Duration, what string, cond func() bool) time.Dur
 	}
 	return time.Since(start)
 }
+
+// Poll is For without the test: it reports whether cond became true
+// within d, for callers that explain the failure themselves.
+func Poll(d time.Duration, cond func() bool) bool {
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}

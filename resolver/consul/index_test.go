@@ -183,7 +183,12 @@ func TestBackoffWithJitterOnErrors(t *testing.T) {
 	wait.For(t, 10*time.Second, "the first error", func() bool { _, n := e.rec.counts(); return n >= 1 })
 	replaces, _ := e.rec.counts()
 	mark := len(healthReqs(e.proxy)) - 1
-	wait.For(t, 10*time.Second, "10 failed queries", func() bool { return len(healthReqs(e.proxy)) >= mark+10 })
+	// The proxy sees a query before its error reaches the resolver: wait
+	// for both.
+	wait.For(t, 10*time.Second, "10 failed queries, reported", func() bool {
+		_, errs := e.rec.counts()
+		return len(healthReqs(e.proxy)) >= mark+10 && errs >= 10
+	})
 	reqs := healthReqs(e.proxy)[mark:]
 	var gaps []time.Duration
 	for i := 1; i < len(reqs); i++ {
