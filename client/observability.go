@@ -34,6 +34,7 @@ type obsConfig struct {
 	tp          trace.TracerProvider
 	mp          metric.MeterProvider
 	props       propagation.TextMapPropagator
+	sampling    *float64 // nil: the provider's sampler decides
 }
 
 func defaultObs() obsConfig {
@@ -84,6 +85,25 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *config) { c.obs.tp = tp }
 }
 
+// WithTraceSampling has grpckit decide which root calls are traced, before
+// anything is built: ratio (0 to 1) of the calls that arrive without a
+// trace start one, the others create no span and send no trace header;
+// calls with a parent follow it. Leave the provider's sampler at its
+// default (parent-based, always on). This is what keeps an untraced call
+// nearly free; see tracing.WithSampling for what it trades (unsampled
+// calls propagate no trace id, so their log lines carry none). Default:
+// the provider's sampler decides every call and unsampled calls still
+// propagate their trace context.
+func WithTraceSampling(ratio float64) Option {
+	return func(c *config) {
+		if !(ratio >= 0 && ratio <= 1) {
+			c.errorf("WithTraceSampling: ratio %v is not between 0 and 1", ratio)
+			return
+		}
+		c.obs.sampling = &ratio
+	}
+}
+
 // WithMeterProvider records otelgrpc's OpenTelemetry RPC metrics on mp,
 // through otelgrpc's stats handler, besides or instead of Prometheus.
 // Default: none.
@@ -117,6 +137,9 @@ func installObservability(cfg *config, b *builtins) error {
 	o := &cfg.obs
 	if o.tp != nil || tracing.GlobalProviderSet() {
 		topts := []tracing.Option{tracing.WithTracerProvider(o.tp), tracing.WithPropagators(o.props)}
+		if o.sampling != nil {
+			topts = append(topts, tracing.WithSampling(*o.sampling))
+		}
 		b.add(SlotTracing, tracing.UnaryClientInterceptor(topts...), tracing.StreamClientInterceptor(topts...))
 	}
 	if o.mp != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -26,7 +27,13 @@ const instrumentation = "github.com/grpckit/grpckit/interceptors/tracing"
 
 // tracer starts spans with otelgrpc's span names, kinds and attributes.
 type tracer struct {
-	t      trace.Tracer
+	t trace.Tracer
+	// roots: grpckit decides root calls (WithSampling); threshold is the
+	// ratio scaled to 2^64, all means every root.
+	roots     bool
+	all       bool
+	threshold uint64
+
 	props  propagation.TextMapPropagator
 	w3c    bool // props is the default W3C trace context and baggage
 	server bool
@@ -43,13 +50,24 @@ func newTracer(opts []Option, server bool) *tracer {
 	if props == nil {
 		props = Propagators()
 	}
-	return &tracer{
+	t := &tracer{
 		t:      c.tracerProvider().Tracer(instrumentation),
 		props:  props,
 		w3c:    c.props == nil,
 		server: server,
 		opts:   []trace.SpanStartOption{trace.WithSpanKind(kind)},
 	}
+	if c.roots >= 0 {
+		t.roots = true
+		t.all = c.roots == 1
+		t.threshold = uint64(c.roots * (1 << 64))
+	}
+	return t
+}
+
+// sampleRoot draws the decision for a call without a parent.
+func (t *tracer) sampleRoot() bool {
+	return t.all || rand.Uint64() < t.threshold
 }
 
 // start starts the call's span: on the server from the caller's propagated
@@ -67,6 +85,14 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 		} else {
 			ctx = t.props.Extract(ctx, incomingCarrier{ctx})
 		}
+	}
+	if t.roots && !trace.SpanContextFromContext(ctx).IsValid() && !t.sampleRoot() {
+		// An unsampled root: nothing to build and, but for baggage,
+		// nothing to send.
+		if !t.server {
+			ctx = t.injectBaggage(ctx)
+		}
+		return ctx, nil
 	}
 	ctx, span := t.t.Start(ctx, name, t.opts...)
 	if span.IsRecording() {
@@ -92,9 +118,28 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 	return ctx, span
 }
 
-// end records the outcome and ends a recording span.
+// injectBaggage propagates the baggage of ctx, if any, without a trace.
+func (t *tracer) injectBaggage(ctx context.Context) context.Context {
+	b := baggage.FromContext(ctx)
+	if b.Len() == 0 {
+		return ctx
+	}
+	if t.w3c {
+		return metadata.AppendToOutgoingContext(ctx, baggageHeader, b.String())
+	}
+	kv := &headerPairs{}
+	kv.kv = kv.buf[:0]
+	t.props.Inject(ctx, kv)
+	if len(kv.kv) == 0 {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv.kv...)
+}
+
+// end records the outcome and ends a recording span; span is nil for an
+// unsampled root (see WithSampling).
 func (t *tracer) end(ctx context.Context, span trace.Span, err error) {
-	if !span.IsRecording() {
+	if span == nil || !span.IsRecording() {
 		return
 	}
 	st := status.Convert(err)
@@ -132,7 +177,10 @@ func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
 	t := newTracer(opts, true)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx, span := t.start(ss.Context(), info.FullMethod)
-		err := handler(srv, &ctxServerStream{ServerStream: ss, ctx: ctx})
+		if ctx != ss.Context() {
+			ss = &ctxServerStream{ServerStream: ss, ctx: ctx}
+		}
+		err := handler(srv, ss)
 		t.end(ctx, span, err)
 		return err
 	}
@@ -163,7 +211,7 @@ func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 			t.end(ctx, span, err)
 			return nil, err
 		}
-		if !span.IsRecording() {
+		if span == nil || !span.IsRecording() {
 			return s, nil
 		}
 		return &tracedClientStream{ClientStream: s, t: t, ctx: ctx, span: span, serverStreams: desc.ServerStreams}, nil

@@ -20,16 +20,30 @@ import (
 func observabilityConfigs() []benchkit.Config {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	loud := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	// The provider keeps its default sampler (parent-based, always on) and
+	// grpckit decides root calls (WithTraceSampling).
+	tp := sdktrace.NewTracerProvider()
+	// The provider decides every call: unsampled calls still build and
+	// propagate their span context.
 	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 	onePct := sdktrace.NewTracerProvider(sdktrace.WithSampler(tracing.Sampler(0.01)))
-	production := func(name string, clientExtra ...client.Option) benchkit.Config {
+	chain := func(name string, grpckitSamples bool, clientExtra ...client.Option) benchkit.Config {
+		st := []server.Option{server.WithTracerProvider(tp), server.WithTraceSampling(0.01)}
+		ct := []client.Option{client.WithTracerProvider(tp), client.WithTraceSampling(0.01)}
+		if !grpckitSamples {
+			st = []server.Option{server.WithTracerProvider(onePct)}
+			ct = []client.Option{client.WithTracerProvider(onePct)}
+		}
 		return benchkit.Config{Name: name,
 			// A server rate limit that admits everything; the client's
 			// default breaker and p2c balancer; recovery on both sides.
-			Server: []server.Option{server.WithLogger(loud), server.WithMetrics(prometheus.NewRegistry()), server.WithTracerProvider(onePct),
-				server.WithRateLimit(rate.Inf, 1)},
-			Client: append([]client.Option{client.WithLogger(loud), client.WithMetrics(prometheus.NewRegistry()), client.WithTracerProvider(onePct)}, clientExtra...)}
+			Server: append([]server.Option{server.WithLogger(loud), server.WithMetrics(prometheus.NewRegistry()), server.WithRateLimit(rate.Inf, 1)}, st...),
+			Client: append(append([]client.Option{client.WithLogger(loud), client.WithMetrics(prometheus.NewRegistry())}, ct...), clientExtra...)}
 	}
+	production := func(name string, clientExtra ...client.Option) benchkit.Config {
+		return chain(name, true, clientExtra...)
+	}
+	providerSampled := chain("production, provider samples 1%", false, client.WithDefaultTimeout(0))
 	withDeadline := production("production + default deadline")
 	withDeadline.Ref = "bare grpc-go, 30s deadline"
 	return []benchkit.Config{
@@ -39,6 +53,9 @@ func observabilityConfigs() []benchkit.Config {
 			Server: []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)},
 			Client: []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0)}},
 		{Name: "on, not emitting",
+			Server: []server.Option{server.WithLogger(quiet), server.WithMetrics(nil), server.WithTracerProvider(tp), server.WithTraceSampling(0)},
+			Client: []client.Option{client.WithLogger(quiet), client.WithMetrics(nil), client.WithTracerProvider(tp), client.WithTraceSampling(0), client.WithDefaultTimeout(0)}},
+		{Name: "on, not emitting, provider samples",
 			Server: []server.Option{server.WithLogger(quiet), server.WithMetrics(nil), server.WithTracerProvider(never)},
 			Client: []client.Option{client.WithLogger(quiet), client.WithMetrics(nil), client.WithTracerProvider(never), client.WithDefaultTimeout(0)}},
 		// The chain of the budget: one access-log line per call on each
@@ -49,6 +66,7 @@ func observabilityConfigs() []benchkit.Config {
 		// (timers and contexts on both sides), whoever sets it.
 		production("production", client.WithDefaultTimeout(0)),
 		withDeadline,
+		providerSampled,
 	}
 }
 
