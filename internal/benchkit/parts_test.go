@@ -20,6 +20,7 @@ func BenchmarkObservabilityParts(b *testing.B) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	loud := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+	tp := sdktrace.NewTracerProvider()
 	offS := []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)}
 	offC := []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0)}
 	with := func(s []server.Option, c []client.Option) ([]server.Option, []client.Option) {
@@ -34,7 +35,9 @@ func BenchmarkObservabilityParts(b *testing.B) {
 		cfg("off", nil, nil),
 		cfg("log filtered", []server.Option{server.WithAccessLog(true), server.WithLogger(quiet)}, []client.Option{client.WithAccessLog(true), client.WithLogger(quiet)}),
 		cfg("log emitting", []server.Option{server.WithAccessLog(true), server.WithLogger(loud)}, []client.Option{client.WithAccessLog(true), client.WithLogger(loud)}),
-		cfg("trace unsampled", []server.Option{server.WithTracerProvider(never)}, []client.Option{client.WithTracerProvider(never)}),
+		cfg("trace unsampled (grpckit decides)", []server.Option{server.WithTracerProvider(tp), server.WithTraceSampling(0)}, []client.Option{client.WithTracerProvider(tp), client.WithTraceSampling(0)}),
+		cfg("trace 1% (grpckit decides)", []server.Option{server.WithTracerProvider(tp), server.WithTraceSampling(0.01)}, []client.Option{client.WithTracerProvider(tp), client.WithTraceSampling(0.01)}),
+		cfg("trace unsampled (provider decides)", []server.Option{server.WithTracerProvider(never)}, []client.Option{client.WithTracerProvider(never)}),
 		cfg("prometheus", []server.Option{server.WithMetrics(prometheus.NewRegistry())}, []client.Option{client.WithMetrics(prometheus.NewRegistry())}),
 		cfg("default timeout", nil, []client.Option{client.WithDefaultTimeout(client.DefaultTimeout)}),
 	}
