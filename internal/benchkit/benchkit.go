@@ -1,8 +1,9 @@
 // Package benchkit measures the per-call cost of grpckit configurations
 // against bare grpc-go in the same process and run, as BENCHMARKING.md asks:
 // real TCP on 127.0.0.1, a small payload, configurations interleaved in
-// rounds, medians per configuration, CPU from getrusage, allocations exact
-// from runtime.MemStats.
+// rounds, CPU from getrusage, allocations exact from runtime.MemStats. A
+// configuration's CPU is compared with its reference's as the ratio of
+// totals over all rounds and as the median of the per-round ratios.
 package benchkit
 
 import (
@@ -45,7 +46,7 @@ type Config struct {
 	Ref string
 }
 
-// Result is a configuration's median cost per call.
+// Result is a configuration's cost per call.
 type Result struct {
 	Name string
 	Ref  string
@@ -53,10 +54,13 @@ type Result struct {
 	// all rounds; CPUxErr is half the difference between the CPU ratios of
 	// the even and the odd rounds, a rough measure of their precision.
 	CPUx, Wallx, CPUxErr float64
-	CPU                  time.Duration // user+sys CPU per call, client and server together
-	Wall                 time.Duration
-	Allocs               float64
-	Bytes                float64
+	// CPUxMedian is the median over rounds of the round's CPU ratio to
+	// the reference's in the same round.
+	CPUxMedian float64
+	CPU        time.Duration // user+sys CPU per call, client and server together
+	Wall       time.Duration
+	Allocs     float64
+	Bytes      float64
 }
 
 type target struct {
@@ -192,7 +196,7 @@ func (t *target) work(n int, stream bool) error {
 }
 
 // Run measures every configuration in rounds (each configuration once per
-// round, in turn) and returns the medians, in the order given.
+// round, in turn) and returns their costs, in the order given.
 func Run(tb testing.TB, cfgs []Config, rounds, calls, inflight int, stream bool) []Result {
 	tb.Helper()
 	targets := make([]*target, len(cfgs))
@@ -244,16 +248,22 @@ func Run(tb testing.TB, cfgs []Config, rounds, calls, inflight int, stream bool)
 		wall := func(x sample) float64 { return float64(x.wall) }
 		all := func(int) bool { return true }
 		even, odd := ratio(cpu, func(r int) bool { return r%2 == 0 }), ratio(cpu, func(r int) bool { return r%2 == 1 })
+		perRound := make([]float64, rounds)
+		for r := range rounds {
+			perRound[r] = cpu(s[r]) / cpu(ref[r])
+		}
+		slices.Sort(perRound)
 		out[i] = Result{
-			Name:    cfgs[i].Name,
-			Ref:     cfgs[i].Ref,
-			CPUx:    ratio(cpu, all),
-			Wallx:   ratio(wall, all),
-			CPUxErr: math.Abs(even-odd) / 2,
-			CPU:     time.Duration(mean(s, cpu)),
-			Wall:    time.Duration(mean(s, wall)),
-			Allocs:  median(s, func(x sample) float64 { return x.allocs }, func(f float64) float64 { return f }),
-			Bytes:   median(s, func(x sample) float64 { return x.bytes }, func(f float64) float64 { return f }),
+			CPUxMedian: perRound[rounds/2],
+			Name:       cfgs[i].Name,
+			Ref:        cfgs[i].Ref,
+			CPUx:       ratio(cpu, all),
+			Wallx:      ratio(wall, all),
+			CPUxErr:    math.Abs(even-odd) / 2,
+			CPU:        time.Duration(mean(s, cpu)),
+			Wall:       time.Duration(mean(s, wall)),
+			Allocs:     median(s, func(x sample) float64 { return x.allocs }, func(f float64) float64 { return f }),
+			Bytes:      median(s, func(x sample) float64 { return x.bytes }, func(f float64) float64 { return f }),
 		}
 	}
 	return out
@@ -286,15 +296,15 @@ func Report(b *testing.B, label string, res []Result) {
 		byName[r.Name] = r
 	}
 	first := res[0]
-	b.Logf("%s (means; ratios of totals over interleaved rounds, to %s unless named; ± is half the even/odd rounds' difference)", label, first.Name)
-	b.Logf("%-34s %10s %13s %10s %8s %9s %9s %9s  %s", "config", "cpu/call", "cpu×", "wall/call", "wall×", "allocs", "+allocs", "B/call", "vs")
+	b.Logf("%s (means; cpu× and wall×: ratios of totals over interleaved rounds, to %s unless named; ± is half the even/odd rounds' difference; med×: median of the per-round cpu ratios)", label, first.Name)
+	b.Logf("%-34s %10s %13s %6s %10s %8s %9s %9s %9s  %s", "config", "cpu/call", "cpu×", "med×", "wall/call", "wall×", "allocs", "+allocs", "B/call", "vs")
 	for _, r := range res {
 		base, vs := first, ""
 		if ref, ok := byName[r.Ref]; ok && r.Ref != "" {
 			base, vs = ref, ref.Name
 		}
 		cpuX, wallX := r.CPUx, r.Wallx
-		b.Logf("%-34s %10v %7.3f±%.3f %10v %8.3f %9.1f %+9.1f %9.0f  %s", r.Name, r.CPU.Round(10*time.Nanosecond), cpuX, r.CPUxErr, r.Wall.Round(10*time.Nanosecond), wallX, r.Allocs, r.Allocs-base.Allocs, r.Bytes, vs)
+		b.Logf("%-34s %10v %7.3f±%.3f %6.3f %10v %8.3f %9.1f %+9.1f %9.0f  %s", r.Name, r.CPU.Round(10*time.Nanosecond), cpuX, r.CPUxErr, r.CPUxMedian, r.Wall.Round(10*time.Nanosecond), wallX, r.Allocs, r.Allocs-base.Allocs, r.Bytes, vs)
 		if r.Name != base.Name {
 			unit := strings.NewReplacer(" ", "_", ",", "").Replace(r.Name)
 			b.ReportMetric(cpuX, "cpu×/"+unit)
