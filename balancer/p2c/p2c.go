@@ -2,6 +2,7 @@ package p2c
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 
 	"google.golang.org/grpc/balancer"
 
@@ -26,19 +27,49 @@ type picker struct {
 	g     *lb.Group
 	ready []lb.Ready
 	probe int64
+	// fresh lists the ready endpoints never picked when the picker was
+	// built; pending is set while some of them may still be.
+	fresh   []int32
+	pending atomic.Bool
 }
 
 func newPicker(g *lb.Group, ready []lb.Ready) balancer.Picker {
-	return &picker{g: g, ready: ready, probe: g.Config().ProbeInterval.Nanoseconds()}
+	p := &picker{g: g, ready: ready, probe: g.Config().ProbeInterval.Nanoseconds()}
+	for i := range ready {
+		if ready[i].EP.Unpicked() {
+			p.fresh = append(p.fresh, int32(i))
+		}
+	}
+	p.pending.Store(len(p.fresh) > 0)
+	return p
 }
 
 // Pick implements balancer.Picker.
 func (p *picker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	now := p.g.Now()
-	r := p.choose(now)
+	var r *lb.Ready
+	if p.pending.Load() {
+		r = p.claimFresh()
+	}
+	if r == nil {
+		r = p.choose(now)
+	}
 	return balancer.PickResult{SubConn: r.SC, Done: r.EP.Pick(now)}, nil
 }
 
+// claimFresh returns a ready endpoint that was never picked, claiming its
+// first pick, or nil when there is none left.
+func (p *picker) claimFresh() *lb.Ready {
+	for _, i := range p.fresh {
+		if r := &p.ready[i]; r.EP.ClaimFirst() {
+			return r
+		}
+	}
+	p.pending.Store(false)
+	return nil
+}
+
+// choose draws two ready endpoints and returns the better one.
 func (p *picker) choose(now int64) *lb.Ready {
 	n := len(p.ready)
 	if n == 1 {

@@ -2,6 +2,7 @@ package p2c
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,5 +93,50 @@ func TestInFlightSpreadsEqualEndpoints(t *testing.T) {
 	}
 	for _, d := range dones {
 		d(balancer.DoneInfo{})
+	}
+}
+
+// TestNeverPickedEndpointTakesNextPick: an endpoint that joins the ready set
+// without ever having been picked takes the next call, whatever the draw;
+// its first pick is claimed once, even by concurrent pickers; a picker
+// rebuilt after that does not single it out again.
+func TestNeverPickedEndpointTakesNextPick(t *testing.T) {
+	clock := &fakeClock{}
+	clock.ns.Store(int64(time.Hour))
+	p, _ := pickerWith(t, clock, time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond)
+	info := balancer.PickInfo{Ctx: context.Background()}
+	// Without the rule a draw includes the new endpoint 1 time in 4.
+	for trial := range 200 {
+		fresh := lb.NewEndpoint(p.g, "fresh", 1)
+		ready := append(append([]lb.Ready{}, p.ready...), lb.Ready{EP: fresh})
+		np := newPicker(p.g, ready).(*picker)
+		r, err := np.Pick(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Done(balancer.DoneInfo{})
+		if calls, _ := fresh.Calls(); calls != 1 {
+			t.Fatalf("trial %d: the next pick went elsewhere, want the never-picked endpoint", trial)
+		}
+		if np = newPicker(p.g, ready).(*picker); len(np.fresh) != 0 {
+			t.Fatalf("rebuilt picker lists %d never-picked endpoints, want 0", len(np.fresh))
+		}
+	}
+
+	fresh := lb.NewEndpoint(p.g, "fresh", 1)
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if fresh.ClaimFirst() {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d concurrent callers claimed the first pick, want 1", wins.Load())
 	}
 }

@@ -68,6 +68,8 @@ type Endpoint struct {
 	ewma     atomic.Uint64
 	success  atomic.Uint64 // float64 bits: success-rate EWMA
 	lastPick atomic.Int64
+	// unpicked is true until the first pick or ClaimFirst.
+	unpicked atomic.Bool
 	// ring holds reusable call records, so that a pick allocates nothing
 	// unless more than len(ring) calls overlap on one slot.
 	ring []callSlot
@@ -95,6 +97,7 @@ func NewEndpoint(g *Group, addr string, weight uint32) *Endpoint {
 	}
 	e.state.Store(int32(connectivity.Shutdown))
 	e.success.Store(math.Float64bits(1))
+	e.unpicked.Store(true)
 	now := g.clock()
 	e.lastPick.Store(now)
 	e.winStart.Store(now)
@@ -198,6 +201,14 @@ func (e *Endpoint) Usable(now int64) bool {
 	return true
 }
 
+// Unpicked reports whether the endpoint has never been picked.
+func (e *Endpoint) Unpicked() bool { return e.unpicked.Load() }
+
+// ClaimFirst claims the endpoint's first pick: only one caller sees true.
+func (e *Endpoint) ClaimFirst() bool {
+	return e.unpicked.Load() && e.unpicked.CompareAndSwap(true, false)
+}
+
 // Stale reports whether the endpoint has not been picked for interval, and
 // claims the probe: only one caller sees true per interval.
 func (e *Endpoint) Stale(now, interval int64) bool {
@@ -219,6 +230,9 @@ type callSlot struct {
 // is done, as balancer.PickResult.Done.
 func (e *Endpoint) Pick(now int64) func(balancer.DoneInfo) {
 	n := e.started.Add(1)
+	if e.unpicked.Load() {
+		e.unpicked.Store(false)
+	}
 	if now-e.lastPick.Load() >= pickGranularity {
 		e.lastPick.Store(now)
 	}
@@ -231,6 +245,9 @@ func (e *Endpoint) Pick(now int64) func(balancer.DoneInfo) {
 // Begin records a pick at now.
 func (e *Endpoint) Begin(now int64) {
 	e.started.Add(1)
+	if e.unpicked.Load() {
+		e.unpicked.Store(false)
+	}
 	if now-e.lastPick.Load() >= pickGranularity {
 		e.lastPick.Store(now)
 	}
