@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"runtime"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	grpcresolver "google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
+	"google.golang.org/grpc/stats"
 
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/etcdtest"
@@ -32,13 +34,16 @@ import (
 // stamped is an echo server that records when calls arrive.
 type stamped struct {
 	*testsrv.Instance
-	first atomic.Int64 // unix ns of the first call since reset, 0 if none
-	last  atomic.Int64 // unix ns of the latest call
+	// Unix ns of the client's dial to it starting and returning, and of
+	// its transport for that connection being up, 0 until they happen.
+	dialStart, dialed, connBegin atomic.Int64
+	first                        atomic.Int64 // unix ns of the first call since reset, 0 if none
+	last                         atomic.Int64 // unix ns of the latest call
 }
 
 func startStamped(b *testing.B) *stamped {
 	s := &stamped{}
-	s.Instance = testsrv.Start(b, server.WithLogger(quiet), server.WithUnaryInterceptor(server.SlotUser,
+	s.Instance = testsrv.Start(b, server.WithLogger(quiet), server.WithServerOptions(grpc.StatsHandler(&connStamp{s})), server.WithUnaryInterceptor(server.SlotUser,
 		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			now := time.Now().UnixNano()
 			s.first.CompareAndSwap(0, now)
@@ -46,6 +51,19 @@ func startStamped(b *testing.B) *stamped {
 			return h(ctx, req)
 		}))
 	return s
+}
+
+// connStamp stamps the server's first connection: a stats handler whose
+// per-call methods do nothing.
+type connStamp struct{ s *stamped }
+
+func (c *connStamp) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
+func (c *connStamp) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (c *connStamp) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (c *connStamp) HandleConn(_ context.Context, st stats.ConnStats) {
+	if _, ok := st.(*stats.ConnBegin); ok {
+		c.s.connBegin.CompareAndSwap(0, time.Now().UnixNano())
+	}
 }
 
 func pct(d []time.Duration, p float64) float64 {
@@ -92,6 +110,7 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 				value = func(addr string) string { v, _ := json.Marshal(endpoints.Endpoint{Addr: addr}); return string(v) }
 			}
 			ctx := context.Background()
+			nw := startStamped(b)
 			for i := range 2 {
 				in := testsrv.Start(b, server.WithLogger(quiet))
 				if _, err := cli.Put(ctx, key(fmt.Sprint("base", i)), value(in.Addr)); err != nil {
@@ -115,6 +134,16 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 			if mode == "etcd-naming" {
 				opts = append(opts, client.WithBalancer("round_robin"))
 			}
+			opts = append(opts, client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+				if addr == nw.Addr {
+					nw.dialStart.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+				if addr == nw.Addr {
+					nw.dialed.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				return c, err
+			})))
 			conn, err := client.New(target, opts...)
 			if err != nil {
 				b.Fatal(err)
@@ -122,13 +151,16 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 			b.Cleanup(func() { _ = conn.Close() })
 			stop := pacedLoad(conn, 4, 250*time.Microsecond)
 			b.Cleanup(stop)
-			nw := startStamped(b)
+			var s1, s2, s3, s4 []time.Duration
 			watchAddr.Store(&nw.Addr)
 			var puts, firsts, extra, toState, afterDel []time.Duration
 			b.ResetTimer()
 			for range b.N {
 				nw.first.Store(0)
 				handed.Store(0)
+				nw.dialStart.Store(0)
+				nw.dialed.Store(0)
+				nw.connBegin.Store(0)
 				t0 := time.Now()
 				if _, err := cli.Put(ctx, key("new"), value(nw.Addr)); err != nil {
 					b.Fatal(err)
@@ -143,6 +175,10 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 				first := time.Duration(nw.first.Load() - t0.UnixNano())
 				puts, firsts, extra = append(puts, putDur), append(firsts, first), append(extra, first-putDur)
 				toState = append(toState, time.Duration(handed.Load()-t0.UnixNano())-putDur)
+				s1 = append(s1, time.Duration(nw.dialStart.Load()-handed.Load()))
+				s2 = append(s2, time.Duration(nw.dialed.Load()-nw.dialStart.Load()))
+				s3 = append(s3, time.Duration(nw.connBegin.Load()-nw.dialed.Load()))
+				s4 = append(s4, time.Duration(nw.first.Load()-nw.connBegin.Load()))
 
 				if _, err := cli.Delete(ctx, key("new")); err != nil {
 					b.Fatal(err)
@@ -165,6 +201,18 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 			b.ReportMetric(pct(afterDel, .99), "call-after-delete-p99-ms")
 			b.ReportMetric(pct(afterDel, 1), "call-after-delete-max-ms")
 			b.ReportMetric(0, "ns/op")
+			// Where the time after the state is handed goes, per put.
+			for _, seg := range []struct {
+				name string
+				d    []time.Duration
+			}{
+				{"state handed -> dial starts (balancer, SubConn)", s1},
+				{"dial (TCP connect on loopback)", s2},
+				{"connected -> server transport up", s3},
+				{"server transport up -> first call (READY, picker, next call)", s4},
+			} {
+				b.Logf("%-62s p50 %.3f p90 %.3f p99 %.3f ms", seg.name, pct(seg.d, .5), pct(seg.d, .9), pct(seg.d, .99))
+			}
 		})
 	}
 }
