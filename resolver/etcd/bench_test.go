@@ -40,7 +40,9 @@ type stamped struct {
 	// its transport for that connection being up, 0 until they happen.
 	dialStart, dialed, connBegin atomic.Int64
 	first                        atomic.Int64 // unix ns of the first call since reset, 0 if none
-	last                         atomic.Int64 // unix ns of the latest call
+	// arrived is closed by the first call since reset.
+	arrived atomic.Pointer[chan struct{}]
+	last    atomic.Int64 // unix ns of the latest call
 	// lastSent is the latest send time (unix ns, from the load's x-sent
 	// header) of a call it received.
 	lastSent atomic.Int64
@@ -51,7 +53,11 @@ func startStamped(b *testing.B) *stamped {
 	s.Instance = testsrv.Start(b, server.WithLogger(quiet), server.WithServerOptions(grpc.StatsHandler(&connStamp{s})), server.WithUnaryInterceptor(server.SlotUser,
 		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			now := time.Now().UnixNano()
-			s.first.CompareAndSwap(0, now)
+			if s.first.CompareAndSwap(0, now) {
+				if ch := s.arrived.Load(); ch != nil {
+					close(*ch)
+				}
+			}
 			s.last.Store(now)
 			if v := metadata.ValueFromIncomingContext(ctx, "x-sent"); len(v) == 1 {
 				if sent, err := strconv.ParseInt(v[0], 10, 64); err == nil {
@@ -169,6 +175,8 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 			var puts, firsts, extra, toState, afterDel, sentAfterDel []time.Duration
 			b.ResetTimer()
 			for range b.N {
+				arrived := make(chan struct{})
+				nw.arrived.Store(&arrived)
 				nw.first.Store(0)
 				handed.Store(0)
 				nw.dialStart.Store(0)
@@ -179,11 +187,12 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 					b.Fatal(err)
 				}
 				putDur := time.Since(t0)
-				for nw.first.Load() == 0 {
-					if time.Since(t0) > 10*time.Second {
-						b.Fatal("new endpoint got no call in 10s")
-					}
-					time.Sleep(20 * time.Microsecond)
+				// Block rather than poll: a polling loop here would compete
+				// for the CPU with the path being measured.
+				select {
+				case <-arrived:
+				case <-time.After(10 * time.Second):
+					b.Fatal("new endpoint got no call in 10s")
 				}
 				first := time.Duration(nw.first.Load() - t0.UnixNano())
 				puts, firsts, extra = append(puts, putDur), append(firsts, first), append(extra, first-putDur)
