@@ -61,8 +61,27 @@ func newTracer(opts []Option, server bool) *tracer {
 		t.roots = true
 		t.all = c.roots == 1
 		t.threshold = uint64(c.roots * (1 << 64))
+		if !server && c.roots > 0 {
+			samplingClients.Add(1)
+		}
 	}
 	return t
+}
+
+// samplingClients counts the client tracers of the process that may start
+// traces of their own (WithSampling above 0). While there are none, a
+// server has no need to mark its unsampled calls.
+var samplingClients atomic.Int64
+
+// unsampledKey marks the context of a server call that grpckit decided not
+// to trace, so that the calls made while serving it follow that decision
+// instead of drawing again as roots.
+type unsampledKey struct{}
+
+// decidedUnsampled reports whether ctx is inside a server call grpckit
+// decided not to trace.
+func decidedUnsampled(ctx context.Context) bool {
+	return ctx.Value(unsampledKey{}) != nil
 }
 
 // sampleRoot draws the decision for a call without a parent.
@@ -86,11 +105,19 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 			ctx = t.props.Extract(ctx, incomingCarrier{ctx})
 		}
 	}
-	if t.roots && !trace.SpanContextFromContext(ctx).IsValid() && !t.sampleRoot() {
-		// An unsampled root: nothing to build and, but for baggage,
-		// nothing to send.
+	// A root when grpckit decides: a client call made while serving a call
+	// grpckit decided not to trace follows that decision.
+	if t.roots && !trace.SpanContextFromContext(ctx).IsValid() &&
+		!((t.server || !decidedUnsampled(ctx)) && t.sampleRoot()) {
+		// Not sampled: nothing to build and, but for baggage, nothing to
+		// send. A server marks the call's context (one allocation) when
+		// some client of the process could otherwise start a trace for a
+		// call made while serving it.
 		if !t.server {
-			ctx = t.injectBaggage(ctx)
+			return t.injectBaggage(ctx), nil
+		}
+		if samplingClients.Load() > 0 {
+			ctx = context.WithValue(ctx, unsampledKey{}, true)
 		}
 		return ctx, nil
 	}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/internal/echo"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -30,6 +31,7 @@ type sampledEnv struct {
 	srec, crec *tracetest.SpanRecorder
 	ctp        *sdktrace.TracerProvider
 	ec         echov1.EchoServiceClient
+	addr       string // the server's
 
 	mu      sync.Mutex
 	headers []string // traceparent per call, "" when none
@@ -52,6 +54,7 @@ func startSampled(t *testing.T, serverRatio, clientRatio float64) *sampledEnv {
 			e.mu.Unlock()
 			return h(ctx, req)
 		}))
+	e.addr = in.Addr
 	e.ec = testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithTracerProvider(e.ctp), client.WithTraceSampling(clientRatio), client.WithAccessLog(false)))
 	return e
 }
@@ -187,6 +190,60 @@ func TestTraceSamplingRejectsBadRatio(t *testing.T) {
 		}
 		if _, err := client.New("passthrough:///127.0.0.1:1", client.WithTraceSampling(r)); err == nil || !strings.Contains(err.Error(), "WithTraceSampling") {
 			t.Errorf("client ratio %v: got %v, want an error naming WithTraceSampling", r, err)
+		}
+	}
+}
+
+// relay is an echo server that, for "relay", calls the next server.
+type relay struct {
+	echo.Server
+	next echov1.EchoServiceClient
+}
+
+func (r *relay) Echo(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+	if req.GetMessage() == "relay" {
+		return r.next.Echo(ctx, &echov1.EchoRequest{Message: "leaf"})
+	}
+	return r.Server.Echo(ctx, req)
+}
+
+// TestSamplingNestedCallsFollowTheServedCall: a call the relay decided not
+// to trace makes an untraced nested call, although the relay's client
+// would trace every call of its own; a traced call is traced end to end.
+func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
+	leaf := startSampled(t, 0, 0) // only its server is used
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	next := testsrv.Echo(testsrv.Dial(t, leaf.addr, client.WithTracerProvider(tp), client.WithTraceSampling(1), client.WithAccessLog(false)))
+	mid := testsrv.Serve(t, &relay{next: next}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
+	ctx := testsrv.Ctx(t, 10*time.Second)
+
+	untraced := testsrv.Echo(testsrv.Dial(t, mid, client.WithTracerProvider(tp), client.WithTraceSampling(0), client.WithAccessLog(false)))
+	for range 10 {
+		if _, err := untraced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(rec.Ended()) + len(leaf.srec.Ended()); n != 0 {
+		t.Fatalf("%d spans recorded for untraced calls, want none", n)
+	}
+	leaf.mu.Lock()
+	for i, h := range leaf.headers {
+		if h != "" {
+			t.Errorf("nested call %d carried traceparent %q, want none", i, h)
+		}
+	}
+	leaf.mu.Unlock()
+
+	traced := testsrv.Echo(testsrv.Dial(t, mid, client.WithTracerProvider(tp), client.WithTraceSampling(1), client.WithAccessLog(false)))
+	if _, err := traced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
+		t.Fatal(err)
+	}
+	spans := append(waitSpans(t, rec, 3), waitSpans(t, leaf.srec, 1)...)
+	for _, s := range spans[1:] {
+		if s.SpanContext().TraceID() != spans[0].SpanContext().TraceID() {
+			t.Fatalf("span %s (%v) in trace %v, want one trace for the whole chain", s.Name(), s.SpanKind(), s.SpanContext().TraceID())
 		}
 	}
 }

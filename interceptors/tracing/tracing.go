@@ -87,7 +87,10 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 // context and send no trace header, which makes an unsampled call cost
 // (almost) nothing. A call with a parent (a span in the caller's context,
 // or a trace header on an incoming call) follows it, as a parent-based
-// sampler does, and propagates it. Baggage is propagated either way.
+// sampler does, and propagates it; so does a client call made while
+// serving a call that was decided not to be traced (the server marks that
+// call's context, one allocation, when some client of the process samples
+// roots). Baggage is propagated either way.
 // Ratios outside [0, 1] are clamped; NaN counts as 0.
 //
 // Leave the provider's sampler at its default (parent-based, always on):
