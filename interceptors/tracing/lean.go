@@ -61,27 +61,26 @@ func newTracer(opts []Option, server bool) *tracer {
 		t.roots = true
 		t.all = c.roots == 1
 		t.threshold = uint64(c.roots * (1 << 64))
-		if !server && c.roots > 0 {
-			samplingClients.Add(1)
+		if server {
+			rootServers.Add(1)
 		}
 	}
 	return t
 }
 
-// samplingClients counts the client tracers of the process that may start
-// traces of their own (WithSampling above 0). While there are none, a
-// server has no need to mark its unsampled calls.
-var samplingClients atomic.Int64
+// rootServers counts the server tracers of the process that decide root
+// calls (WithSampling).
+var rootServers atomic.Int64
 
-// unsampledKey marks the context of a server call that grpckit decided not
-// to trace, so that the calls made while serving it follow that decision
-// instead of drawing again as roots.
-type unsampledKey struct{}
-
-// decidedUnsampled reports whether ctx is inside a server call grpckit
-// decided not to trace.
-func decidedUnsampled(ctx context.Context) bool {
-	return ctx.Value(unsampledKey{}) != nil
+// servingUndecided reports whether ctx is that of a call being served with
+// no span: when the process has servers that decide root calls, such a call
+// was decided not to be traced (a traced one would carry its span), and the
+// calls made while serving it follow that decision. This costs the server
+// nothing per call; it is wrong only for a server of the same process that
+// traces nothing while its handlers call through clients that decide roots,
+// whose calls then start no trace of their own.
+func servingUndecided(ctx context.Context) bool {
+	return rootServers.Load() > 0 && grpc.ServerTransportStreamFromContext(ctx) != nil
 }
 
 // sampleRoot draws the decision for a call without a parent.
@@ -108,16 +107,11 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 	// A root when grpckit decides: a client call made while serving a call
 	// grpckit decided not to trace follows that decision.
 	if t.roots && !trace.SpanContextFromContext(ctx).IsValid() &&
-		!((t.server || !decidedUnsampled(ctx)) && t.sampleRoot()) {
+		!((t.server || !servingUndecided(ctx)) && t.sampleRoot()) {
 		// Not sampled: nothing to build and, but for baggage, nothing to
-		// send. A server marks the call's context (one allocation) when
-		// some client of the process could otherwise start a trace for a
-		// call made while serving it.
+		// send.
 		if !t.server {
-			return t.injectBaggage(ctx), nil
-		}
-		if samplingClients.Load() > 0 {
-			ctx = context.WithValue(ctx, unsampledKey{}, true)
+			ctx = t.injectBaggage(ctx)
 		}
 		return ctx, nil
 	}

@@ -88,9 +88,8 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 // (almost) nothing. A call with a parent (a span in the caller's context,
 // or a trace header on an incoming call) follows it, as a parent-based
 // sampler does, and propagates it; so does a client call made while
-// serving a call that was decided not to be traced (the server marks that
-// call's context, one allocation, when some client of the process samples
-// roots). Baggage is propagated either way.
+// serving a call that was decided not to be traced. Baggage is propagated
+// either way.
 // Ratios outside [0, 1] are clamped; NaN counts as 0.
 //
 // Leave the provider's sampler at its default (parent-based, always on):
