@@ -76,9 +76,10 @@ var rootServers atomic.Int64
 // no span: when the process has servers that decide root calls, such a call
 // was decided not to be traced (a traced one would carry its span), and the
 // calls made while serving it follow that decision. This costs the server
-// nothing per call; it is wrong only for a server of the same process that
-// traces nothing while its handlers call through clients that decide roots,
-// whose calls then start no trace of their own.
+// nothing per call. It is process-wide: once a root-deciding server was
+// built, calls made while serving any gRPC server of the process without a
+// span in their context (a server that does not trace, a plain grpc-go
+// one) start no trace of their own either.
 func servingUndecided(ctx context.Context) bool {
 	return rootServers.Load() > 0 && grpc.ServerTransportStreamFromContext(ctx) != nil
 }
@@ -104,16 +105,20 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 			ctx = t.props.Extract(ctx, incomingCarrier{ctx})
 		}
 	}
-	// A root when grpckit decides: a client call made while serving a call
-	// grpckit decided not to trace follows that decision.
-	if t.roots && !trace.SpanContextFromContext(ctx).IsValid() &&
-		!((t.server || !servingUndecided(ctx)) && t.sampleRoot()) {
-		// Not sampled: nothing to build and, but for baggage, nothing to
-		// send.
-		if !t.server {
-			ctx = t.injectBaggage(ctx)
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		// A client call made while serving a call that grpckit decided
+		// not to trace follows that decision, whoever samples the
+		// client's roots; with WithSampling, other calls without a parent
+		// are roots that grpckit decides.
+		undecided := !t.server && servingUndecided(ctx)
+		if undecided || (t.roots && !t.sampleRoot()) {
+			// Not sampled: nothing to build and, but for baggage,
+			// nothing to send.
+			if !t.server {
+				ctx = t.injectBaggage(ctx)
+			}
+			return ctx, nil
 		}
-		return ctx, nil
 	}
 	ctx, span := t.t.Start(ctx, name, t.opts...)
 	if span.IsRecording() {
@@ -139,13 +144,15 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 	return ctx, span
 }
 
-// injectBaggage propagates the baggage of ctx, if any, without a trace.
+// injectBaggage propagates what ctx holds besides a trace: its baggage
+// with the default propagators, whatever custom ones inject without a span
+// context.
 func (t *tracer) injectBaggage(ctx context.Context) context.Context {
-	b := baggage.FromContext(ctx)
-	if b.Len() == 0 {
-		return ctx
-	}
 	if t.w3c {
+		b := baggage.FromContext(ctx)
+		if b.Len() == 0 {
+			return ctx
+		}
 		return metadata.AppendToOutgoingContext(ctx, baggageHeader, b.String())
 	}
 	kv := &headerPairs{}

@@ -209,7 +209,8 @@ func (r *relay) Echo(ctx context.Context, req *echov1.EchoRequest) (*echov1.Echo
 
 // TestSamplingNestedCallsFollowTheServedCall: a call the relay decided not
 // to trace makes an untraced nested call, although the relay's client
-// would trace every call of its own; a traced call is traced end to end.
+// would trace every call of its own, deciding roots itself or through the
+// provider; a traced call is traced end to end.
 func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	leaf := startSampled(t, 0, 0) // only its server is used
 	rec := tracetest.NewSpanRecorder()
@@ -219,10 +220,17 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	mid := testsrv.Serve(t, &relay{next: next}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 
-	untraced := testsrv.Echo(testsrv.Dial(t, mid, client.WithTracerProvider(tp), client.WithTraceSampling(0), client.WithAccessLog(false)))
-	for range 10 {
-		if _, err := untraced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
-			t.Fatal(err)
+	// The same relay whose client leaves sampling to the provider, which
+	// samples everything.
+	nextByProvider := testsrv.Echo(testsrv.Dial(t, leaf.addr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
+	mid2 := testsrv.Serve(t, &relay{next: nextByProvider}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
+
+	for _, addr := range []string{mid, mid2} {
+		untraced := testsrv.Echo(testsrv.Dial(t, addr, client.WithTracerProvider(tp), client.WithTraceSampling(0), client.WithAccessLog(false)))
+		for range 10 {
+			if _, err := untraced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if n := len(rec.Ended()) + len(leaf.srec.Ended()); n != 0 {

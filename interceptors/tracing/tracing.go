@@ -87,9 +87,12 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 // context and send no trace header, which makes an unsampled call cost
 // (almost) nothing. A call with a parent (a span in the caller's context,
 // or a trace header on an incoming call) follows it, as a parent-based
-// sampler does, and propagates it; so does a client call made while
-// serving a call that was decided not to be traced. Baggage is propagated
-// either way.
+// sampler does, and propagates it. A client call made while serving a call
+// that was decided not to be traced is not traced either, also by clients
+// that leave sampling to the provider; this rule is process-wide: once a
+// server with WithSampling exists, client calls made while serving any
+// server of the process with no span in their context start no trace (see
+// the README). Baggage is propagated either way.
 // Ratios outside [0, 1] are clamped; NaN counts as 0.
 //
 // Leave the provider's sampler at its default (parent-based, always on):

@@ -253,8 +253,12 @@ func Run(tb testing.TB, cfgs []Config, rounds, calls, inflight int, stream bool)
 			perRound[r] = cpu(s[r]) / cpu(ref[r])
 		}
 		slices.Sort(perRound)
+		med := perRound[rounds/2]
+		if rounds%2 == 0 {
+			med = (perRound[rounds/2-1] + med) / 2
+		}
 		out[i] = Result{
-			CPUxMedian: perRound[rounds/2],
+			CPUxMedian: med,
 			Name:       cfgs[i].Name,
 			Ref:        cfgs[i].Ref,
 			CPUx:       ratio(cpu, all),

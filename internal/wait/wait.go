@@ -12,11 +12,8 @@ import (
 func For(tb testing.TB, d time.Duration, what string, cond func() bool) time.Duration {
 	tb.Helper()
 	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			tb.Fatalf("%s: not true after %v", what, d)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !Poll(d, cond) {
+		tb.Fatalf("%s: not true after %v", what, d)
 	}
 	return time.Since(start)
 }

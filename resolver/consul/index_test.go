@@ -209,10 +209,6 @@ func TestBackoffWithJitterOnErrors(t *testing.T) {
 	if len(distinct) < 2 {
 		t.Errorf("got capped gaps %v, want jitter (different delays)", capped)
 	}
-	_, errs := e.rec.counts()
-	if errs < 10 {
-		t.Errorf("got %d errors reported, want >= 10", errs)
-	}
 	if r, _ := e.rec.counts(); r != replaces {
 		t.Errorf("got %d replaces during the outage, want %d (the set is kept)", r, replaces)
 	}

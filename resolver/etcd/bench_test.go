@@ -61,7 +61,12 @@ func startStamped(b *testing.B) *stamped {
 			s.last.Store(now)
 			if v := metadata.ValueFromIncomingContext(ctx, "x-sent"); len(v) == 1 {
 				if sent, err := strconv.ParseInt(v[0], 10, 64); err == nil {
-					s.lastSent.Store(max(s.lastSent.Load(), sent))
+					for {
+						old := s.lastSent.Load()
+						if sent <= old || s.lastSent.CompareAndSwap(old, sent) {
+							break
+						}
+					}
 				}
 			}
 			return h(ctx, req)
@@ -207,6 +212,9 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 				}
 				deleted := time.Now().UnixNano()
 				for time.Now().UnixNano()-nw.last.Load() < int64(100*time.Millisecond) {
+					if time.Now().UnixNano()-deleted > int64(10*time.Second) {
+						b.Fatal("deleted endpoint still receives calls after 10s")
+					}
 					time.Sleep(time.Millisecond)
 				}
 				afterDel = append(afterDel, max(0, time.Duration(nw.last.Load()-deleted)))

@@ -379,7 +379,9 @@ func (b *Balancer) drop(m *member) bool {
 }
 
 // markReady appends m to the ready set. Pickers hold prefixes of readyRS,
-// so appending never disturbs them and a new picker costs O(1).
+// so appending never disturbs them and handing a new picker its endpoints
+// costs O(1) (p2c's picker then looks once over them for endpoints never
+// picked).
 func (b *Balancer) markReady(m *member) {
 	m.readyIdx = len(b.ready)
 	b.ready = append(b.ready, m)
