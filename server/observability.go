@@ -85,7 +85,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // nearly free; see tracing.WithSampling for what it trades (unsampled
 // calls propagate no trace id, so their log lines carry none). Default:
 // the provider's sampler decides every call and unsampled calls still
-// propagate their trace context.
+// propagate their trace context. Like the provider, it only matters while
+// tracing is on (see [WithTracerProvider]).
 func WithTraceSampling(ratio float64) Option {
 	return func(c *config) {
 		if !(ratio >= 0 && ratio <= 1) {
