@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/internal/clock"
@@ -330,9 +331,21 @@ func UnaryClientInterceptor(p Policy) grpc.UnaryClientInterceptor {
 		if err != nil {
 			return err
 		}
-		ready := connReady(cc)
-		err = invoker(ctx, method, req, reply, cc, opts...)
-		p.done(t, judge(p, cc, ready, err))
+		if connReady(cc) {
+			err = invoker(ctx, method, req, reply, cc, opts...)
+			p.done(t, p.classify(err))
+			return err
+		}
+		// No ready connection at the start (a new connection, or none
+		// to be had): learn whether the call reached a backend. grpc-go
+		// fills the peer only for a call that was given a transport.
+		var pr peer.Peer
+		err = invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Peer(&pr))...)
+		o := p.classify(err)
+		if o == failure && pr.Addr == nil {
+			o = excluded
+		}
+		p.done(t, o)
 		return err
 	}
 }
@@ -342,15 +355,21 @@ func connReady(cc *grpc.ClientConn) bool {
 	return cc == nil || cc.GetState() == connectivity.Ready
 }
 
-// judge is p's verdict on a finished call, except that a failure of a call
-// that started while the connection had no ready backend, and ended without
-// one, is excluded: such a call fails in gRPC itself (at once, or at its
-// deadline with WaitForReady) without reaching a backend, and counting it
-// would keep the breaker open for its whole timeout after the connection
+// A failure of a call that started while the connection had no ready
+// backend is excluded unless the call reached one: such a call fails in
+// gRPC itself (at once, or at its deadline with WaitForReady), and counting
+// it would keep the breaker open for its whole timeout after the connection
 // comes back, for example when a client starts while its registry is down.
 // A call that started on a ready connection counts, also when the backend
-// dies under it, and so does one that found the connection ready by its
-// end (the first calls of a new connection start while it connects).
+// dies under it, and so does one that reached a backend (the first calls
+// of a new connection start while it connects). Unary calls learn whether
+// they reached a backend from grpc.Peer (asked for only when the
+// connection was not ready at the start: the connection's state can lag
+// behind its picker); streams, judged when they open, from the
+// connection's state at their end.
+
+// judge is p's verdict on an opened or failed stream, with the exclusion
+// above.
 func judge(p Policy, cc *grpc.ClientConn, readyAtStart bool, err error) outcome {
 	o := p.classify(err)
 	if o == failure && !readyAtStart && !connReady(cc) {

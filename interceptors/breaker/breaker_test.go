@@ -366,3 +366,30 @@ func TestNoConnectionDoesNotTrip(t *testing.T) {
 		t.Fatalf("breaker after 2 failures from a ready backend: %v, want open", got)
 	}
 }
+
+// The first call of a new connection starts before the connection is ready;
+// when it reaches the backend and fails, it counts. (It is judged by
+// whether it reached a backend, not by the connection's state at its end,
+// which can lag behind the picker the call was sent with.)
+func TestFirstCallOfNewConnectionCounts(t *testing.T) {
+	for i := range 20 {
+		b, err := breaker.New("test", breaker.WithThreshold(1), breaker.WithTimeout(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := testsrv.Start(t)
+		conn, err := client.New("passthrough:///"+in.Addr, client.WithInsecure(), client.WithoutBreaker(),
+			client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := testsrv.Echo(conn)
+		if code := status.Code(call(testsrv.Ctx(t, 5*time.Second), c, "code Unavailable")); code != codes.Unavailable {
+			t.Fatalf("round %d: got %v, want the backend's Unavailable", i, code)
+		}
+		if got := b.State(echoMethod); got != gobreaker.StateOpen {
+			t.Fatalf("round %d: breaker after the first call failed on the backend: %v, want open", i, got)
+		}
+		_ = conn.Close()
+	}
+}

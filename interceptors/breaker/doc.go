@@ -18,13 +18,16 @@
 // failure is a set of status codes ([DefaultFailureCodes]); the caller's own
 // Canceled counts as neither success nor failure, and codes such as
 // InvalidArgument or NotFound count as successes (the server answered). A
-// call that starts and fails while the ClientConn has no ready connection
-// (no endpoints yet, every backend unreachable) counts as neither: gRPC
-// fails it without reaching a backend (at once, or at its deadline with
-// WaitForReady), and counting it would hold calls off for the open timeout
-// after the connection comes back. A call that starts on a ready connection
-// counts, also when the backend dies under it. (The state is read when a
-// call starts, under grpc-go's lock, and again when it fails.)
+// call that starts while the ClientConn has no ready connection (no
+// endpoints yet, every backend unreachable) and fails without reaching a
+// backend counts as neither: gRPC fails it itself (at once, or at its
+// deadline with WaitForReady), and counting it would hold calls off for the
+// open timeout after the connection comes back. A call that starts on a
+// ready connection counts, also when the backend dies under it. (The state
+// is read when a call starts; only when it is not ready does a unary call
+// ask grpc.Peer whether it was sent to a backend, so the common path costs
+// nothing. A stream, judged when it opens, reads the state again at its
+// end instead.)
 //
 // It does not call gobreaker itself: gobreaker.CircuitBreaker.Execute takes
 // a mutex twice and reads time.Now twice per call (164–206 ns on the
