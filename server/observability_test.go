@@ -19,7 +19,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/echo"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -250,19 +249,6 @@ func TestMetricsDefaultRegistryIsOwn(t *testing.T) {
 	}
 }
 
-// relay is an echo server that, for "relay", calls the next server.
-type relay struct {
-	echo.Server
-	next echov1.EchoServiceClient
-}
-
-func (r *relay) Echo(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-	if req.GetMessage() == "relay" {
-		return r.next.Echo(ctx, &echov1.EchoRequest{Message: "leaf"})
-	}
-	return r.Server.Echo(ctx, req)
-}
-
 func TestTracePropagation(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -273,7 +259,7 @@ func TestTracePropagation(t *testing.T) {
 	leaf := testsrv.Start(t, server.WithTracerProvider(tp), server.WithLogger(logger))
 	leafConn := testsrv.Dial(t, leaf.Addr, client.WithTracerProvider(tp), client.WithAccessLog(false))
 
-	midAddr := testsrv.Serve(t, &relay{next: testsrv.Echo(leafConn)}, server.WithTracerProvider(tp), server.WithLogger(logger))
+	midAddr := testsrv.Serve(t, &testsrv.Relay{Next: testsrv.Echo(leafConn)}, server.WithTracerProvider(tp), server.WithLogger(logger))
 	ec := testsrv.Echo(testsrv.Dial(t, midAddr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
 
 	ctx, root := tp.Tracer("test").Start(testsrv.Ctx(t, 10*time.Second), "root")

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/echo"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -194,19 +193,6 @@ func TestTraceSamplingRejectsBadRatio(t *testing.T) {
 	}
 }
 
-// relay is an echo server that, for "relay", calls the next server.
-type relay struct {
-	echo.Server
-	next echov1.EchoServiceClient
-}
-
-func (r *relay) Echo(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-	if req.GetMessage() == "relay" {
-		return r.next.Echo(ctx, &echov1.EchoRequest{Message: "leaf"})
-	}
-	return r.Server.Echo(ctx, req)
-}
-
 // TestSamplingNestedCallsFollowTheServedCall: a call the relay decided not
 // to trace makes an untraced nested call, although the relay's client
 // would trace every call of its own, deciding roots itself or through the
@@ -217,13 +203,13 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	next := testsrv.Echo(testsrv.Dial(t, leaf.addr, client.WithTracerProvider(tp), client.WithTraceSampling(1), client.WithAccessLog(false)))
-	mid := testsrv.Serve(t, &relay{next: next}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
+	mid := testsrv.Serve(t, &testsrv.Relay{Next: next}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 
 	// The same relay whose client leaves sampling to the provider, which
 	// samples everything.
 	nextByProvider := testsrv.Echo(testsrv.Dial(t, leaf.addr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
-	mid2 := testsrv.Serve(t, &relay{next: nextByProvider}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
+	mid2 := testsrv.Serve(t, &testsrv.Relay{Next: nextByProvider}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
 
 	for _, addr := range []string{mid, mid2} {
 		untraced := testsrv.Echo(testsrv.Dial(t, addr, client.WithTracerProvider(tp), client.WithTraceSampling(0), client.WithAccessLog(false)))

@@ -106,3 +106,19 @@ func Ctx(tb testing.TB, d time.Duration) context.Context {
 	tb.Cleanup(cancel)
 	return ctx
 }
+
+// Relay is an echo server that answers the message "relay" by calling Next
+// with "leaf" (with the context it was called with), and echoes anything
+// else: a middle hop for tests of what crosses a chain of calls.
+type Relay struct {
+	echo.Server
+	Next echov1.EchoServiceClient
+}
+
+// Echo implements echov1.EchoServiceServer.
+func (r *Relay) Echo(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+	if req.GetMessage() == "relay" {
+		return r.Next.Echo(ctx, &echov1.EchoRequest{Message: "leaf"})
+	}
+	return r.Server.Echo(ctx, req)
+}
