@@ -25,43 +25,20 @@ func UnaryClient(ics []grpc.UnaryClientInterceptor) grpc.UnaryClientInterceptor 
 	if len(ics) == 1 {
 		return ics[0]
 	}
-	c := &unaryClient{ics: slices.Clone(ics)}
-	return c.intercept
-}
-
-type unaryClient struct {
-	ics  []grpc.UnaryClientInterceptor
-	last atomic.Pointer[unaryComposed]
-}
-
-type unaryComposed struct {
-	final grpc.UnaryInvoker // held so that id stays the identity of a live value
-	id    unsafe.Pointer
-	next  grpc.UnaryInvoker // ics[1:], then final
-}
-
-func (c *unaryClient) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	id := funcID(invoker)
-	p := c.last.Load()
-	if p == nil || p.id != id {
-		p = &unaryComposed{final: invoker, id: id, next: composeUnary(c.ics[1:], invoker)}
-		// Only the first composition is kept: a caller whose invokers
-		// differ on every call (a chain of its own outside this one) gets
-		// a composition per call and leaves the cache alone.
-		c.last.CompareAndSwap(nil, p)
-	}
-	return c.ics[0](ctx, method, req, reply, cc, p.next, opts...)
-}
-
-func composeUnary(ics []grpc.UnaryClientInterceptor, final grpc.UnaryInvoker) grpc.UnaryInvoker {
-	next := final
-	for i := len(ics) - 1; i >= 0; i-- {
-		ic, inner := ics[i], next
-		next = func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
-			return ic(ctx, method, req, reply, cc, inner, opts...)
+	first, rest := ics[0], slices.Clone(ics[1:])
+	c := newComposition(func(final grpc.UnaryInvoker) grpc.UnaryInvoker {
+		next := final
+		for i := len(rest) - 1; i >= 0; i-- {
+			ic, inner := rest[i], next
+			next = func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+				return ic(ctx, method, req, reply, cc, inner, opts...)
+			}
 		}
+		return next
+	})
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return first(ctx, method, req, reply, cc, c.next(invoker), opts...)
 	}
-	return next
 }
 
 // StreamClient is [UnaryClient] for streams; grpc-go's final streamer is
@@ -70,40 +47,52 @@ func StreamClient(ics []grpc.StreamClientInterceptor) grpc.StreamClientIntercept
 	if len(ics) == 1 {
 		return ics[0]
 	}
-	c := &streamClient{ics: slices.Clone(ics)}
-	return c.intercept
+	first, rest := ics[0], slices.Clone(ics[1:])
+	c := newComposition(func(final grpc.Streamer) grpc.Streamer {
+		next := final
+		for i := len(rest) - 1; i >= 0; i-- {
+			ic, inner := rest[i], next
+			next = func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				return ic(ctx, desc, cc, method, inner, opts...)
+			}
+		}
+		return next
+	})
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		return first(ctx, desc, cc, method, c.next(streamer), opts...)
+	}
 }
 
-type streamClient struct {
-	ics  []grpc.StreamClientInterceptor
-	last atomic.Pointer[streamComposed]
+// composition keeps the inner chain composed for one final invoker (or
+// streamer) F.
+type composition[F any] struct {
+	compose func(final F) F
+	last    atomic.Pointer[composed[F]]
 }
 
-type streamComposed struct {
-	final grpc.Streamer
+type composed[F any] struct {
+	final F // held so that id stays the identity of a live value
 	id    unsafe.Pointer
-	next  grpc.Streamer
+	next  F
 }
 
-func (c *streamClient) intercept(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	id := funcID(streamer)
+func newComposition[F any](compose func(final F) F) *composition[F] {
+	return &composition[F]{compose: compose}
+}
+
+// next returns the chain composed for final: the kept one when final is the
+// function value it was composed for, otherwise a new one. Only the first
+// composition is kept: a caller whose final invokers differ on every call
+// (a chain of its own outside this one) gets a composition per call and
+// leaves the kept one alone.
+func (c *composition[F]) next(final F) F {
+	id := funcID(final)
 	p := c.last.Load()
 	if p == nil || p.id != id {
-		p = &streamComposed{final: streamer, id: id, next: composeStream(c.ics[1:], streamer)}
+		p = &composed[F]{final: final, id: id, next: c.compose(final)}
 		c.last.CompareAndSwap(nil, p)
 	}
-	return c.ics[0](ctx, desc, cc, method, p.next, opts...)
-}
-
-func composeStream(ics []grpc.StreamClientInterceptor, final grpc.Streamer) grpc.Streamer {
-	next := final
-	for i := len(ics) - 1; i >= 0; i-- {
-		ic, inner := ics[i], next
-		next = func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-			return ic(ctx, desc, cc, method, inner, opts...)
-		}
-	}
-	return next
+	return p.next
 }
 
 // funcID is the identity of a function value: a func value is a pointer to
