@@ -153,6 +153,7 @@ func (b *Builder) Build(t grpcresolver.Target, cc grpcresolver.ClientConn, _ grp
 	if b.m != nil {
 		b.m.add(r)
 	}
+	live.add(r)
 	go r.run(ctx)
 	return r, nil
 }
@@ -174,6 +175,7 @@ type ccResolver struct {
 	closed     bool      // Close has run; nothing reaches cc any more
 	lastSync   time.Time // when the source was last in sync
 	errSince   time.Time // first error since the last sync; zero when in sync
+	lastErr    error     // the latest error, for Snapshot
 	gaveUp     bool      // endpoints withdrawn by the staleness policy
 	staleTimer *time.Timer
 }
@@ -228,6 +230,7 @@ func (r *ccResolver) Close() {
 		if r.b.m != nil {
 			r.b.m.remove(r)
 		}
+		live.remove(r)
 	})
 }
 
@@ -325,6 +328,7 @@ func (u *updater) ReportError(err error) {
 		r.b.m.errors.WithLabelValues(r.target.Service).Inc()
 	}
 	now := r.b.cfg.now()
+	r.lastErr = err
 	first := r.errSince.IsZero()
 	if first {
 		r.errSince = now

@@ -38,7 +38,8 @@
 //   - Close cancels the source and waits for its goroutine.
 //   - With [WithRegisterer], resolver state is exported as Prometheus
 //     metrics (endpoints, last sync time, staleness, updates, errors,
-//     invalid entries).
+//     invalid entries); [Snapshot] returns every live resolver's endpoints,
+//     last sync, staleness and error (server.WithAdmin serves it as JSON).
 //
 // Registrars (the server side) live beside their sources and implement
 // server.Registrar.

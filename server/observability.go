@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,9 +18,11 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/interceptors/logging"
 	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/interceptors/tracing"
+	"github.com/grpckit/grpckit/resolver"
 )
 
 // Registry is where metrics are registered and gathered from; a
@@ -112,8 +115,12 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 
 // WithAdmin serves an admin HTTP endpoint on addr, apart from the gRPC port:
 // /metrics (the server's registry; OpenMetrics with exemplars on request),
-// /healthz (200 while the server is SERVING, 503 otherwise) and
-// /debug/pprof/. New binds the address; [Server.AdminAddr] reports it.
+// /healthz (200 while the server is SERVING, 503 otherwise),
+// /debug/grpckit/resolvers and /debug/grpckit/balancers (JSON: every live
+// grpckit resolver and balancer of the process, from resolver.Snapshot and
+// balancer.Snapshot: endpoints, staleness and errors; connection states,
+// latency, scores and ejections) and /debug/pprof/. New binds the address;
+// [Server.AdminAddr] reports it.
 // Default: no admin endpoint.
 func WithAdmin(addr string) Option {
 	return func(c *config) { c.obs.adminAddr = addr }
@@ -185,6 +192,12 @@ func (s *Server) startAdmin() error {
 		}
 		_, _ = w.Write([]byte("SERVING\n"))
 	})
+	mux.HandleFunc("/debug/grpckit/resolvers", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, resolver.Snapshot())
+	})
+	mux.HandleFunc("/debug/grpckit/balancers", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, balancer.Snapshot())
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -202,6 +215,17 @@ func (s *Server) startAdmin() error {
 		}
 	}()
 	return nil
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // AdminAddr returns the admin endpoint's address, nil without [WithAdmin].

@@ -1,0 +1,94 @@
+package resolver
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+)
+
+// State is a live grpckit resolver as [Snapshot] sees it.
+type State struct {
+	// Scheme and Service name the target ("etcd", "addsvc").
+	Scheme  string `json:"scheme"`
+	Service string `json:"service"`
+	// Answered is set once the registry answered and a state was handed
+	// to gRPC.
+	Answered bool `json:"answered"`
+	// Endpoints are the endpoints handed to gRPC now.
+	Endpoints []Endpoint `json:"endpoints"`
+	// LastSync is when the registry was last known to be in sync (zero
+	// before its first answer).
+	LastSync time.Time `json:"lastSync"`
+	// Staleness is how long the registry has been unreachable since then;
+	// 0 while it is in sync.
+	Staleness time.Duration `json:"stalenessNs"`
+	// Error is the registry's latest error while it is unreachable.
+	Error string `json:"error,omitempty"`
+	// GaveUp is set while the endpoints are withdrawn by the staleness
+	// policy ([WithMaxStaleness]).
+	GaveUp bool `json:"gaveUp,omitempty"`
+}
+
+// Snapshot returns the state of every live grpckit resolver in the
+// process (etcd, Consul, DNS SRV and any other [Source]), ordered by scheme
+// and service, for admin pages and debugging; server.WithAdmin serves it at
+// /debug/grpckit/resolvers.
+func Snapshot() []State {
+	live.mu.Lock()
+	rs := make([]*ccResolver, 0, len(live.rs))
+	for r := range live.rs {
+		rs = append(rs, r)
+	}
+	live.mu.Unlock()
+	out := make([]State, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.state())
+	}
+	slices.SortStableFunc(out, func(a, b State) int {
+		return cmp.Or(cmp.Compare(a.Scheme, b.Scheme), cmp.Compare(a.Service, b.Service))
+	})
+	return out
+}
+
+func (r *ccResolver) state() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := State{Scheme: r.b.scheme, Service: r.target.Service, Answered: r.answered, LastSync: r.lastSync, GaveUp: r.gaveUp,
+		Endpoints: []Endpoint{}}
+	if !r.errSince.IsZero() {
+		if !r.lastSync.IsZero() {
+			st.Staleness = max(r.b.cfg.now().Sub(r.lastSync), 0)
+		}
+		if r.lastErr != nil {
+			st.Error = r.lastErr.Error()
+		}
+	}
+	if r.answered && !r.gaveUp {
+		for _, e := range r.set.list {
+			st.Endpoints = append(st.Endpoints, FromGRPC(e))
+		}
+	}
+	return st
+}
+
+// liveSet holds the live resolvers for Snapshot. It is machinery, not
+// configuration: resolvers add themselves in Build and leave in Close.
+type liveSet struct {
+	mu sync.Mutex
+	rs map[*ccResolver]struct{}
+}
+
+var live = liveSet{rs: map[*ccResolver]struct{}{}}
+
+func (l *liveSet) add(r *ccResolver) {
+	l.mu.Lock()
+	l.rs[r] = struct{}{}
+	l.mu.Unlock()
+}
+
+func (l *liveSet) remove(r *ccResolver) {
+	l.mu.Lock()
+	delete(l.rs, r)
+	l.mu.Unlock()
+}
