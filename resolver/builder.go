@@ -150,10 +150,7 @@ func (b *Builder) Build(t grpcresolver.Target, cc grpcresolver.ClientConn, _ grp
 		set:        newEndpointSet(),
 		log:        b.cfg.logger.With(slog.String("resolver.scheme", b.scheme), slog.String("resolver.service", pt.Service)),
 	}
-	if b.m != nil {
-		b.m.add(r)
-	}
-	live.add(r)
+	resolvers.add(r)
 	go r.run(ctx)
 	return r, nil
 }
@@ -227,10 +224,7 @@ func (r *ccResolver) Close() {
 			r.staleTimer.Stop()
 		}
 		r.mu.Unlock()
-		if r.b.m != nil {
-			r.b.m.remove(r)
-		}
-		live.remove(r)
+		resolvers.remove(r)
 	})
 }
 

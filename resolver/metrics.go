@@ -1,8 +1,6 @@
 package resolver
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,9 +15,6 @@ type metrics struct {
 	endpoints  *prometheus.Desc
 	lastUpdate *prometheus.Desc
 	staleness  *prometheus.Desc
-
-	mu   sync.Mutex
-	live map[*ccResolver]struct{}
 }
 
 func newMetrics(scheme string) *metrics {
@@ -44,7 +39,6 @@ func newMetrics(scheme string) *metrics {
 			"When the registry was last known to be in sync (Unix seconds).", lbl, cl),
 		staleness: prometheus.NewDesc("grpckit_resolver_staleness_seconds",
 			"Seconds since the registry was last known to be in sync; 0 while it is.", lbl, cl),
-		live: map[*ccResolver]struct{}{},
 	}
 }
 
@@ -61,9 +55,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.updates.Collect(ch)
 	m.errors.Collect(ch)
 	m.invalid.Collect(ch)
-	m.mu.Lock()
 	best := map[string]resolverStats{}
-	for r := range m.live {
+	for _, r := range resolvers.of(m) {
 		s := r.stats()
 		if !s.answered {
 			continue
@@ -72,22 +65,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			best[s.service] = s
 		}
 	}
-	m.mu.Unlock()
 	for svc, s := range best {
 		ch <- prometheus.MustNewConstMetric(m.endpoints, prometheus.GaugeValue, float64(s.endpoints), svc)
 		ch <- prometheus.MustNewConstMetric(m.lastUpdate, prometheus.GaugeValue, float64(s.lastSync.UnixNano())/1e9, svc)
 		ch <- prometheus.MustNewConstMetric(m.staleness, prometheus.GaugeValue, s.staleness.Seconds(), svc)
 	}
-}
-
-func (m *metrics) add(r *ccResolver) {
-	m.mu.Lock()
-	m.live[r] = struct{}{}
-	m.mu.Unlock()
-}
-
-func (m *metrics) remove(r *ccResolver) {
-	m.mu.Lock()
-	delete(m.live, r)
-	m.mu.Unlock()
 }

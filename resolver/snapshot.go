@@ -3,8 +3,9 @@ package resolver
 import (
 	"cmp"
 	"slices"
-	"sync"
 	"time"
+
+	"github.com/grpckit/grpckit/internal/live"
 )
 
 // State is a live grpckit resolver as [Snapshot] sees it.
@@ -35,12 +36,7 @@ type State struct {
 // and service, for admin pages and debugging; server.WithAdmin serves it at
 // /debug/grpckit/resolvers.
 func Snapshot() []State {
-	live.mu.Lock()
-	rs := make([]*ccResolver, 0, len(live.rs))
-	for r := range live.rs {
-		rs = append(rs, r)
-	}
-	live.mu.Unlock()
+	rs := resolvers.of(nil)
 	out := make([]State, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, r.state())
@@ -72,23 +68,19 @@ func (r *ccResolver) state() State {
 	return st
 }
 
-// liveSet holds the live resolvers for Snapshot. It is machinery, not
-// configuration: resolvers add themselves in Build and leave in Close.
-type liveSet struct {
-	mu sync.Mutex
-	rs map[*ccResolver]struct{}
-}
+// resolvers holds the live resolvers for Snapshot and the metrics.
+var resolvers liveResolvers
 
-var live = liveSet{rs: map[*ccResolver]struct{}{}}
+type liveResolvers struct{ live.Set[*ccResolver] }
 
-func (l *liveSet) add(r *ccResolver) {
-	l.mu.Lock()
-	l.rs[r] = struct{}{}
-	l.mu.Unlock()
-}
+func (l *liveResolvers) add(r *ccResolver)    { l.Add(r) }
+func (l *liveResolvers) remove(r *ccResolver) { l.Remove(r) }
 
-func (l *liveSet) remove(r *ccResolver) {
-	l.mu.Lock()
-	delete(l.rs, r)
-	l.mu.Unlock()
+// of returns the live resolvers whose builder exports m, or all of them
+// when m is nil.
+func (l *liveResolvers) of(m *metrics) []*ccResolver {
+	if m == nil {
+		return l.All(nil)
+	}
+	return l.All(func(r *ccResolver) bool { return r.b.m == m })
 }

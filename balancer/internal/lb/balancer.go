@@ -59,7 +59,7 @@ func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) bal
 		state:  connectivity.Connecting,
 	}
 	b.g.name, b.g.target = b.name, b.target
-	live.add(b)
+	balancers.Add(b)
 	return b
 }
 
@@ -523,7 +523,7 @@ func (b *Balancer) Close() {
 		return
 	}
 	b.closed = true
-	live.remove(b)
+	balancers.Remove(b)
 	for _, m := range b.subset {
 		if m.sc != nil {
 			m.sc.Shutdown()

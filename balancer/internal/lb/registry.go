@@ -1,28 +1,10 @@
 package lb
 
-import "sync"
+import "github.com/grpckit/grpckit/internal/live"
 
-// registry holds the live balancers for the metrics collector. It is
-// machinery, not configuration: balancers add themselves in Build and leave
-// in Close.
-type registry struct {
-	mu sync.Mutex
-	bs map[*Balancer]struct{}
-}
-
-var live = registry{bs: make(map[*Balancer]struct{})}
-
-func (r *registry) add(b *Balancer) {
-	r.mu.Lock()
-	r.bs[b] = struct{}{}
-	r.mu.Unlock()
-}
-
-func (r *registry) remove(b *Balancer) {
-	r.mu.Lock()
-	delete(r.bs, b)
-	r.mu.Unlock()
-}
+// balancers holds the live balancers for the metrics collector and
+// Snapshot: they add themselves in Build and leave in Close.
+var balancers live.Set[*Balancer]
 
 // Info describes a live balancer for the collector.
 type Info struct {
@@ -36,10 +18,9 @@ type Info struct {
 
 // Live returns the live balancers.
 func Live() []Info {
-	live.mu.Lock()
-	defer live.mu.Unlock()
-	out := make([]Info, 0, len(live.bs))
-	for b := range live.bs {
+	bs := balancers.All(nil)
+	out := make([]Info, 0, len(bs))
+	for _, b := range bs {
 		out = append(out, Info{ID: b.id, Name: b.name, Target: b.target, Ejected: b.g.Ejected(), Subset: b.Subset()})
 	}
 	return out
