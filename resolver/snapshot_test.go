@@ -44,12 +44,21 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("before the first answer: got %+v, want service svc, not answered, no endpoints", s)
 	}
 
+	u.ReportError(errors.New("not yet"))
+	if s := snapshotOf("snap")[0]; s.Answered || s.Error != "not yet" || s.Staleness != 0 {
+		t.Errorf("error before the first answer: got %+v, want not answered, error \"not yet\", staleness 0", s)
+	}
+
 	in := testsrv.Start(t, server.WithLogger(quiet))
-	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr, Weight: 3, Zone: "z1"}})
+	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr, Weight: 3, Zone: "z1", Metadata: map[string]string{"k": "v"}}})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 	s := snapshotOf("snap")[0]
 	if !s.Answered || len(s.Endpoints) != 1 || s.Endpoints[0].Addr != in.Addr || s.Endpoints[0].Weight != 3 || s.Endpoints[0].Zone != "z1" {
 		t.Errorf("after the answer: got %+v, want one endpoint %s weight 3 zone z1", s, in.Addr)
+	}
+	s.Endpoints[0].Metadata["k"] = "changed by the caller"
+	if got := snapshotOf("snap")[0].Endpoints[0].Metadata["k"]; got != "v" {
+		t.Errorf("metadata after the caller changed its copy: got %q, want v", got)
 	}
 	if !s.LastSync.Equal(now) || s.Staleness != 0 || s.Error != "" {
 		t.Errorf("in sync: got last sync %v, staleness %v, error %q; want %v, 0, none", s.LastSync, s.Staleness, s.Error, now)
@@ -80,6 +89,7 @@ func TestSnapshotForgetsClosedResolvers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(r.Close) // idempotent
 	src.updater(t)
 	if got := len(snapshotOf("snapclosed")); got != 1 {
 		t.Fatalf("live resolvers: got %d, want 1", got)
@@ -87,5 +97,32 @@ func TestSnapshotForgetsClosedResolvers(t *testing.T) {
 	r.Close()
 	if got := len(snapshotOf("snapclosed")); got != 0 {
 		t.Errorf("after Close: got %d resolvers, want 0", got)
+	}
+}
+
+func TestSnapshotGaveUp(t *testing.T) {
+	src := newFakeSource()
+	now := time.Unix(1000, 0)
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	b, err := resolver.NewBuilder("snapstale", src, resolver.WithLogger(quiet), resolver.WithMaxStaleness(10*time.Second),
+		resolver.WithClock(func() time.Time { return *clock.Load() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u0, _ := url.Parse("snapstale:///svc")
+	r, err := b.Build(grpcresolver.Target{URL: *u0}, &nopCC{}, grpcresolver.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	u := src.updater(t)
+	u.Replace(map[string]resolver.Endpoint{"a": {Addr: "127.0.0.1:1"}})
+	later := now.Add(11 * time.Second)
+	clock.Store(&later)
+	u.ReportError(errors.New("registry down"))
+	s := snapshotOf("snapstale")
+	if len(s) != 1 || !s[0].GaveUp || len(s[0].Endpoints) != 0 || s[0].Staleness != 11*time.Second {
+		t.Fatalf("past the max staleness: got %+v, want gave up, no endpoints, staleness 11s", s)
 	}
 }

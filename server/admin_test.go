@@ -83,8 +83,14 @@ func TestAdminShowsResolversAndBalancers(t *testing.T) {
 	}
 
 	// A call is counted once it is done: poll.
+	var bs []balancer.State
+	defer func() {
+		if t.Failed() {
+			t.Logf("last balancers page: %+v", bs)
+		}
+	}()
 	wait.For(t, 5*time.Second, "balancer counts the calls", func() bool {
-		var bs []balancer.State
+		bs = nil
 		getJSON(t, base+"/debug/grpckit/balancers", &bs)
 		for _, s := range bs {
 			if s.Target == "admintest:///echo" && len(s.Endpoints) == 1 {
