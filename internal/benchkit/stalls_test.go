@@ -7,13 +7,14 @@ import (
 	"time"
 )
 
-// BenchmarkStalls measures the machine rather than grpckit: one thread per
-// P spins reading the clock for 10 s (per b.N) and counts the gaps in
+// BenchmarkStalls measures the machine rather than grpckit: one goroutine
+// per P spins reading the clock for 10 s (per b.N) and counts the gaps in
 // which it did not run (the host or the kernel gave its CPU to someone
 // else). A latency chain of a few milliseconds that meets such a gap grows
 // by it, so their rate bounds the tail any latency figure here can reach:
 // with 2 gaps of 1 ms or more a second, about 1 in 250 windows of 2 ms
-// holds one. Run it beside latency benchmarks:
+// holds one. Run it before or after latency benchmarks, not at the same
+// time (it keeps every CPU busy):
 //
 //	go test -run '^$' -bench Stalls -benchtime 1x ./internal/benchkit
 func BenchmarkStalls(b *testing.B) {
@@ -30,8 +31,6 @@ func BenchmarkStalls(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				runtime.LockOSThread()
-				defer runtime.UnlockOSThread()
 				var a, c int
 				var m time.Duration
 				last := time.Now()
