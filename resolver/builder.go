@@ -150,7 +150,7 @@ func (b *Builder) Build(t grpcresolver.Target, cc grpcresolver.ClientConn, _ grp
 		set:        newEndpointSet(),
 		log:        b.cfg.logger.With(slog.String("resolver.scheme", b.scheme), slog.String("resolver.service", pt.Service)),
 	}
-	resolvers.add(r)
+	resolvers.Add(r)
 	go r.run(ctx)
 	return r, nil
 }
@@ -224,7 +224,7 @@ func (r *ccResolver) Close() {
 			r.staleTimer.Stop()
 		}
 		r.mu.Unlock()
-		resolvers.remove(r)
+		resolvers.Remove(r)
 	})
 }
 
@@ -391,8 +391,15 @@ func (r *ccResolver) stats() resolverStats {
 	if r.gaveUp {
 		s.endpoints = 0
 	}
-	if !r.errSince.IsZero() {
-		s.staleness = max(r.b.cfg.now().Sub(r.lastSync), 0)
-	}
+	s.staleness = r.staleness()
 	return s
+}
+
+// staleness is how long the registry has been unreachable since the last
+// sync: 0 while in sync and before the first answer. r.mu is held.
+func (r *ccResolver) staleness() time.Duration {
+	if r.errSince.IsZero() || r.lastSync.IsZero() {
+		return 0
+	}
+	return max(r.b.cfg.now().Sub(r.lastSync), 0)
 }

@@ -56,7 +56,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.errors.Collect(ch)
 	m.invalid.Collect(ch)
 	best := map[string]resolverStats{}
-	for _, r := range resolvers.of(m) {
+	for _, r := range resolversOf(m) {
 		s := r.stats()
 		if !s.answered {
 			continue

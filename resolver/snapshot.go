@@ -43,7 +43,7 @@ type State struct {
 // resolver hands a state to gRPC: do not call it from a balancer or
 // resolver callback.
 func Snapshot() []State {
-	rs := resolvers.of(nil)
+	rs := resolvers.All(nil)
 	out := make([]State, 0, len(rs))
 	for _, r := range rs {
 		if st, ok := r.state(); ok {
@@ -65,10 +65,8 @@ func (r *ccResolver) state() (State, bool) {
 	}
 	st := State{Scheme: r.b.scheme, Service: r.target.Service, Answered: r.answered, LastSync: r.lastSync, GaveUp: r.gaveUp,
 		Endpoints: []Endpoint{}}
+	st.Staleness = r.staleness()
 	if !r.errSince.IsZero() {
-		if !r.lastSync.IsZero() {
-			st.Staleness = max(r.b.cfg.now().Sub(r.lastSync), 0)
-		}
 		if r.lastErr != nil {
 			st.Error = r.lastErr.Error()
 		}
@@ -84,18 +82,9 @@ func (r *ccResolver) state() (State, bool) {
 }
 
 // resolvers holds the live resolvers for Snapshot and the metrics.
-var resolvers liveResolvers
+var resolvers live.Set[*ccResolver]
 
-type liveResolvers struct{ live.Set[*ccResolver] }
-
-func (l *liveResolvers) add(r *ccResolver)    { l.Add(r) }
-func (l *liveResolvers) remove(r *ccResolver) { l.Remove(r) }
-
-// of returns the live resolvers whose builder exports m, or all of them
-// when m is nil.
-func (l *liveResolvers) of(m *metrics) []*ccResolver {
-	if m == nil {
-		return l.All(nil)
-	}
-	return l.All(func(r *ccResolver) bool { return r.b.m == m })
+// resolversOf returns the live resolvers whose builder exports m.
+func resolversOf(m *metrics) []*ccResolver {
+	return resolvers.All(func(r *ccResolver) bool { return r.b.m == m })
 }

@@ -15,6 +15,19 @@ import (
 	"github.com/grpckit/grpckit/server"
 )
 
+// build builds b's resolver for target without a real ClientConn and
+// closes it (again: Close is idempotent) when the test ends.
+func build(t *testing.T, b *resolver.Builder, target string) grpcresolver.Resolver {
+	t.Helper()
+	u, _ := url.Parse(target)
+	r, err := b.Build(grpcresolver.Target{URL: *u}, &nopCC{}, grpcresolver.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
 // snapshotOf returns the Snapshot entries of scheme.
 func snapshotOf(scheme string) []resolver.State {
 	var out []resolver.State
@@ -84,12 +97,7 @@ func TestSnapshotForgetsClosedResolvers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse("snapclosed:///svc")
-	r, err := b.Build(grpcresolver.Target{URL: *u}, &nopCC{}, grpcresolver.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close) // idempotent
+	r := build(t, b, "snapclosed:///svc")
 	src.updater(t)
 	if got := len(snapshotOf("snapclosed")); got != 1 {
 		t.Fatalf("live resolvers: got %d, want 1", got)
@@ -110,12 +118,7 @@ func TestSnapshotGaveUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u0, _ := url.Parse("snapstale:///svc")
-	r, err := b.Build(grpcresolver.Target{URL: *u0}, &nopCC{}, grpcresolver.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
+	build(t, b, "snapstale:///svc")
 	u := src.updater(t)
 	u.Replace(map[string]resolver.Endpoint{"a": {Addr: "127.0.0.1:1"}})
 	later := now.Add(11 * time.Second)
