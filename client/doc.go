@@ -4,7 +4,8 @@
 // [New] assembles a grpc.ClientConn with the interceptor chain in the order
 // stated in order.go (see [Slot]), explicit transport security (there is no
 // silent insecure default), a default deadline for unary calls, a
-// load-balancing policy, and keepalive defaults that match grpckit's server:
+// load-balancing policy, and keepalive defaults that any gRPC server's
+// default ping policy accepts (see docs/defaults.md):
 //
 //	conn, err := client.New("dns:///addsvc.internal:8080", client.WithTLS(nil))
 //	if err != nil { ... }

@@ -51,19 +51,24 @@ const (
 	// routes around slow or failing ones, and ejects outliers. grpc-go's own
 	// default, pick_first, sends everything to one.
 	DefaultBalancer = p2c.Name
-	// DefaultKeepaliveTime is how long a connection may be idle before the
-	// client pings it; the server builder permits pings every 10 s.
-	DefaultKeepaliveTime = 30 * time.Second
+	// DefaultKeepaliveTime is how long a connection with open streams may
+	// be idle before the client pings it. It equals the minimum ping
+	// interval gRPC servers enforce by default (grpc-go's and grpc-java's
+	// EnforcementPolicy.MinTime, 5 min): pinging more often makes such a
+	// server close the connection with GOAWAY "too_many_pings", failing
+	// the streams on it. Raise how often you ping only where you control
+	// the servers' enforcement (grpckit's server permits every 10 s).
+	DefaultKeepaliveTime = 5 * time.Minute
 	// DefaultKeepaliveTimeout is how long the client waits for a ping's
 	// answer before it closes the connection.
-	DefaultKeepaliveTimeout = 10 * time.Second
+	DefaultKeepaliveTimeout = 20 * time.Second
 )
 
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
 		timeout:   DefaultTimeout,
 		balancer:  DefaultBalancer,
-		keepalive: keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout, PermitWithoutStream: true},
+		keepalive: keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout},
 		order:     DefaultOrder(),
 		obs:       defaultObs(),
 		user: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](
@@ -138,9 +143,11 @@ func WithBalancer(name string) Option {
 }
 
 // WithKeepalive sets the client's keepalive parameters. Pinging more often
-// than the server permits makes it close the connection. Default: ping after
-// [DefaultKeepaliveTime] idle, also without streams, and give up after
-// [DefaultKeepaliveTimeout].
+// than the server permits (or without streams, where it does not permit
+// that) makes it close the connection with GOAWAY "too_many_pings".
+// Default: ping a connection with open streams after [DefaultKeepaliveTime]
+// idle, never one without streams (gRPC servers' default enforcement), and
+// give up after [DefaultKeepaliveTimeout].
 func WithKeepalive(p keepalive.ClientParameters) Option {
 	return func(c *config) { c.keepalive = p }
 }

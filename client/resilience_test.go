@@ -104,6 +104,28 @@ func TestDefaultBreaker(t *testing.T) {
 	}
 }
 
+// The default breaker judges the backend: calls whose deadline had passed
+// before they were sent, and handlers returning plain errors, leave it
+// closed for every caller.
+func TestDefaultBreakerIgnoresCallersAndAppErrors(t *testing.T) {
+	in := testsrv.Start(t)
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+	defer cancel()
+	ctx := testsrv.Ctx(t, 10*time.Second)
+	for i := range 2 * breaker.DefaultThreshold {
+		if got := status.Code(echoErr(expired, c, "hi")); got != codes.DeadlineExceeded {
+			t.Fatalf("expired call %d: got %v, want DeadlineExceeded", i, got)
+		}
+		if got := status.Code(echoErr(ctx, c, "code Unknown")); got != codes.Unknown {
+			t.Fatalf("plain error %d: got %v, want Unknown", i, got)
+		}
+	}
+	if err := echoErr(ctx, c, "hi"); err != nil {
+		t.Fatalf("next call: got %v, want success (breaker closed)", err)
+	}
+}
+
 func TestWithBreaker(t *testing.T) {
 	var fake clock.Fake
 	reg := prometheus.NewRegistry()
@@ -111,8 +133,8 @@ func TestWithBreaker(t *testing.T) {
 	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithMetrics(reg),
 		client.WithBreaker(breaker.WithThreshold(2), breaker.WithTimeout(time.Second), breaker.WithClock(fake.Now))))
 	ctx := testsrv.Ctx(t, 10*time.Second)
-	_ = echoErr(ctx, c, "code Internal")
-	_ = echoErr(ctx, c, "code DataLoss")
+	_ = echoErr(ctx, c, "code Unavailable")
+	_ = echoErr(ctx, c, "code Unavailable")
 	for range 3 {
 		if err := echoErr(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
 			t.Fatalf("open breaker: got %v, want ErrRejected", err)

@@ -2,7 +2,8 @@
 //
 // [New] assembles a *grpc.Server with the interceptor chain in the order
 // stated in order.go (see [Slot]), the standard grpc.health.v1 service, server
-// reflection, panic recovery, keepalive defaults that match grpckit's client,
+// reflection, panic recovery, keepalive and abuse limits that are safe against hostile clients
+// and lenient to other stacks' clients (see docs/defaults.md),
 // and the lifecycle that a rolling restart needs:
 //
 //	srv, err := server.New(server.WithLogger(logger))

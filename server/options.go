@@ -27,6 +27,12 @@ type config struct {
 	enforcement keepalive.EnforcementPolicy
 	maxRecv     int
 	maxSend     int
+	maxStreams  uint32
+	maxHeader   uint32
+	connTimeout time.Duration
+	streamWin   int32
+	connWin     int32
+	maxConns    int
 	reflection  bool
 	drainDelay  time.Duration // < 0: not set
 	workers     int           // < 0: not set
@@ -39,13 +45,36 @@ type config struct {
 	errs        []error
 }
 
-// Defaults. The keepalive values pair with the client builder's: the server
-// allows pings every 10 s, the client pings idle connections every 30 s.
+// Defaults. The server permits pings every 10 s, also without streams, so
+// that clients tuned for fast dead-connection detection are not cut off;
+// grpckit's client pings far less by default (every 5 min, only with
+// streams open), which every gRPC server's default policy accepts.
 const (
 	DefaultKeepaliveTime    = 60 * time.Second
 	DefaultKeepaliveTimeout = 20 * time.Second
 	DefaultMinPingInterval  = 10 * time.Second
 	DefaultMaxRecvMsgSize   = 4 << 20
+	// DefaultMaxConcurrentStreams bounds the calls one connection may have
+	// open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS, the minimum RFC
+	// 9113 recommends); a client that opens more is refused them, and gRPC
+	// clients queue calls beyond it. grpc-go's own default is unlimited.
+	DefaultMaxConcurrentStreams = 100
+	// DefaultMaxHeaderListSize bounds the request metadata of one call, in
+	// bytes as HTTP/2 counts them (SETTINGS_MAX_HEADER_LIST_SIZE). grpc-go's
+	// own default is 16 MiB; grpc-java's is 8 KiB.
+	DefaultMaxHeaderListSize = 16 << 10
+	// DefaultConnectionTimeout bounds a new connection's handshake (TLS and
+	// the HTTP/2 preface): a connection that sends nothing is closed after
+	// it. grpc-go's own default is 120 s.
+	DefaultConnectionTimeout = 10 * time.Second
+	// DefaultStreamWindow is the fixed HTTP/2 flow-control window of each
+	// stream: the most a client can make the server hold for a call whose
+	// handler does not read. grpc-go's default grows it up to 16 MiB per
+	// stream (BDP estimation), which lets one connection pin 1.6 GiB.
+	DefaultStreamWindow = 256 << 10
+	// DefaultConnWindow is the fixed HTTP/2 flow-control window of each
+	// connection.
+	DefaultConnWindow = 1 << 20
 	// DefaultRegistrarDrainDelay is the drain delay of a server with a
 	// registrar: time for clients' resolvers to see the deregistration.
 	DefaultRegistrarDrainDelay = 2 * time.Second
@@ -57,6 +86,11 @@ func newConfig(opts []Option) (*config, error) {
 		keepalive:   keepalive.ServerParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout},
 		enforcement: keepalive.EnforcementPolicy{MinTime: DefaultMinPingInterval, PermitWithoutStream: true},
 		maxRecv:     DefaultMaxRecvMsgSize,
+		maxStreams:  DefaultMaxConcurrentStreams,
+		maxHeader:   DefaultMaxHeaderListSize,
+		connTimeout: DefaultConnectionTimeout,
+		streamWin:   DefaultStreamWindow,
+		connWin:     DefaultConnWindow,
 		reflection:  true,
 		drainDelay:  -1,
 		workers:     -1,
@@ -133,8 +167,9 @@ func WithKeepalive(p keepalive.ServerParameters) Option {
 }
 
 // WithKeepaliveEnforcement sets how often clients may ping. Default: at most
-// every [DefaultMinPingInterval], also while no stream is open (grpckit's
-// client pings idle connections).
+// every [DefaultMinPingInterval], also while no stream is open, more
+// lenient than gRPC's default (5 min, only with streams) so that clients
+// with faster keepalives are not cut off.
 func WithKeepaliveEnforcement(p keepalive.EnforcementPolicy) Option {
 	return func(c *config) { c.enforcement = p }
 }
@@ -161,6 +196,85 @@ func WithMaxSendMsgSize(n int) Option {
 			return
 		}
 		c.maxSend = n
+	}
+}
+
+// WithMaxConcurrentStreams sets how many calls one connection may have open
+// at once (n >= 1); the server refuses further streams (REFUSED_STREAM),
+// and gRPC clients wait for a free one instead of sending them. Each open
+// stream costs a goroutine and up to the stream window of buffered
+// request data plus 64 KiB of queued response data (grpc-go's write quota).
+// Default: [DefaultMaxConcurrentStreams].
+func WithMaxConcurrentStreams(n uint32) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.errorf("WithMaxConcurrentStreams: %d: want n >= 1", n)
+			return
+		}
+		c.maxStreams = n
+	}
+}
+
+// WithMaxHeaderListSize sets the largest request metadata (header list)
+// of one call, in bytes as HTTP/2 counts them (each field's name and value
+// plus 32), and advertises it in the connection's settings. A gRPC client
+// fails a call whose metadata is larger before sending it; a call that
+// arrives with a larger header list is reset (that call only). A single
+// header value longer than the limit breaks HPACK decoding, and grpc-go
+// then closes that client's connection. Default: [DefaultMaxHeaderListSize].
+func WithMaxHeaderListSize(n uint32) Option {
+	return func(c *config) {
+		if n < 1<<10 {
+			c.errorf("WithMaxHeaderListSize: %d: want at least 1024 bytes", n)
+			return
+		}
+		c.maxHeader = n
+	}
+}
+
+// WithConnectionTimeout bounds a new connection's handshake (TLS and the
+// HTTP/2 preface); a connection that has not completed it in d is closed.
+// Default: [DefaultConnectionTimeout].
+func WithConnectionTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.errorf("WithConnectionTimeout: %v: want d > 0", d)
+			return
+		}
+		c.connTimeout = d
+	}
+}
+
+// WithWindowSize sets the HTTP/2 flow-control windows, in bytes (each at
+// least 64 KiB): stream bounds the request data buffered for one call
+// whose handler has not read it, conn the data in flight on one
+// connection. Together with [WithMaxConcurrentStreams] they bound what one
+// connection can make the server hold: max streams × stream window. Larger
+// windows help large transfers over long round trips. Fixed windows turn
+// off grpc-go's window growth (BDP estimation). Default:
+// [DefaultStreamWindow] and [DefaultConnWindow].
+func WithWindowSize(stream, conn int32) Option {
+	return func(c *config) {
+		if stream < 64<<10 || conn < 64<<10 {
+			c.errorf("WithWindowSize(%d, %d): want both at least 65536", stream, conn)
+			return
+		}
+		c.streamWin, c.connWin = stream, conn
+	}
+}
+
+// WithMaxConnections caps the connections served at once on each listener
+// (0: no cap): once n are open, further ones wait in the listener's
+// backlog until one closes (golang.org/x/net/netutil.LimitListener). Pair
+// it with keepalive.ServerParameters.MaxConnectionIdle ([WithKeepalive])
+// so that idle clients give their connection back. Default: no cap.
+func WithMaxConnections(n int) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.errorf("WithMaxConnections: negative count %d", n)
+			return
+		}
+		c.maxConns = n
 	}
 }
 

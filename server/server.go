@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -131,6 +132,11 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 		grpc.KeepaliveParams(c.keepalive),
 		grpc.KeepaliveEnforcementPolicy(c.enforcement),
 		grpc.MaxRecvMsgSize(c.maxRecv),
+		grpc.MaxConcurrentStreams(c.maxStreams),
+		grpc.MaxHeaderListSize(c.maxHeader),
+		grpc.ConnectionTimeout(c.connTimeout),
+		grpc.InitialWindowSize(c.streamWin),
+		grpc.InitialConnWindowSize(c.connWin),
 	}
 	if c.creds != nil {
 		opts = append(opts, grpc.Creds(c.creds))
@@ -258,6 +264,9 @@ func (s *Server) Serve(lis net.Listener) error {
 		}
 	}
 
+	if n := s.cfg.maxConns; n > 0 {
+		lis = netutil.LimitListener(lis, n)
+	}
 	err := s.grpc.Serve(lis)
 	s.mu.Lock()
 	closed := s.closed

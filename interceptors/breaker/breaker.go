@@ -40,11 +40,18 @@ const (
 	DefaultK = 2.0
 	// DefaultWindow is the throttle's sliding window.
 	DefaultWindow = 2 * time.Minute
+	// DefaultMinBudget is the least time a call must have had before its
+	// deadline for a DeadlineExceeded of the caller's own deadline to count
+	// as a failure (see [WithMinBudget]).
+	DefaultMinBudget = time.Second
 )
 
-// DefaultFailureCodes are the codes that count as failures: signs that the
-// backend, not the request, is in trouble.
-var DefaultFailureCodes = []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.Internal, codes.Unknown, codes.DataLoss}
+// DefaultFailureCodes returns the codes that count as failures by default:
+// Unavailable and DeadlineExceeded, the signs that the backend or the path
+// to it, not the request, is in trouble. It returns a new slice each time.
+func DefaultFailureCodes() []codes.Code {
+	return []codes.Code{codes.Unavailable, codes.DeadlineExceeded}
+}
 
 // ErrRejected matches, with errors.Is, every call rejected by a breaker or
 // throttle of this package.
@@ -83,6 +90,7 @@ type config struct {
 	onChange    func(key string, from, to gobreaker.State)
 	k           float64
 	window      time.Duration
+	minBudget   time.Duration
 	errs        []error
 }
 
@@ -149,9 +157,12 @@ func WithMaxRequests(n int) Option {
 	}
 }
 
-// WithFailureCodes sets the status codes that count as failures. OK and
-// Canceled (the caller's own doing) are refused. Default:
-// [DefaultFailureCodes]; the throttle adds ResourceExhausted to the default.
+// WithFailureCodes sets the status codes that count as failures; other
+// codes count as successes (the server answered). OK and Canceled (the
+// caller's own doing) are refused. Whatever the codes, a call that failed
+// because the caller's own context ended is not counted (see the package
+// doc). Default: [DefaultFailureCodes]; the throttle adds ResourceExhausted
+// to the default.
 func WithFailureCodes(cs ...codes.Code) Option {
 	return func(c *config) {
 		c.failure = [codes.Unauthenticated + 1]bool{}
@@ -163,6 +174,24 @@ func WithFailureCodes(cs ...codes.Code) Option {
 			c.failure[code] = true
 		}
 		c.failureSet = true
+	}
+}
+
+// WithMinBudget sets the least time a call must have had before its
+// deadline, when it started, for a DeadlineExceeded to count as a failure:
+// a backend that cannot answer within d is failing; a call sent with less
+// than d left (a tight deadline, the last attempt of a retried call) failed
+// on the caller's budget and is not counted, whether the client or the
+// server (which inherits the deadline) noticed first. A call without a
+// deadline always has the budget. 0 counts every call that had time left
+// when it started. Default: [DefaultMinBudget].
+func WithMinBudget(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.invalid("WithMinBudget(%v): want d >= 0", d)
+			return
+		}
+		c.minBudget = d
 	}
 }
 
@@ -271,8 +300,9 @@ func newConfig(opts []Option) (*config, error) {
 		logger:      slog.Default(),
 		k:           DefaultK,
 		window:      DefaultWindow,
+		minBudget:   DefaultMinBudget,
 	}
-	for _, code := range DefaultFailureCodes {
+	for _, code := range DefaultFailureCodes() {
 		c.failure[code] = true
 	}
 	for _, o := range opts {
@@ -292,12 +322,27 @@ const (
 	excluded
 )
 
-func (c *config) classify(err error) outcome {
+// classify judges a call by its error and its context: ctx is the call's
+// context, checked only when the call failed, and long whether the call had
+// at least the minimum budget before its deadline when it started.
+func (c *config) classify(ctx context.Context, err error, long bool) outcome {
 	if err == nil {
 		return success
 	}
 	code := status.Code(err)
 	if code == codes.Canceled {
+		return excluded
+	}
+	if code == codes.DeadlineExceeded && !long {
+		// The caller's deadline was too tight to judge the backend by;
+		// the server's deadline derives from it (gRPC propagates it), so
+		// this holds whichever side noticed first.
+		return excluded
+	}
+	if cerr := ctx.Err(); cerr != nil && (code != codes.DeadlineExceeded || cerr != context.DeadlineExceeded) {
+		// The caller's context ended (cancelled, or its deadline with a
+		// code other than DeadlineExceeded): the caller decided the call,
+		// not the backend.
 		return excluded
 	}
 	if code > codes.Unauthenticated {
@@ -309,12 +354,25 @@ func (c *config) classify(err error) outcome {
 	return success
 }
 
+// longBudget reports whether a call starting now with ctx has at least
+// the minimum budget before its deadline (always, without a deadline: a
+// DeadlineExceeded is then the server's own). It reads the clock only for
+// a context with a deadline.
+func (c *config) longBudget(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return true
+	}
+	left := time.Until(dl)
+	return left > 0 && left >= c.minBudget
+}
+
 // Policy decides, call by call, whether a call may be sent. [*Breakers] and
 // [*Throttle] are the policies; the interceptors take either.
 type Policy interface {
 	admit(method string) (ticket, error)
 	done(t ticket, o outcome)
-	classify(err error) outcome
+	config() *config
 }
 
 // ticket carries what completion needs from admission, without allocating.
@@ -331,9 +389,11 @@ func UnaryClientInterceptor(p Policy) grpc.UnaryClientInterceptor {
 		if err != nil {
 			return err
 		}
+		cfg := p.config()
+		long := cfg.longBudget(ctx)
 		if connReady(cc) {
 			err = invoker(ctx, method, req, reply, cc, opts...)
-			p.done(t, p.classify(err))
+			p.done(t, cfg.classify(ctx, err, long))
 			return err
 		}
 		// No ready connection at the start (a new connection, or none
@@ -341,7 +401,7 @@ func UnaryClientInterceptor(p Policy) grpc.UnaryClientInterceptor {
 		// fills the peer only for a call that was given a transport.
 		var pr peer.Peer
 		err = invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Peer(&pr))...)
-		o := p.classify(err)
+		o := cfg.classify(ctx, err, long)
 		if o == failure && pr.Addr == nil {
 			o = excluded
 		}
@@ -370,8 +430,8 @@ func connReady(cc *grpc.ClientConn) bool {
 
 // judge is p's verdict on an opened or failed stream, with the exclusion
 // above.
-func judge(p Policy, cc *grpc.ClientConn, readyAtStart bool, err error) outcome {
-	o := p.classify(err)
+func judge(ctx context.Context, p Policy, cc *grpc.ClientConn, readyAtStart, long bool, err error) outcome {
+	o := p.config().classify(ctx, err, long)
 	if o == failure && !readyAtStart && !connReady(cc) {
 		return excluded
 	}
@@ -387,9 +447,9 @@ func StreamClientInterceptor(p Policy) grpc.StreamClientInterceptor {
 		if err != nil {
 			return nil, err
 		}
-		ready := connReady(cc)
+		ready, long := connReady(cc), p.config().longBudget(ctx)
 		s, err := streamer(ctx, desc, cc, method, opts...)
-		p.done(t, judge(p, cc, ready, err))
+		p.done(t, judge(ctx, p, cc, ready, long, err))
 		return s, err
 	}
 }
@@ -536,7 +596,7 @@ func (b *Breakers) admit(method string) (ticket, error) {
 
 func (b *Breakers) done(t ticket, o outcome) { t.cb.done(t.word, o) }
 
-func (b *Breakers) classify(err error) outcome { return b.cfg.classify(err) }
+func (b *Breakers) config() *config { return b.cfg }
 
 // cb is one circuit breaker. word holds generation<<2 | state.
 type cb struct {

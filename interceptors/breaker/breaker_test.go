@@ -119,10 +119,10 @@ func TestFailedProbeReopens(t *testing.T) {
 	b, _ := breaker.New("test", breaker.WithThreshold(1), breaker.WithTimeout(time.Second), breaker.WithClock(fake.Now))
 	in, c := dial(t, b)
 	ctx := testsrv.Ctx(t, 10*time.Second)
-	_ = call(ctx, c, "code Internal")
+	_ = call(ctx, c, "code Unavailable")
 	fake.Advance(time.Second)
-	if code := status.Code(call(ctx, c, "code Internal")); code != codes.Internal {
-		t.Fatalf("probe: got %v, want Internal from the server", code)
+	if code := status.Code(call(ctx, c, "code Unavailable")); code != codes.Unavailable {
+		t.Fatalf("probe: got %v, want Unavailable from the server", code)
 	}
 	if err := call(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
 		t.Fatalf("after a failed probe: got %v, want ErrRejected", err)
@@ -139,9 +139,9 @@ func TestFailureCodes(t *testing.T) {
 	}{
 		{codes.Unavailable, true},
 		{codes.DeadlineExceeded, true},
-		{codes.Internal, true},
-		{codes.Unknown, true},
-		{codes.DataLoss, true},
+		{codes.Internal, false},
+		{codes.Unknown, false},
+		{codes.DataLoss, false},
 		{codes.Canceled, false},
 		{codes.InvalidArgument, false},
 		{codes.NotFound, false},
@@ -179,6 +179,94 @@ func TestFailureCodes(t *testing.T) {
 	})
 	if _, err := breaker.New("t", breaker.WithFailureCodes(codes.Canceled)); !errors.Is(err, breaker.ErrInvalid) {
 		t.Errorf("WithFailureCodes(Canceled): got %v, want ErrInvalid", err)
+	}
+}
+
+// The caller's own deadline or cancellation, and the application's errors,
+// never open the breaker: only the backend's health does.
+func TestCallersOwnFailuresDoNotCount(t *testing.T) {
+	expired := func(t *testing.T) context.Context {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		t.Cleanup(cancel)
+		return ctx
+	}
+	tight := func(t *testing.T) context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	cancelled := func(t *testing.T) context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(20*time.Millisecond, cancel)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	live := func(t *testing.T) context.Context { return testsrv.Ctx(t, 10*time.Second) }
+	for _, tc := range []struct {
+		name     string
+		ctx      func(*testing.T) context.Context
+		msg      string
+		wantCode codes.Code
+	}{
+		{"deadline passed before the call", expired, "hi", codes.DeadlineExceeded},
+		{"tight deadline on a slow call", tight, "sleep 10s", codes.DeadlineExceeded},
+		{"cancelled in flight", cancelled, "sleep 10s", codes.Canceled},
+		{"plain Go error from the handler", live, "code Unknown", codes.Unknown},
+		{"handler panic", live, "panic", codes.Internal},
+		{"data loss from the handler", live, "code DataLoss", codes.DataLoss},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := breaker.New("test")
+			_, c := dial(t, b)
+			for i := range 2 * breaker.DefaultThreshold {
+				if got := status.Code(call(tc.ctx(t), c, tc.msg)); got != tc.wantCode {
+					t.Fatalf("call %d: got %v, want %v", i, got, tc.wantCode)
+				}
+			}
+			if got := b.State(echoMethod); got != gobreaker.StateClosed {
+				t.Fatalf("state after %d calls: got %v, want closed", 2*breaker.DefaultThreshold, got)
+			}
+			if got := b.Counts(echoMethod).TotalFailures; got != 0 {
+				t.Errorf("failures counted: got %d, want 0", got)
+			}
+			if err := call(testsrv.Ctx(t, 10*time.Second), c, "hi"); err != nil {
+				t.Errorf("next call: got %v, want success", err)
+			}
+		})
+	}
+}
+
+// A backend that does not answer within a fair budget opens the breaker
+// even though the error is the caller's own deadline; a DeadlineExceeded
+// the server returns while the caller waits counts too.
+func TestHungBackendOpens(t *testing.T) {
+	t.Run("own deadline with a fair budget", func(t *testing.T) {
+		b, _ := breaker.New("test", breaker.WithThreshold(2), breaker.WithMinBudget(100*time.Millisecond))
+		_, c := dial(t, b)
+		for i := range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			err := call(ctx, c, "sleep 1m")
+			cancel()
+			if got := status.Code(err); got != codes.DeadlineExceeded {
+				t.Fatalf("call %d: got %v, want DeadlineExceeded", i, got)
+			}
+		}
+		if got := b.State(echoMethod); got != gobreaker.StateOpen {
+			t.Errorf("state: got %v, want open", got)
+		}
+	})
+	t.Run("returned by the server", func(t *testing.T) {
+		b, _ := breaker.New("test", breaker.WithThreshold(2))
+		_, c := dial(t, b)
+		for range 2 {
+			_ = call(testsrv.Ctx(t, 10*time.Second), c, "code DeadlineExceeded")
+		}
+		if got := b.State(echoMethod); got != gobreaker.StateOpen {
+			t.Errorf("state: got %v, want open", got)
+		}
+	})
+	if _, err := breaker.New("t", breaker.WithMinBudget(-1)); !errors.Is(err, breaker.ErrInvalid) {
+		t.Errorf("WithMinBudget(-1): got %v, want ErrInvalid", err)
 	}
 }
 

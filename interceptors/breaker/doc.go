@@ -14,20 +14,55 @@
 // its types (gobreaker.State, gobreaker.Counts): closed until ReadyToTrip
 // says so (default: [DefaultThreshold] consecutive failures), then open for
 // Timeout, then half-open, where MaxRequests probes are let through; that
-// many successes close it, one failure opens it again. What counts as a
-// failure is a set of status codes ([DefaultFailureCodes]); the caller's own
-// Canceled counts as neither success nor failure, and codes such as
-// InvalidArgument or NotFound count as successes (the server answered). A
-// call that starts while the ClientConn has no ready connection (no
-// endpoints yet, every backend unreachable) and fails without reaching a
-// backend counts as neither: gRPC fails it itself (at once, or at its
-// deadline with WaitForReady), and counting it would hold calls off for the
-// open timeout after the connection comes back. A call that starts on a
-// ready connection counts, also when the backend dies under it. (The state
-// is read when a call starts; only when it is not ready does a unary call
-// ask grpc.Peer whether it was sent to a backend, so the common path costs
-// nothing. A stream, judged when it opens, reads the state again at its
-// end instead.)
+// many successes close it, one failure opens it again. gobreaker asks the
+// caller to decide what is a failure (its IsSuccessful, and its exclusions,
+// which count as neither and, in the half-open state, free the probe's
+// slot); this package decides it so that the breaker judges the backend's
+// health, not the caller's choices or the application's answers.
+//
+// # What counts
+//
+// Each finished call is a success, a failure or excluded (neither):
+//
+//   - OK is a success.
+//   - Canceled is excluded: the caller gave up.
+//   - DeadlineExceeded of a call that had less than [WithMinBudget]
+//     (default [DefaultMinBudget], 1 s) before its deadline when it started
+//     is excluded: a call whose deadline had already passed (never sent),
+//     a call cut short by a tight deadline or by the last attempt of a
+//     retry. The server inherits the caller's deadline, so this holds
+//     whichever side noticed first. With a fair budget (or no deadline, so
+//     that the server's own deadline expired) it counts: a backend that
+//     does not answer in a fair budget is failing, and a hung backend would
+//     otherwise never open the breaker.
+//   - When the caller's own context has ended by the time the call fails
+//     with any other code, the call is excluded: the caller cancelled it or
+//     its deadline decided it.
+//   - Otherwise (the caller's context still live), a code in the failure
+//     set is a failure and any other code a success: the server answered.
+//     The default failure set ([DefaultFailureCodes]) is Unavailable
+//     (transport failures, a server going away, a server refusing work)
+//     and DeadlineExceeded (with the budget rule above). Unknown,
+//     Internal and DataLoss are not in it by default: a handler that
+//     returns a plain Go error or panics is an application bug, and ten
+//     seconds of Unavailable for every caller would turn one bad request
+//     into an outage. ResourceExhausted is not in it either (it is also a
+//     per-caller quota or an oversized message); the throttle adds it, as
+//     Google's SRE book counts rejections for overload.
+//     [WithFailureCodes] changes the set.
+//   - A call that starts while the ClientConn has no ready connection (no
+//     endpoints yet, every backend unreachable) and fails without reaching
+//     a backend is excluded: gRPC fails it itself (at once, or at its
+//     deadline with WaitForReady), and counting it would hold calls off for
+//     the open timeout after the connection comes back. A call that starts
+//     on a ready connection counts, also when the backend dies under it.
+//     (The state is read when a call starts; only when it is not ready does
+//     a unary call ask grpc.Peer whether it was sent to a backend, so the
+//     common path costs nothing. A stream, judged when it opens, reads the
+//     state again at its end instead.)
+//
+// The budget is read once when a call with a deadline starts (one clock
+// read); the context is consulted only for a call that failed.
 //
 // It does not call gobreaker itself: gobreaker.CircuitBreaker.Execute takes
 // a mutex twice and reads time.Now twice per call (164–206 ns on the

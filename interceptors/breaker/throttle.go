@@ -145,4 +145,4 @@ func (t *Throttle) done(tk ticket, o outcome) {
 	}
 }
 
-func (t *Throttle) classify(err error) outcome { return t.cfg.classify(err) }
+func (t *Throttle) config() *config { return t.cfg }

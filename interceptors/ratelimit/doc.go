@@ -23,13 +23,20 @@
 // # Keys
 //
 // With [WithKey] each key ([ByMethod], [ByPeer], [ByMetadata]) has its own
-// bucket. The key set is bounded ([WithMaxKeys]): a bucket that has refilled
-// is indistinguishable from a new one, so it is dropped when room is needed;
-// when the set is full of active keys, new keys share one overflow bucket,
-// so that many keys cannot exhaust memory and cannot take the budget of the
-// keys already known (a full set is swept for refilled buckets at most
-// every 100 ms). Keyed lookups take a read lock; [ByPeer] and
-// [ByMetadata] allocate to extract the key.
+// bucket. Keys are kept as 64-bit hashes (hash/maphash with a per-limiter
+// random seed), so a key costs the same few bytes whatever its length, and
+// callers cannot choose keys that collide. The key set is bounded
+// ([WithMaxKeys]): when it is full, a new key takes the place of the most
+// refilled of 8 buckets sampled at random, so that a new key always gets a
+// bucket, and its burst, of its own: a flood of throwaway keys cannot lock
+// a real new caller out. A refilled bucket is indistinguishable from a new
+// one; under such a flood a known key whose bucket was dropped before it
+// refilled gets a fresh burst, which bounds what a flood can gain to one
+// burst per key it pushes out. Keyed lookups take a read lock; [ByPeer]
+// and [ByMetadata] allocate to extract the key.
+//
+// The bucket reads the clock after loading its state, so a caller
+// descheduled between the two never judges the bucket by a stale time.
 //
 // # Clients
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net"
 	"sync"
@@ -197,7 +198,7 @@ func New(opts ...Option) (*Limiter, error) {
 		l.tolerance = int64(c.burst) * l.interval
 		if c.key != nil {
 			l.key = c.key
-			l.keys = &keySet{m: map[string]*bucket{}, max: c.maxKeys}
+			l.keys = &keySet{seed: maphash.MakeSeed(), m: map[uint64]*bucket{}, max: c.maxKeys}
 		}
 	}
 	if c.reg != nil {
@@ -227,12 +228,17 @@ type bucket struct {
 	tat atomic.Int64
 }
 
-// take tries to take one token at now.
-func (b *bucket) take(now, interval, tolerance int64) bool {
+// take tries to take one token. It reads the clock after loading the
+// bucket, so that its reading is never older than the one that set the
+// bucket: a caller whose reading lagged (read, then descheduled while
+// others took tokens) would see the bucket far ahead of its "now" and be
+// rejected with tokens to spare.
+func (b *bucket) take(now clock.Clock, interval, tolerance int64) bool {
 	for {
 		tat := b.tat.Load()
-		next := max(tat, now) + interval
-		if next-now > tolerance {
+		t := now()
+		next := max(tat, t) + interval
+		if next-t > tolerance {
 			return false
 		}
 		if b.tat.CompareAndSwap(tat, next) {
@@ -241,13 +247,15 @@ func (b *bucket) take(now, interval, tolerance int64) bool {
 	}
 }
 
-// reserve takes one token at now even if none is available yet, unless the
-// wait would exceed maxWait. It returns how long to wait (<= 0: none).
-func (b *bucket) reserve(now, interval, tolerance, maxWait int64) (wait int64, ok bool) {
+// reserve takes one token even if none is available yet, unless the wait
+// would exceed maxWait. It returns how long to wait (<= 0: none). Like
+// take, it reads the clock after loading the bucket.
+func (b *bucket) reserve(now clock.Clock, interval, tolerance, maxWait int64) (wait int64, ok bool) {
 	for {
 		tat := b.tat.Load()
-		next := max(tat, now) + interval
-		wait = next - now - tolerance
+		t := now()
+		next := max(tat, t) + interval
+		wait = next - t - tolerance
 		if wait > maxWait {
 			return wait, false
 		}
@@ -257,50 +265,53 @@ func (b *bucket) reserve(now, interval, tolerance, maxWait int64) (wait int64, o
 	}
 }
 
-// idle reports whether the bucket has refilled completely by now.
-func (b *bucket) idle(now int64) bool { return b.tat.Load() <= now }
-
-// keySet is the bounded set of keyed buckets.
+// keySet is the bounded set of keyed buckets. Keys are held as 64-bit
+// hashes (maphash, with a seed of the set's own), so a key's length costs
+// nothing after the lookup: a 256 KiB metadata value is hashed, not kept.
 type keySet struct {
-	mu        sync.RWMutex
-	m         map[string]*bucket
-	max       int
-	nextSweep int64 // when the set is full, sweep at most every sweepEvery
-	overflow  bucket
+	seed maphash.Seed
+	mu   sync.RWMutex
+	m    map[uint64]*bucket
+	max  int
 }
 
-// sweepEvery spaces the sweeps of a full key set, so that a flood of new
-// keys costs one map scan per interval, not one per call.
-const sweepEvery = int64(100 * time.Millisecond)
+// evictSample is how many buckets a full set looks at to choose the one to
+// drop for a new key: the one that has refilled most (the smallest tat).
+const evictSample = 8
 
-func (k *keySet) get(key string, now int64) *bucket {
+func (k *keySet) get(key string) *bucket {
+	h := maphash.String(k.seed, key)
 	k.mu.RLock()
-	b, ok := k.m[key]
+	b, ok := k.m[h]
 	k.mu.RUnlock()
 	if ok {
 		return b
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if b, ok := k.m[key]; ok {
+	if b, ok := k.m[h]; ok {
 		return b
 	}
 	if len(k.m) >= k.max {
-		if now < k.nextSweep {
-			return &k.overflow
-		}
-		k.nextSweep = now + sweepEvery
+		// Full: drop the most refilled of a few buckets (map iteration
+		// starts at a random place), so that a new key always gets a
+		// bucket of its own with its full burst. A refilled bucket is
+		// indistinguishable from a new one; a bucket dropped before it
+		// refilled gives its key a fresh burst when it comes back.
+		var victim uint64
+		best, n := int64(math.MaxInt64), 0
 		for kk, bb := range k.m {
-			if bb.idle(now) {
-				delete(k.m, kk)
+			if t := bb.tat.Load(); t < best {
+				victim, best = kk, t
+			}
+			if n++; n == evictSample {
+				break
 			}
 		}
-		if len(k.m) >= k.max {
-			return &k.overflow
-		}
+		delete(k.m, victim)
 	}
 	b = &bucket{}
-	k.m[key] = b
+	k.m[h] = b
 	return b
 }
 
@@ -324,11 +335,10 @@ func (l *Limiter) Allow(ctx context.Context, method string) bool {
 		return true
 	}
 	b := &l.global
-	now := l.now()
 	if l.keys != nil {
-		b = l.keys.get(l.key(ctx, method), now)
+		b = l.keys.get(l.key(ctx, method))
 	}
-	if b.take(now, l.interval, l.tolerance) {
+	if b.take(l.now, l.interval, l.tolerance) {
 		return true
 	}
 	if l.rateRejected != nil {
@@ -376,15 +386,14 @@ func (l *Limiter) waitToken(ctx context.Context, method string) error {
 		return nil
 	}
 	b := &l.global
-	now := l.now()
 	if l.keys != nil {
-		b = l.keys.get(l.key(ctx, method), now)
+		b = l.keys.get(l.key(ctx, method))
 	}
 	maxWait := int64(math.MaxInt64)
 	if d, ok := ctx.Deadline(); ok {
 		maxWait = int64(time.Until(d))
 	}
-	wait, ok := b.reserve(now, l.interval, l.tolerance, maxWait)
+	wait, ok := b.reserve(l.now, l.interval, l.tolerance, maxWait)
 	if !ok {
 		if l.rateRejected != nil {
 			l.rateRejected.Inc()

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -302,17 +305,18 @@ func TestMaxKeys(t *testing.T) {
 			t.Fatalf("first call of %q: got rejected, want allowed", k)
 		}
 	}
-	// The set is full of active keys: c and d share the overflow bucket.
+	// The set is full of active keys: a new key still gets its own bucket,
+	// and its second call is limited.
 	if !l.Allow(md("c"), "/m") {
-		t.Errorf("c: got rejected, want allowed (overflow bucket)")
+		t.Errorf("c: got rejected, want allowed (a bucket of its own)")
 	}
-	if l.Allow(md("d"), "/m") {
-		t.Errorf("d: got allowed, want rejected (overflow bucket empty)")
+	if l.Allow(md("c"), "/m") {
+		t.Errorf("c again: got allowed, want rejected (its bucket is empty)")
 	}
 	if got := l.Keys(); got != 2 {
 		t.Errorf("keys: got %d, want 2", got)
 	}
-	// Once a and b have refilled they make room for new keys.
+	// Refilled buckets make room without loss.
 	fake.Advance(2 * time.Second)
 	for _, k := range []string{"e", "f"} {
 		if !l.Allow(md(k), "/m") {
@@ -321,6 +325,107 @@ func TestMaxKeys(t *testing.T) {
 	}
 	if got := l.Keys(); got != 2 {
 		t.Errorf("keys after eviction: got %d, want 2", got)
+	}
+}
+
+// 10,200 throwaway keys in a burst (the set holds 10,000) do not lock out
+// a real new caller: it gets a bucket and its burst of its own. Before, the
+// keys past the bound shared one overflow bucket the flood had emptied.
+func TestKeyFloodDoesNotLockOutNewKey(t *testing.T) {
+	var fake clock.Fake
+	l := newLimiter(t, ratelimit.WithRate(1, 2), ratelimit.WithKey(ratelimit.ByMetadata("tenant")),
+		ratelimit.WithClock(fake.Now))
+	md := func(k string) context.Context {
+		return metadata.NewIncomingContext(context.Background(), metadata.Pairs("tenant", k))
+	}
+	for i := range ratelimit.DefaultMaxKeys + 200 {
+		k := md("throwaway-" + strconv.Itoa(i))
+		_ = l.Allow(k, "/m")
+		_ = l.Allow(k, "/m")
+	}
+	tenant := md("real-tenant")
+	for i := range 2 {
+		if !l.Allow(tenant, "/m") {
+			t.Fatalf("new tenant's call %d after the flood: got rejected, want allowed (burst 2)", i)
+		}
+	}
+	if l.Allow(tenant, "/m") {
+		t.Errorf("new tenant's third call: got allowed, want rejected (its own limit holds)")
+	}
+	if got := l.Keys(); got != ratelimit.DefaultMaxKeys {
+		t.Errorf("keys: got %d, want %d", got, ratelimit.DefaultMaxKeys)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// Keys are not kept: 400 calls with distinct 256 KiB tenant values leave
+// only their hashes (before: +103 MiB after the buckets were idle).
+func TestLongKeysAreNotKept(t *testing.T) {
+	l := newLimiter(t, ratelimit.WithRate(1000, 10), ratelimit.WithKey(ratelimit.ByMetadata("tenant")))
+	before := heapInUse()
+	for i := range 400 {
+		v := strings.Repeat("t", 256<<10) + strconv.Itoa(i)
+		_ = l.Allow(metadata.NewIncomingContext(context.Background(), metadata.Pairs("tenant", v)), "/m")
+	}
+	after := heapInUse()
+	if got := l.Keys(); got != 400 {
+		t.Fatalf("keys: got %d, want 400", got)
+	}
+	if held := int64(after) - int64(before); held > 4<<20 {
+		t.Errorf("heap held by 400 keys of 256 KiB: got %d KiB, want under 4 MiB", held>>10)
+	}
+	runtime.KeepAlive(l)
+}
+
+// A caller whose clock reading lags the one that last took a token (read,
+// then descheduled while another call went through) is judged by a fresh
+// reading: with a full bucket it is admitted. Reproduced with a clock
+// whose first reading lets another call in 150 ms later and then returns
+// the earlier time.
+func TestLaggingClockReading(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now, reads := t0, 0
+	var l *ratelimit.Limiter
+	clk := func() time.Time {
+		reads++
+		if reads == 1 {
+			now = t0.Add(150 * time.Millisecond)
+			if !l.Allow(context.Background(), "/m") {
+				t.Errorf("the call that overtook: got rejected, want allowed")
+			}
+			return t0
+		}
+		return now
+	}
+	l = newLimiter(t, ratelimit.WithRate(1000, 100), ratelimit.WithClock(clk))
+	if !l.Allow(context.Background(), "/m") {
+		t.Fatalf("call with a lagging clock reading and 98 tokens left: got rejected, want allowed")
+	}
+}
+
+// Admission of an existing key allocates nothing.
+func TestAdmitAllocs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []ratelimit.Option
+	}{
+		{"global", []ratelimit.Option{ratelimit.WithRate(rate.Inf, 1)}},
+		{"rate", []ratelimit.Option{ratelimit.WithRate(1e12, 1)}},
+		{"keyed by method", []ratelimit.Option{ratelimit.WithRate(1e12, 1), ratelimit.WithKey(ratelimit.ByMethod)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLimiter(t, tc.opts...)
+			ctx := context.Background()
+			if got := testing.AllocsPerRun(1000, func() { _ = l.Allow(ctx, "/pkg.Svc/Method") }); got != 0 {
+				t.Errorf("allocs per Allow: got %v, want 0", got)
+			}
+		})
 	}
 }
 
