@@ -3,7 +3,11 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -100,4 +104,119 @@ func TestAdminShowsResolversAndBalancers(t *testing.T) {
 		}
 		return false
 	})
+}
+
+func get(t *testing.T, url string, mod func(*http.Request)) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod != nil {
+		mod(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// pprof is served only when asked for, and never the command line.
+func TestAdminPprofOptIn(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []server.Option
+		path string
+		want int
+	}{
+		{"default index", nil, "/debug/pprof/", http.StatusNotFound},
+		{"default heap", nil, "/debug/pprof/heap", http.StatusNotFound},
+		{"default cmdline", nil, "/debug/pprof/cmdline", http.StatusNotFound},
+		{"opted in index", []server.Option{server.WithPprof(true)}, "/debug/pprof/", http.StatusOK},
+		{"opted in heap", []server.Option{server.WithPprof(true)}, "/debug/pprof/heap", http.StatusOK},
+		{"opted in cmdline", []server.Option{server.WithPprof(true)}, "/debug/pprof/cmdline", http.StatusNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := testsrv.Start(t, append(tc.opts, server.WithAdmin("127.0.0.1:0"), server.WithAccessLog(false))...)
+			if got := get(t, "http://"+in.Server.AdminAddr().String()+tc.path, nil); got != tc.want {
+				t.Errorf("GET %s: got %d, want %d", tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+// The admin handler mounts on the user's own mux behind the user's own
+// authentication, without WithAdmin.
+func TestAdminHandlerBehindOwnAuth(t *testing.T) {
+	in := testsrv.Start(t, server.WithAccessLog(false))
+	if in.Server.AdminAddr() != nil {
+		t.Fatalf("AdminAddr without WithAdmin: got %v, want nil", in.Server.AdminAddr())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", http.StripPrefix("/admin", requireToken("s3cret", in.Server.AdminHandler())))
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	auth := func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret") }
+	for _, tc := range []struct {
+		path string
+		mod  func(*http.Request)
+		want int
+	}{
+		{"/admin/metrics", nil, http.StatusUnauthorized},
+		{"/admin/metrics", auth, http.StatusOK},
+		{"/admin/healthz", auth, http.StatusOK},
+		{"/admin/debug/grpckit/resolvers", auth, http.StatusOK},
+	} {
+		if got := get(t, hs.URL+tc.path, tc.mod); got != tc.want {
+			t.Errorf("GET %s (auth %v): got %d, want %d", tc.path, tc.mod != nil, got, tc.want)
+		}
+	}
+}
+
+func requireToken(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// The admin endpoint closes a keep-alive connection left idle, and one
+// that never finishes its request (before: both were kept forever).
+func TestAdminClosesIdleAndSlowConnections(t *testing.T) {
+	t.Parallel()
+	in := testsrv.Start(t, server.WithAdmin("127.0.0.1:0"), server.WithAccessLog(false))
+	addr := in.Server.AdminAddr().String()
+	for _, tc := range []struct {
+		name  string
+		send  string
+		limit time.Duration
+	}{
+		{"idle keep-alive", "GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n", server.AdminIdleTimeout},
+		{"unfinished request", "GET /healthz HTTP/1.1\r\nHost: adm", server.AdminReadTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tc.send); err != nil {
+				t.Fatal(err)
+			}
+			bound := tc.limit + 30*time.Second
+			_ = c.SetReadDeadline(time.Now().Add(bound))
+			_, err = io.Copy(io.Discard, c)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("connection still open after %v, want closed after %v", bound, tc.limit)
+			}
+		})
+	}
 }

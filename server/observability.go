@@ -43,6 +43,7 @@ type obsConfig struct {
 	props       propagation.TextMapPropagator
 	sampling    *float64 // nil: the provider's sampler decides
 	adminAddr   string
+	pprof       bool
 }
 
 func defaultObs() obsConfig {
@@ -113,18 +114,38 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 	return func(c *config) { c.obs.props = p }
 }
 
-// WithAdmin serves an admin HTTP endpoint on addr, apart from the gRPC port:
-// /metrics (the server's registry; OpenMetrics with exemplars on request),
-// /healthz (200 while the server is SERVING, 503 otherwise),
-// /debug/grpckit/resolvers and /debug/grpckit/balancers (JSON: every live
-// grpckit resolver and balancer of the process, from resolver.Snapshot and
-// balancer.Snapshot: endpoints, staleness and errors; connection states,
-// latency, scores and ejections) and /debug/pprof/. New binds the address;
-// [Server.AdminAddr] reports it.
+// WithAdmin serves the admin handler ([Server.AdminHandler]) on addr,
+// apart from the gRPC port. New binds the address; [Server.AdminAddr]
+// reports it. The endpoint has no authentication: bind it to loopback
+// ("127.0.0.1:9090"), or to an address only your scraper reaches; ":9090"
+// or ":0" listen on every interface. To put it behind your own
+// authentication, or on your own mux, mount [Server.AdminHandler]
+// instead. The HTTP server times out slow and idle clients (see
+// [AdminReadTimeout], [AdminWriteTimeout], [AdminIdleTimeout]).
 // Default: no admin endpoint.
 func WithAdmin(addr string) Option {
 	return func(c *config) { c.obs.adminAddr = addr }
 }
+
+// WithPprof adds Go's profiler (net/http/pprof) to the admin handler under
+// /debug/pprof/: index, profiles, symbol, CPU profile and execution trace.
+// The command line (/debug/pprof/cmdline) is never served: it often
+// carries secrets. Profiles reveal code and data: serve them only to
+// operators. Default: off.
+func WithPprof(on bool) Option {
+	return func(c *config) { c.obs.pprof = on }
+}
+
+// Timeouts of the admin endpoint's HTTP server ([WithAdmin]).
+const (
+	// AdminReadTimeout bounds reading a request, headers included.
+	AdminReadTimeout = 10 * time.Second
+	// AdminWriteTimeout bounds writing a response; it leaves room for a
+	// CPU profile or trace of up to a minute.
+	AdminWriteTimeout = 90 * time.Second
+	// AdminIdleTimeout closes keep-alive connections idle for longer.
+	AdminIdleTimeout = 30 * time.Second
+)
 
 // Registry returns the registry the server's metrics are recorded on, nil
 // when metrics are off. Register your own collectors on it to have them on
@@ -170,16 +191,24 @@ func (s *Server) installObservability(b *builtins) error {
 	return nil
 }
 
-// startAdmin binds and serves the admin endpoint, if configured.
-func (s *Server) startAdmin() error {
-	addr := s.cfg.obs.adminAddr
-	if addr == "" {
-		return nil
-	}
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("server: admin endpoint: %w", err)
-	}
+// AdminHandler returns the server's admin handler, to mount on your own
+// mux, behind your own authentication:
+//
+//   - /metrics: the server's registry (OpenMetrics with exemplars on
+//     request), when metrics are on;
+//   - /healthz: 200 while the server is SERVING, 503 otherwise;
+//   - /debug/grpckit/resolvers and /debug/grpckit/balancers: JSON of every
+//     live grpckit resolver and balancer of the process (resolver.Snapshot,
+//     balancer.Snapshot: endpoints, staleness and errors; connection
+//     states, latency, scores and ejections);
+//   - /debug/pprof/ with [WithPprof] only.
+//
+// It works with or without [WithAdmin], which serves the same handler on
+// an address of its own.
+func (s *Server) AdminHandler() http.Handler { return s.adminHandler }
+
+// newAdminHandler builds the admin handler.
+func (s *Server) newAdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	if r := s.cfg.obs.registry; r != nil {
 		mux.Handle("/metrics", metrics.Handler(r))
@@ -198,13 +227,40 @@ func (s *Server) startAdmin() error {
 	mux.HandleFunc("/debug/grpckit/balancers", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, balancer.Snapshot())
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.cfg.logger.Handler(), slog.LevelWarn)}
+	if s.cfg.obs.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// startAdmin binds and serves the admin endpoint, if configured.
+func (s *Server) startAdmin() error {
+	addr := s.cfg.obs.adminAddr
+	if addr == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: admin endpoint: %w", err)
+	}
+	if s.cfg.obs.pprof && !isLoopback(lis.Addr()) {
+		s.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn,
+			"admin endpoint serves pprof beyond loopback, without authentication",
+			slog.String("admin.address", lis.Addr().String()))
+	}
+	s.admin = &http.Server{
+		Handler:           s.adminHandler,
+		ReadHeaderTimeout: AdminReadTimeout,
+		ReadTimeout:       AdminReadTimeout,
+		WriteTimeout:      AdminWriteTimeout,
+		IdleTimeout:       AdminIdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.cfg.logger.Handler(), slog.LevelWarn),
+	}
 	s.adminLis = lis
 	s.adminDone = make(chan struct{})
 	go func() {
@@ -215,6 +271,12 @@ func (s *Server) startAdmin() error {
 		}
 	}()
 	return nil
+}
+
+// isLoopback reports whether a listener's address is a loopback one.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // writeJSON writes v as indented JSON.

@@ -233,8 +233,8 @@ func TestMetricsOnAdminEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/debug/pprof/ = %d, want 200", resp.StatusCode)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/debug/pprof/ without WithPprof: got %d, want 404", resp.StatusCode)
 	}
 }
 

@@ -49,9 +49,10 @@ type Server struct {
 	health  *health.Server
 	metrics *metrics.Server
 
-	admin     *http.Server
-	adminLis  net.Listener
-	adminDone chan struct{}
+	adminHandler http.Handler
+	admin        *http.Server
+	adminLis     net.Listener
+	adminDone    chan struct{}
 
 	stopWatchOnce sync.Once
 	stopWatch     chan struct{} // closed when health Watch streams must end
@@ -87,6 +88,7 @@ func New(opts ...Option) (*Server, error) {
 	if cfg.reflection {
 		reflection.Register(registrar{s})
 	}
+	s.adminHandler = s.newAdminHandler()
 	if err := s.startAdmin(); err != nil {
 		return nil, err
 	}

@@ -75,7 +75,8 @@ func run(out io.Writer, jsonLogs bool) error {
 	srv, err := server.New(
 		server.WithLogger(logger),
 		server.WithTracerProvider(tp),
-		server.WithAdmin("127.0.0.1:0"), // /metrics, /healthz, /debug/grpckit/..., /debug/pprof/
+		server.WithAdmin("127.0.0.1:0"), // loopback only: /metrics, /healthz, /debug/grpckit/...
+		server.WithPprof(true),          // and /debug/pprof/
 	)
 	if err != nil {
 		return err
