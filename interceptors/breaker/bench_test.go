@@ -39,6 +39,19 @@ func BenchmarkAdmit(b *testing.B) {
 	benchPolicy(b, br)
 }
 
+// BenchmarkAdmitDeadline is a call whose context has a deadline, as every
+// call through the client builder's default deadline has.
+func BenchmarkAdmitDeadline(b *testing.B) {
+	br, _ := breaker.New("bench")
+	i := breaker.UnaryClientInterceptor(br)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = i(ctx, "/pkg.Svc/Method", nil, nil, nil, nop)
+	}
+}
+
 func BenchmarkAdmitParallel(b *testing.B) {
 	br, _ := breaker.New("bench")
 	i := breaker.UnaryClientInterceptor(br)
