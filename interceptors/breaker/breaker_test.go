@@ -218,6 +218,11 @@ func TestCallersOwnFailuresDoNotCount(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := breaker.New("test")
 			_, c := dial(t, b)
+			// A ready connection: the calls below are judged, not excluded
+			// for want of one.
+			if err := call(testsrv.Ctx(t, 10*time.Second), c, "hi"); err != nil {
+				t.Fatal(err)
+			}
 			for i := range 2 * breaker.DefaultThreshold {
 				if got := status.Code(call(tc.ctx(t), c, tc.msg)); got != tc.wantCode {
 					t.Fatalf("call %d: got %v, want %v", i, got, tc.wantCode)
