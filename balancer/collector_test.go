@@ -14,6 +14,7 @@ import (
 	"github.com/grpckit/grpckit/balancer/internal/lbtest"
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/balancer/wrr"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -102,7 +103,7 @@ func TestCollector(t *testing.T) {
 				defer close(done)
 				_, _ = echo.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 			}()
-			lbtest.WaitFor(t, 5*time.Second, "in_flight 1", func() bool {
+			wait.For(t, 5*time.Second, "in_flight 1", func() bool {
 				v, _ := value(t, reg, "grpckit_balancer_endpoint_in_flight", c.Target, bs[1].Addr)
 				return v == 1
 			})

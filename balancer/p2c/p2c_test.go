@@ -20,6 +20,7 @@ import (
 	"github.com/grpckit/grpckit/balancer/internal/lbtest"
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -65,14 +66,20 @@ func delta(before, after []int64) ([]int64, int64) {
 	return d, total
 }
 
+// TestEvenDistribution: equal endpoints share the calls evenly. Their
+// latencies are equal by construction: the balancer's clock stands still, so
+// that no endpoint looks slower because the machine ran its calls late (on a
+// loaded machine one would, and p2c would rightly avoid it). The calls still
+// take a millisecond, so that they overlap and in-flight counts matter.
 func TestEvenDistribution(t *testing.T) {
+	name := register(lbtest.NewClock())
 	bs := lbtest.Start(t, 4)
 	for _, b := range bs {
 		b.Delay.Store(int64(time.Millisecond))
 	}
-	c := lbtest.Dial(t, p2c.Name, "", lbtest.Endpoints(bs))
+	c := lbtest.Dial(t, name, "", lbtest.Endpoints(bs))
 	c.WaitReady(t, 4)
-	call(t, c, 200, 8) // warm up the latency averages
+	call(t, c, 200, 8)
 	before := lbtest.Served(bs)
 	if errs := call(t, c, 4000, 8); len(errs) > 0 {
 		t.Fatalf("got %d errors (first %v), want none", len(errs), errs[0])
@@ -106,24 +113,46 @@ func TestWeightsFavourHeavier(t *testing.T) {
 	}
 }
 
+// TestSlowEndpointStaysPenalizedAfterJoin: an endpoint that was slow keeps
+// its statistics when another endpoint joins, so p2c keeps it out of the
+// calls instead of taking it for a new endpoint (which gets the next call,
+// and every call until its first one ends).
+//
+// The latencies are the test's, not the machine's: the backends take their
+// Delay on the balancer's clock, and the calls are made one at a time, so
+// each call lasts exactly its backend's Delay, 20ms on the slow endpoint and
+// 1ms on the others, with nothing else in flight. The slow endpoint then
+// loses every draw, however late the machine runs the calls; on real time, a
+// loaded machine makes fast calls take tens of milliseconds and the slow
+// endpoint wins draws it should lose. Probes, which the slow endpoint would
+// get once per probe interval by design, are off.
 func TestSlowEndpointStaysPenalizedAfterJoin(t *testing.T) {
+	clock := lbtest.NewClock()
+	name := register(clock)
 	bs := lbtest.Start(t, 4)
 	slow := bs[0]
-	slow.Delay.Store(int64(20 * time.Millisecond))
-	for _, b := range bs[1:] {
+	for _, b := range bs {
+		b.Clock.Store(clock)
 		b.Delay.Store(int64(time.Millisecond))
 	}
-	c := lbtest.Dial(t, p2c.Name, "", lbtest.Endpoints(bs[:3]))
+	slow.Delay.Store(int64(20 * time.Millisecond))
+	c := lbtest.Dial(t, name, `{"probeInterval":"1h"}`, lbtest.Endpoints(bs[:3]))
 	c.WaitReady(t, 3)
-	call(t, c, 300, 4)
 	ep := c.Endpoint(slow.Addr)
 	if ep == nil {
 		t.Fatalf("slow endpoint %s not in the balancer", slow.Addr)
 	}
+	// A new endpoint takes the first call of the first picker that holds it.
+	wait.For(t, 10*time.Second, "a call to the slow endpoint", func() bool {
+		call(t, c, 10, 1)
+		return slow.Served.Load() > 0
+	})
+	call(t, c, 300, 1)
 	if got := time.Duration(ep.Latency()); got < 15*time.Millisecond {
 		t.Fatalf("slow endpoint latency before join: got %v, want >= 15ms", got)
 	}
 
+	before := lbtest.Served(bs)
 	c.R.UpdateState(resolver.State{Endpoints: lbtest.Endpoints(bs)})
 	c.WaitReady(t, 4)
 	if got := c.Endpoint(slow.Addr); got != ep {
@@ -132,35 +161,29 @@ func TestSlowEndpointStaysPenalizedAfterJoin(t *testing.T) {
 	if got := time.Duration(ep.Latency()); got < 15*time.Millisecond {
 		t.Errorf("slow endpoint latency after join: got %v, want >= 15ms", got)
 	}
-	before := lbtest.Served(bs)
-	call(t, c, 400, 4)
-	d, total := delta(before, lbtest.Served(bs))
-	if share := float64(d[0]) / float64(total); share > 0.05 {
-		t.Errorf("slow endpoint share after join: got %.3f (%v), want <= 0.05", share, d)
+	wait.For(t, 10*time.Second, "a call to the new endpoint", func() bool {
+		call(t, c, 10, 1)
+		return bs[3].Served.Load() > 0
+	})
+	if errs := call(t, c, 400, 1); len(errs) > 0 {
+		t.Fatalf("got %d errors (first %v), want none", len(errs), errs[0])
 	}
-	if d[3] == 0 {
-		t.Errorf("new endpoint served no calls (%v), want some", d)
+	if d, _ := delta(before, lbtest.Served(bs)); d[0] != 0 {
+		t.Errorf("calls to the slow endpoint after join: got %d (%v), want 0", d[0], d)
 	}
 }
-
-// fakeClock is a manual clock for a test-registered builder.
-type fakeClock struct{ ns atomic.Int64 }
-
-func (c *fakeClock) now() int64              { return c.ns.Load() }
-func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 var fakeNames atomic.Int64
 
 // register registers a p2c builder using clock under a fresh name.
-func register(clock *fakeClock) string {
+func register(clock *lbtest.Clock) string {
 	name := fmt.Sprintf("p2c_test_%d", fakeNames.Add(1))
-	balancer.Register(p2c.NewBuilder(name, clock.now))
+	balancer.Register(p2c.NewBuilder(name, clock.Now))
 	return name
 }
 
 func TestEjectionAndReadmission(t *testing.T) {
-	clock := &fakeClock{}
-	clock.ns.Store(int64(time.Hour))
+	clock := lbtest.NewClock()
 	name := register(clock)
 	bs := lbtest.Start(t, 4)
 	cfg := `{"ejection":{"consecutiveFailures":3,"baseEjectionTime":"10s","maxEjectionTime":"100s","maxEjectionPercent":25}}`
@@ -171,7 +194,7 @@ func TestEjectionAndReadmission(t *testing.T) {
 	ep := c.Endpoint(bad.Addr)
 
 	// Failures: the endpoint is ejected after 3 in a row.
-	lbtest.WaitFor(t, 10*time.Second, "ejection", func() bool {
+	wait.For(t, 10*time.Second, "ejection", func() bool {
 		call(t, c, 20, 2)
 		return ep.IsEjected()
 	})
@@ -188,7 +211,7 @@ func TestEjectionAndReadmission(t *testing.T) {
 
 	// Recovered and the ejection time over: readmitted and served again.
 	bad.Fail.Store(false)
-	clock.advance(11 * time.Second)
+	clock.Advance(11 * time.Second)
 	before = bad.Served.Load()
 	if errs := call(t, c, 400, 4); len(errs) > 0 {
 		t.Errorf("after readmission: got %d errors (first %v), want none", len(errs), errs[0])
@@ -201,9 +224,15 @@ func TestEjectionAndReadmission(t *testing.T) {
 	}
 }
 
+// TestEjectionIntervalGrowsAndProbationReejects: each ejection lasts longer
+// than the one before, up to the maximum, and an endpoint readmitted on
+// probation is ejected again by its first failure.
+//
+// Each round waits for the ejection count to grow, not for IsEjected: an
+// ejection that is over stays recorded until a pick draws the endpoint and
+// readmits it, so IsEjected can still show the previous round's ejection.
 func TestEjectionIntervalGrowsAndProbationReejects(t *testing.T) {
-	clock := &fakeClock{}
-	clock.ns.Store(int64(time.Hour))
+	clock := lbtest.NewClock()
 	name := register(clock)
 	bs := lbtest.Start(t, 4)
 	cfg := `{"ejection":{"consecutiveFailures":2,"baseEjectionTime":"10s","maxEjectionTime":"25s","maxEjectionPercent":25}}`
@@ -212,22 +241,31 @@ func TestEjectionIntervalGrowsAndProbationReejects(t *testing.T) {
 	bad := bs[1]
 	bad.Fail.Store(true)
 	ep := c.Endpoint(bad.Addr)
-	for round, wait := range []time.Duration{10 * time.Second, 20 * time.Second, 25 * time.Second} {
-		lbtest.WaitFor(t, 10*time.Second, "ejection", func() bool {
+	for round, ejection := range []time.Duration{10 * time.Second, 20 * time.Second, 25 * time.Second} {
+		want := int64(round + 1)
+		wait.For(t, 10*time.Second, fmt.Sprintf("round %d: ejection %d", round, want), func() bool {
 			call(t, c, 10, 2)
-			return ep.IsEjected()
+			return ep.Ejections() >= want
 		})
-		if got, want := ep.Ejections(), int64(round+1); got != want {
+		if got := ep.Ejections(); got != want {
 			t.Fatalf("round %d: ejections: got %d, want %d", round, got, want)
 		}
-		// Not yet over: still out.
-		clock.advance(wait - time.Second)
+		// Not yet over: still out, and no call reaches it.
+		early := ejection - time.Second
+		clock.Advance(early)
+		served := bad.Served.Load()
 		call(t, c, 50, 2)
 		if !ep.IsEjected() {
-			t.Fatalf("round %d: %v into a %v ejection: got admitted, want ejected", round, wait-time.Second, wait)
+			t.Fatalf("round %d: %v into a %v ejection: got admitted, want ejected", round, early, ejection)
+		}
+		if got := ep.Ejections(); got != want {
+			t.Fatalf("round %d: %v into a %v ejection: got %d ejections, want %d", round, early, ejection, got, want)
+		}
+		if got := bad.Served.Load() - served; got != 0 {
+			t.Fatalf("round %d: %v into a %v ejection: got %d calls to the endpoint, want 0", round, early, ejection, got)
 		}
 		// Over: readmitted on probation, and the first failure ejects again.
-		clock.advance(2 * time.Second)
+		clock.Advance(2 * time.Second)
 	}
 }
 
@@ -267,7 +305,7 @@ func TestCallerCancellationDoesNotCount(t *testing.T) {
 			_, err := echo.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 			done <- err
 		}()
-		lbtest.WaitFor(t, 5*time.Second, "call to arrive", func() bool { return bs[0].Served.Load() > served })
+		wait.For(t, 5*time.Second, "call to arrive", func() bool { return bs[0].Served.Load() > served })
 		cancel()
 		if err := <-done; status.Code(err) != codes.Canceled {
 			t.Fatalf("got %v, want Canceled", err)

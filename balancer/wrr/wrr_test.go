@@ -15,6 +15,7 @@ import (
 
 	"github.com/grpckit/grpckit/balancer/internal/lb"
 	"github.com/grpckit/grpckit/balancer/internal/lbtest"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -85,7 +86,7 @@ func TestWeightChangeFromResolver(t *testing.T) {
 	c := lbtest.Dial(t, Name, "", lbtest.Endpoints(bs, 1, 1))
 	c.WaitReady(t, 2)
 	c.R.UpdateState(resolver.State{Endpoints: lbtest.Endpoints(bs, 1, 3)})
-	lbtest.WaitFor(t, 5*time.Second, "weight 3", func() bool {
+	wait.For(t, 5*time.Second, "weight 3", func() bool {
 		e := c.Endpoint(bs[1].Addr)
 		return e != nil && e.Weight() == 3
 	})
@@ -101,10 +102,9 @@ func TestWeightChangeFromResolver(t *testing.T) {
 }
 
 func TestFailingBackendEjectedAndReadmitted(t *testing.T) {
-	var now atomic.Int64
-	now.Store(int64(time.Hour))
+	clock := lbtest.NewClock()
 	name := "wrr_test_clock"
-	balancer.Register(newBuilder(name, now.Load))
+	balancer.Register(newBuilder(name, clock.Now))
 	bs := lbtest.Start(t, 4)
 	cfg := `{"ejection":{"consecutiveFailures":3,"baseEjectionTime":"30s","maxEjectionPercent":25}}`
 	c := lbtest.Dial(t, name, cfg, lbtest.Endpoints(bs))
@@ -112,7 +112,7 @@ func TestFailingBackendEjectedAndReadmitted(t *testing.T) {
 	bad := bs[0]
 	bad.Fail.Store(true)
 	ep := c.Endpoint(bad.Addr)
-	lbtest.WaitFor(t, 10*time.Second, "ejection", func() bool {
+	wait.For(t, 10*time.Second, "ejection", func() bool {
 		call(t, c, 8, 1)
 		return ep.IsEjected()
 	})
@@ -124,7 +124,7 @@ func TestFailingBackendEjectedAndReadmitted(t *testing.T) {
 		t.Errorf("calls to the ejected backend: got %d, want 0", got)
 	}
 	bad.Fail.Store(false)
-	now.Add(int64(31 * time.Second))
+	clock.Advance(31 * time.Second)
 	before = bad.Served.Load()
 	if failed := call(t, c, 400, 2); failed != 0 {
 		t.Errorf("after readmission: got %d failed calls, want 0", failed)

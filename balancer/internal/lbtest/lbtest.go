@@ -16,6 +16,7 @@ import (
 	"github.com/grpckit/grpckit/balancer/internal/lb"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	gkresolver "github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/server"
 )
@@ -26,6 +27,9 @@ type Backend struct {
 	*testsrv.Instance
 	// Delay is the service time in nanoseconds added to every call.
 	Delay atomic.Int64
+	// Clock, when set, makes Delay pass on that clock instead of in real
+	// time: every call advances it by Delay and returns at once.
+	Clock atomic.Pointer[Clock]
 	// Fail makes every call fail with Unavailable.
 	Fail atomic.Bool
 	// Served counts the calls that reached the server.
@@ -34,7 +38,9 @@ type Backend struct {
 
 func (b *Backend) intercept(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	b.Served.Add(1)
-	if d := b.Delay.Load(); d > 0 {
+	if c := b.Clock.Load(); c != nil {
+		c.Advance(time.Duration(b.Delay.Load()))
+	} else if d := b.Delay.Load(); d > 0 {
 		t := time.NewTimer(time.Duration(d))
 		select {
 		case <-t.C:
@@ -74,6 +80,27 @@ func Endpoints(bs []*Backend, weights ...uint32) []resolver.Endpoint {
 	}
 	return eps
 }
+
+// Clock is a manual lb.Clock for a balancer builder a test registers: it
+// stands still unless the test, or a Backend it was given to, advances it.
+// A balancer on it measures the latencies the test chose, not the machine's:
+// none while it stands still, and for a call that no other call overlaps,
+// exactly the Delay of the Backend that served it.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a clock reading one hour (zero is no valid time for the
+// balancers).
+func NewClock() *Clock {
+	c := &Clock{}
+	c.ns.Store(int64(time.Hour))
+	return c
+}
+
+// Now reads the clock; it is the lb.Clock.
+func (c *Clock) Now() int64 { return c.ns.Load() }
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 var schemes atomic.Int64
 
@@ -127,23 +154,12 @@ func (c *Client) Endpoint(addr string) *lb.Endpoint {
 	return nil
 }
 
-// WaitFor polls cond every few milliseconds until it holds or d passes.
-func WaitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		t := time.NewTimer(5 * time.Millisecond)
-		<-t.C
-	}
-}
-
-// WaitReady waits until n endpoints of c's grpckit balancer are READY.
+// WaitReady waits until n endpoints of c's grpckit balancer are READY. An
+// endpoint is READY a moment before the balancer publishes the picker that
+// holds it: a test that needs calls to reach it waits for one.
 func (c *Client) WaitReady(tb testing.TB, n int) {
 	tb.Helper()
-	WaitFor(tb, 10*time.Second, fmt.Sprintf("%d ready endpoints", n), func() bool {
+	wait.For(tb, 10*time.Second, fmt.Sprintf("%d ready endpoints", n), func() bool {
 		in, ok := c.Balancer()
 		if !ok {
 			return false
