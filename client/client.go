@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/connectivity"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/interceptors/timeout"
 	"github.com/grpckit/grpckit/internal/chain"
 )
@@ -22,7 +23,7 @@ type Conn struct {
 	*grpc.ClientConn
 
 	closers   []func() error
-	registry  Registry
+	registry  grpckit.Registry
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -58,16 +59,16 @@ func New(target string, opts ...Option) (*Conn, error) {
 		return nil, fmt.Errorf("client: service config: %w", err)
 	}
 	dial := []grpc.DialOption{
-		grpc.WithTransportCredentials(cfg.creds),
+		grpc.WithTransportCredentials(cfg.common.Creds),
 		grpc.WithKeepaliveParams(cfg.keepalive),
 		grpc.WithDefaultServiceConfig(string(sc)),
 	}
 	var callOpts []grpc.CallOption
-	if cfg.maxRecv > 0 {
-		callOpts = append(callOpts, grpc.MaxCallRecvMsgSize(cfg.maxRecv))
+	if n := cfg.common.MaxRecv; n > 0 {
+		callOpts = append(callOpts, grpc.MaxCallRecvMsgSize(n))
 	}
-	if cfg.maxSend > 0 {
-		callOpts = append(callOpts, grpc.MaxCallSendMsgSize(cfg.maxSend))
+	if n := cfg.common.MaxSend; n > 0 {
+		callOpts = append(callOpts, grpc.MaxCallSendMsgSize(n))
 	}
 	if len(callOpts) > 0 {
 		dial = append(dial, grpc.WithDefaultCallOptions(callOpts...))
@@ -87,7 +88,7 @@ func New(target string, opts ...Option) (*Conn, error) {
 		b.close()
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Conn{ClientConn: cc, closers: b.closers, registry: cfg.obs.registry}, nil
+	return &Conn{ClientConn: cc, closers: b.closers, registry: cfg.common.Registry}, nil
 }
 
 // builtins collects what the builder installs: interceptors by slot, dial

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -38,8 +39,8 @@ func TestInvalidOptions(t *testing.T) {
 	}{
 		{"unknown balancer", "passthrough:///x", client.WithBalancer("nope"), `no balancer named "nope"`},
 		{"negative timeout", "passthrough:///x", client.WithDefaultTimeout(-time.Second), "negative timeout"},
-		{"nil creds", "passthrough:///x", client.WithTransportCredentials(nil), "nil credentials"},
-		{"zero recv", "passthrough:///x", client.WithMaxRecvMsgSize(0), "not a positive size"},
+		{"nil creds", "passthrough:///x", grpckit.WithTransportCredentials(nil), "nil credentials"},
+		{"zero recv", "passthrough:///x", grpckit.WithMaxRecvMsgSize(0), "not a positive size"},
 		{"bad order", "passthrough:///x", client.WithOrder(client.SlotUser), "want all 8"},
 		{"nil interceptor", "passthrough:///x", client.WithUnaryInterceptor(client.SlotUser, nil), "nil interceptor"},
 	} {

@@ -7,7 +7,7 @@
 // load-balancing policy, and keepalive defaults that any gRPC server's
 // default ping policy accepts (see docs/defaults.md):
 //
-//	conn, err := client.New("dns:///addsvc.internal:8080", client.WithTLS(nil))
+//	conn, err := client.New("dns:///addsvc.internal:8080", grpckit.WithTLS(&tls.Config{}))
 //	if err != nil { ... }
 //	defer conn.Close()
 //	add := addsvcv1.NewAddServiceClient(conn)

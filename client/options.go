@@ -1,44 +1,50 @@
 package client
 
 import (
-	"crypto/tls"
 	"errors"
-	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/internal/chain"
+	"github.com/grpckit/grpckit/internal/shared"
 )
 
 // ErrNoCredentials is returned by [New] when no transport security was
-// chosen: pass [WithTLS], [WithTransportCredentials] or, knowingly,
-// [WithInsecure].
-var ErrNoCredentials = errors.New("client: no transport credentials: use WithTLS, WithTransportCredentials or WithInsecure")
+// chosen: pass grpckit.WithTLS, grpckit.WithTransportCredentials or,
+// knowingly, [WithInsecure].
+var ErrNoCredentials = errors.New("client: no transport credentials: use grpckit.WithTLS, grpckit.WithTransportCredentials or WithInsecure")
 
-// Option configures [New]. Options are applied in order; a later option
-// overrides an earlier one of the same kind, except the interceptor and dial
-// options, which accumulate.
-type Option func(*config)
+// Option configures [New]: this package's options, and package grpckit's
+// shared ones (logging, metrics, tracing, TLS, message sizes), which mean
+// the same on a server. Options are applied in order; a later option
+// overrides an earlier one of the same kind, except the interceptor and
+// dial options, which accumulate. Only this module implements Option.
+type Option interface {
+	ClientOption(shared.Target)
+}
+
+// option is a client-only option.
+type option func(*config)
+
+func (f option) ClientOption(t shared.Target) { f(t.(*config)) }
 
 type config struct {
-	creds      credentials.TransportCredentials
+	common     shared.Common // grpckit's shared options
 	timeout    time.Duration
 	balancer   string
 	keepalive  keepalive.ClientParameters
-	maxRecv    int
-	maxSend    int
 	order      []Slot
 	user       chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
 	dialOpts   []grpc.DialOption
-	obs        obsConfig        // observability.go
 	resilience resilienceConfig // resilience.go
-	errs       []error
 }
+
+// Shared returns the shared part of the configuration.
+func (c *config) Shared() *shared.Common { return &c.common }
 
 // Defaults.
 const (
@@ -66,59 +72,38 @@ const (
 
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
+		common:    shared.Defaults(),
 		timeout:   DefaultTimeout,
 		balancer:  DefaultBalancer,
 		keepalive: keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout},
 		order:     DefaultOrder(),
-		obs:       defaultObs(),
 		user: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](
 			int(numSlots)),
 	}
 	for _, o := range opts {
 		if o != nil {
-			o(c)
+			o.ClientOption(c)
 		}
 	}
-	if c.creds == nil {
-		c.errs = append(c.errs, ErrNoCredentials)
+	if c.common.Creds == nil {
+		c.common.Errs = append(c.common.Errs, ErrNoCredentials)
 	}
 	if err := checkOrder(c.order); err != nil {
-		c.errs = append(c.errs, err)
+		c.common.Errs = append(c.common.Errs, err)
 	}
-	return c, errors.Join(c.errs...)
+	return c, c.common.Err()
 }
 
 func (c *config) errorf(format string, args ...any) {
-	c.errs = append(c.errs, fmt.Errorf("client: "+format, args...))
-}
-
-// WithTLS connects over TLS. A nil config uses the system roots and the
-// target's host name. One of WithTLS, [WithTransportCredentials] and
-// [WithInsecure] is required.
-func WithTLS(cfg *tls.Config) Option {
-	return func(c *config) {
-		if cfg == nil {
-			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		c.creds = credentials.NewTLS(cfg)
-	}
-}
-
-// WithTransportCredentials sets the transport credentials (mTLS, ALTS, ...).
-func WithTransportCredentials(creds credentials.TransportCredentials) Option {
-	return func(c *config) {
-		if creds == nil {
-			c.errorf("WithTransportCredentials: nil credentials")
-			return
-		}
-		c.creds = creds
-	}
+	c.common.Errorf("client: "+format, args...)
 }
 
 // WithInsecure connects in plaintext. Use it only where the network is
 // trusted (loopback, a mesh sidecar); it must be asked for explicitly.
+// Like grpckit.WithTLS and grpckit.WithTransportCredentials, which it
+// replaces, the last of them given wins.
 func WithInsecure() Option {
-	return func(c *config) { c.creds = insecure.NewCredentials() }
+	return option(func(c *config) { c.common.Creds = insecure.NewCredentials() })
 }
 
 // WithDefaultTimeout sets the deadline given to unary calls whose context
@@ -126,20 +111,20 @@ func WithInsecure() Option {
 // changed. Streams get no default deadline (see package timeout).
 // Default: [DefaultTimeout].
 func WithDefaultTimeout(d time.Duration) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if d < 0 {
 			c.errorf("WithDefaultTimeout: negative timeout %v", d)
 			return
 		}
 		c.timeout = d
-	}
+	})
 }
 
 // WithBalancer sets the load-balancing policy by its registered name
 // ("p2c", "wrr", grpc-go's "round_robin" or "pick_first", or your own). New fails if no
 // balancer of that name is registered. Default: [DefaultBalancer].
 func WithBalancer(name string) Option {
-	return func(c *config) { c.balancer = name }
+	return option(func(c *config) { c.balancer = name })
 }
 
 // WithKeepalive sets the client's keepalive parameters. Pinging more often
@@ -149,58 +134,34 @@ func WithBalancer(name string) Option {
 // idle, never one without streams (gRPC servers' default enforcement), and
 // give up after [DefaultKeepaliveTimeout].
 func WithKeepalive(p keepalive.ClientParameters) Option {
-	return func(c *config) { c.keepalive = p }
-}
-
-// WithMaxRecvMsgSize sets the largest response message accepted, in bytes.
-// Default: grpc-go's, 4 MiB.
-func WithMaxRecvMsgSize(n int) Option {
-	return func(c *config) {
-		if n <= 0 {
-			c.errorf("WithMaxRecvMsgSize: %d is not a positive size", n)
-			return
-		}
-		c.maxRecv = n
-	}
-}
-
-// WithMaxSendMsgSize sets the largest request message sent, in bytes.
-// Default: grpc-go's, no limit below math.MaxInt32.
-func WithMaxSendMsgSize(n int) Option {
-	return func(c *config) {
-		if n <= 0 {
-			c.errorf("WithMaxSendMsgSize: %d is not a positive size", n)
-			return
-		}
-		c.maxSend = n
-	}
+	return option(func(c *config) { c.keepalive = p })
 }
 
 // WithUnaryInterceptor adds unary interceptors at slot s. They run inside
 // the interceptor grpckit installs at that slot, if any, and in the order
 // added. Use [SlotUser] for the innermost position.
 func WithUnaryInterceptor(s Slot, i ...grpc.UnaryClientInterceptor) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if err := chain.Add(c.user.Unary, s, slotNames, i); err != nil {
 			c.errorf("WithUnaryInterceptor: %w", err)
 		}
-	}
+	})
 }
 
 // WithStreamInterceptor adds stream interceptors at slot s, like
 // [WithUnaryInterceptor] does for unary calls.
 func WithStreamInterceptor(s Slot, i ...grpc.StreamClientInterceptor) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if err := chain.Add(c.user.Stream, s, slotNames, i); err != nil {
 			c.errorf("WithStreamInterceptor: %w", err)
 		}
-	}
+	})
 }
 
 // WithOrder replaces the slot order, outermost first. It must name every
 // slot exactly once; New fails otherwise. Default: [DefaultOrder].
 func WithOrder(order ...Slot) Option {
-	return func(c *config) { c.order = append([]Slot(nil), order...) }
+	return option(func(c *config) { c.order = append([]Slot(nil), order...) })
 }
 
 // WithDialOptions passes options through to grpc.NewClient, after the
@@ -210,5 +171,5 @@ func WithOrder(order ...Slot) Option {
 // or WithStreamInterceptor runs outside it (grpc-go puts that one first).
 // [WithUnaryInterceptor] places interceptors precisely.
 func WithDialOptions(opts ...grpc.DialOption) Option {
-	return func(c *config) { c.dialOpts = append(c.dialOpts, opts...) }
+	return option(func(c *config) { c.dialOpts = append(c.dialOpts, opts...) })
 }

@@ -33,14 +33,9 @@ type resilienceConfig struct {
 // them). Streams are not retried (see package retry). It may be given
 // several times for different methods. Default: no method is retried.
 func WithRetry(p retry.Policy, methods ...string) Option {
-	return func(c *config) {
-		o := retry.WithMethods(p, methods...)
-		if _, err := retry.New(o); err != nil {
-			c.errorf("WithRetry: %w", err)
-			return
-		}
-		c.resilience.retryOpts = append(c.resilience.retryOpts, o)
-	}
+	return option(func(c *config) {
+		c.resilience.retryOpts = append(c.resilience.retryOpts, retry.WithMethods(p, methods...))
+	})
 }
 
 // WithIdempotent marks methods as idempotent and retries them by the
@@ -55,14 +50,9 @@ func WithIdempotent(methods ...string) Option {
 // cannot multiply the load during an outage. Default: retry's defaults,
 // 0.1 and 10.
 func WithRetryBudget(ratio, minPerSecond float64) Option {
-	return func(c *config) {
-		o := retry.WithBudget(ratio, minPerSecond)
-		if _, err := retry.New(o); err != nil {
-			c.errorf("WithRetryBudget: %w", err)
-			return
-		}
-		c.resilience.budget = []retry.Option{o}
-	}
+	return option(func(c *config) {
+		c.resilience.budget = []retry.Option{retry.WithBudget(ratio, minPerSecond)}
+	})
 }
 
 // WithBreaker configures the circuit breakers at [SlotBreaker], one per
@@ -70,18 +60,14 @@ func WithRetryBudget(ratio, minPerSecond float64) Option {
 // codes, key). An open breaker fails calls with codes.Unavailable without
 // sending them, and retries stop. Default: on, with breaker's defaults.
 func WithBreaker(opts ...breaker.Option) Option {
-	return func(c *config) {
-		if _, err := breaker.New("", opts...); err != nil {
-			c.errorf("WithBreaker: %w", err)
-			return
-		}
+	return option(func(c *config) {
 		c.resilience.breaker, c.resilience.breakerOff, c.resilience.throttle = opts, false, false
-	}
+	})
 }
 
 // WithoutBreaker turns circuit breaking off. Default: on.
 func WithoutBreaker() Option {
-	return func(c *config) { c.resilience.breakerOff, c.resilience.throttle = true, false }
+	return option(func(c *config) { c.resilience.breakerOff, c.resilience.throttle = true, false })
 }
 
 // WithAdaptiveThrottle replaces the circuit breakers with Google SRE's
@@ -90,13 +76,9 @@ func WithoutBreaker() Option {
 // codes.Unavailable, without the breaker's all-or-nothing flips. Default:
 // circuit breakers.
 func WithAdaptiveThrottle(opts ...breaker.Option) Option {
-	return func(c *config) {
-		if _, err := breaker.NewThrottle("", opts...); err != nil {
-			c.errorf("WithAdaptiveThrottle: %w", err)
-			return
-		}
+	return option(func(c *config) {
 		c.resilience.breaker, c.resilience.breakerOff, c.resilience.throttle = opts, false, true
-	}
+	})
 }
 
 // WithRateLimit limits the calls this connection sends to r per second with
@@ -104,14 +86,9 @@ func WithAdaptiveThrottle(opts ...breaker.Option) Option {
 // codes.ResourceExhausted, or waits for its turn within its deadline with
 // ratelimit.WithWait among opts. Default: no client-side rate limit.
 func WithRateLimit(r rate.Limit, burst int, opts ...ratelimit.Option) Option {
-	return func(c *config) {
-		all := append([]ratelimit.Option{ratelimit.WithRate(r, burst), ratelimit.WithName("client_rate")}, opts...)
-		if _, err := ratelimit.New(all...); err != nil {
-			c.errorf("WithRateLimit: %w", err)
-			return
-		}
-		c.resilience.rate = all
-	}
+	return option(func(c *config) {
+		c.resilience.rate = append([]ratelimit.Option{ratelimit.WithRate(r, burst), ratelimit.WithName("client_rate")}, opts...)
+	})
 }
 
 // installResilience installs retries, circuit breaking and client-side rate
@@ -119,19 +96,21 @@ func WithRateLimit(r rate.Limit, burst int, opts ...ratelimit.Option) Option {
 func installResilience(cfg *config, b *builtins, target string) error {
 	r := &cfg.resilience
 	reg := cfg.metricsRegisterer()
-	if len(r.retryOpts) > 0 {
+	if len(r.retryOpts) > 0 || len(r.budget) > 0 {
 		opts := slices.Concat(r.retryOpts, r.budget)
-		if reg != nil {
+		if reg != nil && len(r.retryOpts) > 0 {
 			opts = append(opts, retry.WithRegisterer(reg))
 		}
 		rt, err := retry.New(opts...)
 		if err != nil {
-			return fmt.Errorf("client: retry: %w", err)
+			return fmt.Errorf("client: WithRetry: %w", err)
 		}
-		b.add(SlotRetry, retry.UnaryClientInterceptor(rt), nil)
+		if len(r.retryOpts) > 0 {
+			b.add(SlotRetry, retry.UnaryClientInterceptor(rt), nil)
+		}
 	}
 	if !r.breakerOff {
-		opts := slices.Concat([]breaker.Option{breaker.WithLogger(cfg.obs.logger)}, r.breaker)
+		opts := slices.Concat([]breaker.Option{breaker.WithLogger(cfg.common.Logger)}, r.breaker)
 		if reg != nil {
 			opts = append(opts, breaker.WithRegisterer(reg))
 		}
@@ -143,7 +122,11 @@ func installResilience(cfg *config, b *builtins, target string) error {
 			p, err = breaker.New(target, opts...)
 		}
 		if err != nil {
-			return fmt.Errorf("client: breaker: %w", err)
+			name := "WithBreaker"
+			if r.throttle {
+				name = "WithAdaptiveThrottle"
+			}
+			return fmt.Errorf("client: %s: %w", name, err)
 		}
 		b.add(SlotBreaker, breaker.UnaryClientInterceptor(p), breaker.StreamClientInterceptor(p))
 	}
@@ -154,7 +137,7 @@ func installResilience(cfg *config, b *builtins, target string) error {
 		}
 		l, err := ratelimit.New(opts...)
 		if err != nil {
-			return fmt.Errorf("client: rate limit: %w", err)
+			return fmt.Errorf("client: WithRateLimit: %w", err)
 		}
 		b.add(SlotRateLimit, ratelimit.UnaryClientInterceptor(l), ratelimit.StreamClientInterceptor(l))
 	}

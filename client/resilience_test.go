@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/interceptors/breaker"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
@@ -72,7 +73,7 @@ func TestWithRetryBudget(t *testing.T) {
 	const calls = 100
 	srv := &echo.FailFirst{N: 1 << 40}
 	reg := prometheus.NewRegistry()
-	c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv), client.WithMetrics(reg),
+	c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv), grpckit.WithMetrics(reg),
 		client.WithRetry(fastRetry, echoMethod), client.WithRetryBudget(0.2, 0), client.WithoutBreaker()))
 	ctx := testsrv.Ctx(t, 30*time.Second)
 	for range calls {
@@ -130,7 +131,7 @@ func TestWithBreaker(t *testing.T) {
 	var fake clock.Fake
 	reg := prometheus.NewRegistry()
 	in := testsrv.Start(t)
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithMetrics(reg),
+	c := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithMetrics(reg),
 		client.WithBreaker(breaker.WithThreshold(2), breaker.WithTimeout(time.Second), breaker.WithClock(fake.Now))))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 	_ = echoErr(ctx, c, "code Unavailable")
@@ -274,8 +275,8 @@ func counter(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 //
 //	go test -run '^$' -bench Resilience -benchtime 1x ./client/
 func BenchmarkResilience(b *testing.B) {
-	offS := []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)}
-	offC := []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0), client.WithoutBreaker()}
+	offS := []server.Option{grpckit.WithAccessLog(false), grpckit.WithMetrics(nil)}
+	offC := []client.Option{grpckit.WithAccessLog(false), grpckit.WithMetrics(nil), client.WithDefaultTimeout(0), client.WithoutBreaker()}
 	clientRes := append(slices.Clone(offC),
 		client.WithRateLimit(1e9, 1<<20), client.WithBreaker(), client.WithIdempotent(echoMethod))
 	serverRes := append(slices.Clone(offS),

@@ -16,12 +16,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
-	"github.com/grpckit/grpckit/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -66,7 +66,7 @@ func (s *fakeSource) updater(t *testing.T) resolver.Updater {
 
 func dial(t *testing.T, b *resolver.Builder, service string) echov1.EchoServiceClient {
 	t.Helper()
-	conn, err := client.New(b.Scheme()+":///"+service, client.WithInsecure(), client.WithLogger(quiet),
+	conn, err := client.New(b.Scheme()+":///"+service, client.WithInsecure(), grpckit.WithLogger(quiet),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
@@ -116,7 +116,7 @@ func TestBuildDoesNotWaitAndReportsErrors(t *testing.T) {
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "registry down") {
 		t.Fatalf("call before the first answer: got %v, want Unavailable mentioning the registry error", err)
 	}
-	in := testsrv.Start(t, server.WithLogger(quiet))
+	in := testsrv.Start(t, grpckit.WithLogger(quiet))
 	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr}})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 }
@@ -134,7 +134,7 @@ func TestKeepsEndpointsOnErrors(t *testing.T) {
 	}
 	ec := dial(t, b, "svc")
 	u := src.updater(t)
-	in := testsrv.Start(t, server.WithLogger(quiet))
+	in := testsrv.Start(t, grpckit.WithLogger(quiet))
 	u.Apply(resolver.Change{Key: "a", Endpoint: resolver.Endpoint{Addr: in.Addr, Weight: 3}})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 	updates := gather(t, reg, "grpckit_resolver_updates_total")
@@ -188,7 +188,7 @@ func TestMaxStaleness(t *testing.T) {
 	}
 	ec := dial(t, b, "svc")
 	u := src.updater(t)
-	in := testsrv.Start(t, server.WithLogger(quiet))
+	in := testsrv.Start(t, grpckit.WithLogger(quiet))
 	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr}})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 	u.ReportError(errors.New("registry down")) // once: the timer must act
@@ -210,7 +210,7 @@ func TestWatchRestartedAndClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New("fake:///svc", client.WithInsecure(), client.WithLogger(quiet), client.WithDialOptions(grpc.WithResolvers(b)))
+	conn, err := client.New("fake:///svc", client.WithInsecure(), grpckit.WithLogger(quiet), client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatal(err)
 	}

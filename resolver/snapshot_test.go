@@ -9,10 +9,10 @@ import (
 
 	grpcresolver "google.golang.org/grpc/resolver"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	"github.com/grpckit/grpckit/resolver"
-	"github.com/grpckit/grpckit/server"
 )
 
 // build builds b's resolver for target without a real ClientConn and
@@ -62,7 +62,7 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("error before the first answer: got %+v, want not answered, error \"not yet\", staleness 0", s)
 	}
 
-	in := testsrv.Start(t, server.WithLogger(quiet))
+	in := testsrv.Start(t, grpckit.WithLogger(quiet))
 	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr, Weight: 3, Zone: "z1", Metadata: map[string]string{"k": "v"}}})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 	s := snapshotOf("snap")[0]

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testsrv"
@@ -49,12 +50,12 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 func TestAdminShowsResolversAndBalancers(t *testing.T) {
-	backend := testsrv.Start(t, server.WithAccessLog(false))
+	backend := testsrv.Start(t, grpckit.WithAccessLog(false))
 	b, err := resolver.NewBuilder("admintest", staticSource{"a": {Addr: backend.Addr, Zone: "z1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New("admintest:///echo", client.WithInsecure(), client.WithAccessLog(false),
+	conn, err := client.New("admintest:///echo", client.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +68,7 @@ func TestAdminShowsResolversAndBalancers(t *testing.T) {
 		}
 	}
 
-	adm := testsrv.Start(t, server.WithAdmin("127.0.0.1:0"), server.WithAccessLog(false))
+	adm := testsrv.Start(t, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
 	base := "http://" + adm.Server.AdminAddr().String()
 
 	var rs []resolver.State
@@ -140,7 +141,7 @@ func TestAdminPprofOptIn(t *testing.T) {
 		{"opted in cmdline", []server.Option{server.WithPprof(true)}, "/debug/pprof/cmdline", http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := testsrv.Start(t, append(tc.opts, server.WithAdmin("127.0.0.1:0"), server.WithAccessLog(false))...)
+			in := testsrv.Start(t, append(tc.opts, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))...)
 			if got := get(t, "http://"+in.Server.AdminAddr().String()+tc.path, nil); got != tc.want {
 				t.Errorf("GET %s: got %d, want %d", tc.path, got, tc.want)
 			}
@@ -151,7 +152,7 @@ func TestAdminPprofOptIn(t *testing.T) {
 // The admin handler mounts on the user's own mux behind the user's own
 // authentication, without WithAdmin.
 func TestAdminHandlerBehindOwnAuth(t *testing.T) {
-	in := testsrv.Start(t, server.WithAccessLog(false))
+	in := testsrv.Start(t, grpckit.WithAccessLog(false))
 	if in.Server.AdminAddr() != nil {
 		t.Fatalf("AdminAddr without WithAdmin: got %v, want nil", in.Server.AdminAddr())
 	}
@@ -190,7 +191,7 @@ func requireToken(token string, h http.Handler) http.Handler {
 // that never finishes its request (before: both were kept forever).
 func TestAdminClosesIdleAndSlowConnections(t *testing.T) {
 	t.Parallel()
-	in := testsrv.Start(t, server.WithAdmin("127.0.0.1:0"), server.WithAccessLog(false))
+	in := testsrv.Start(t, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
 	addr := in.Server.AdminAddr().String()
 	for _, tc := range []struct {
 		name  string

@@ -12,12 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/interceptors/logging"
 	"github.com/grpckit/grpckit/interceptors/metrics"
@@ -25,93 +23,10 @@ import (
 	"github.com/grpckit/grpckit/resolver"
 )
 
-// Registry is where metrics are registered and gathered from; a
-// *prometheus.Registry is one.
-type Registry interface {
-	prometheus.Registerer
-	prometheus.Gatherer
-}
-
-// obsConfig holds the logging, metrics and tracing options.
+// obsConfig holds the admin options.
 type obsConfig struct {
-	accessLog   bool
-	logOpts     []logging.Option
-	registry    Registry // nil: metrics off
-	metricsOpts []metrics.Option
-	tp          trace.TracerProvider
-	mp          metric.MeterProvider
-	props       propagation.TextMapPropagator
-	sampling    *float64 // nil: the provider's sampler decides
-	adminAddr   string
-	pprof       bool
-}
-
-func defaultObs() obsConfig {
-	return obsConfig{accessLog: true, registry: prometheus.NewRegistry()}
-}
-
-// WithAccessLog turns the one-line-per-call access log on or off. Lines go
-// to the server's logger (see [WithLogger]) at a level that follows the
-// status code. Default: on.
-func WithAccessLog(on bool) Option {
-	return func(c *config) { c.obs.accessLog = on }
-}
-
-// WithLoggingOptions passes options to the access log (levels per code,
-// payloads, health-check logging); see package logging. Default: none.
-func WithLoggingOptions(opts ...logging.Option) Option {
-	return func(c *config) { c.obs.logOpts = append(c.obs.logOpts, opts...) }
-}
-
-// WithMetrics records the standard grpc_server_* Prometheus series on r; nil
-// turns metrics off. Default: a new registry of the server's own (never the
-// global one), available from [Server.Registry] and the admin endpoint.
-func WithMetrics(r Registry, opts ...metrics.Option) Option {
-	return func(c *config) {
-		c.obs.registry = r
-		c.obs.metricsOpts = opts
-	}
-}
-
-// WithTracerProvider traces every call with spans from tp, started at
-// [SlotTracing] by package tracing's interceptors (otelgrpc's span names and
-// attributes; see that package for why not a stats handler). Default: otel's global provider if one has been set with
-// otel.SetTracerProvider, otherwise no tracing at all.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) { c.obs.tp = tp }
-}
-
-// WithTraceSampling has grpckit decide which root calls are traced, before
-// anything is built: ratio (0 to 1) of the calls that arrive without a
-// trace start one, the others create no span and send no trace header;
-// calls with a parent follow it. Leave the provider's sampler at its
-// default (parent-based, always on). This is what keeps an untraced call
-// nearly free; see tracing.WithSampling for what it trades (unsampled
-// calls propagate no trace id, so their log lines carry none). Default:
-// the provider's sampler decides every call and unsampled calls still
-// propagate their trace context. Like the provider, it only matters while
-// tracing is on (see [WithTracerProvider]).
-func WithTraceSampling(ratio float64) Option {
-	return func(c *config) {
-		if !(ratio >= 0 && ratio <= 1) {
-			c.errorf("WithTraceSampling: ratio %v is not between 0 and 1", ratio)
-			return
-		}
-		c.obs.sampling = &ratio
-	}
-}
-
-// WithMeterProvider records otelgrpc's OpenTelemetry RPC metrics on mp,
-// through otelgrpc's stats handler, besides or instead of Prometheus.
-// Default: none.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(c *config) { c.obs.mp = mp }
-}
-
-// WithPropagators sets how trace context and baggage are read from incoming
-// calls. Default: W3C trace context and baggage.
-func WithPropagators(p propagation.TextMapPropagator) Option {
-	return func(c *config) { c.obs.props = p }
+	adminAddr string
+	pprof     bool
 }
 
 // WithAdmin serves the admin handler ([Server.AdminHandler]) on addr,
@@ -124,7 +39,7 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 // [AdminReadTimeout], [AdminWriteTimeout], [AdminIdleTimeout]).
 // Default: no admin endpoint.
 func WithAdmin(addr string) Option {
-	return func(c *config) { c.obs.adminAddr = addr }
+	return option(func(c *config) { c.obs.adminAddr = addr })
 }
 
 // WithPprof adds Go's profiler (net/http/pprof) to the admin handler under
@@ -133,7 +48,7 @@ func WithAdmin(addr string) Option {
 // carries secrets. Profiles reveal code and data: serve them only to
 // operators. Default: off.
 func WithPprof(on bool) Option {
-	return func(c *config) { c.obs.pprof = on }
+	return option(func(c *config) { c.obs.pprof = on })
 }
 
 // Timeouts of the admin endpoint's HTTP server ([WithAdmin]).
@@ -147,45 +62,45 @@ const (
 	AdminIdleTimeout = 30 * time.Second
 )
 
-// Registry returns the registry the server's metrics are recorded on, nil
-// when metrics are off. Register your own collectors on it to have them on
-// the admin endpoint too.
-func (s *Server) Registry() Registry { return s.cfg.obs.registry }
+// Registry returns the registry the server's metrics are recorded on (see
+// grpckit.WithMetrics), nil when metrics are off. Register your own
+// collectors on it to have them on the admin endpoint too.
+func (s *Server) Registry() grpckit.Registry { return s.cfg.common.Registry }
 
 // metricsRegisterer returns where the server's metrics go, or nil when
 // metrics are off.
 func (s *Server) metricsRegisterer() prometheus.Registerer {
-	if s.cfg.obs.registry == nil {
+	if s.cfg.common.Registry == nil {
 		return nil
 	}
-	return s.cfg.obs.registry
+	return s.cfg.common.Registry
 }
 
 // installObservability installs tracing, metrics (a stats handler for
 // OpenTelemetry metrics) and the
 // access log. Whatever is off installs nothing.
 func (s *Server) installObservability(b *builtins) error {
-	o := &s.cfg.obs
-	if o.tp != nil || tracing.GlobalProviderSet() {
-		topts := []tracing.Option{tracing.WithTracerProvider(o.tp), tracing.WithPropagators(o.props)}
-		if o.sampling != nil {
-			topts = append(topts, tracing.WithSampling(*o.sampling))
+	o := &s.cfg.common
+	if o.TP != nil || tracing.GlobalProviderSet() {
+		topts := []tracing.Option{tracing.WithTracerProvider(o.TP), tracing.WithPropagators(o.Props)}
+		if o.Sampling != nil {
+			topts = append(topts, tracing.WithSampling(*o.Sampling))
 		}
 		b.add(SlotTracing, tracing.UnaryServerStage(topts...), tracing.StreamServerInterceptor(topts...))
 	}
-	if o.mp != nil {
-		b.opts = append(b.opts, grpc.StatsHandler(tracing.ServerHandler(tracing.WithMeterProvider(o.mp))))
+	if o.MP != nil {
+		b.opts = append(b.opts, grpc.StatsHandler(tracing.ServerHandler(tracing.WithMeterProvider(o.MP))))
 	}
-	if o.registry != nil {
-		m, err := metrics.NewServer(o.registry, o.metricsOpts...)
+	if o.Registry != nil {
+		m, err := metrics.NewServer(o.Registry, o.MetricsOpts...)
 		if err != nil {
 			return fmt.Errorf("server: %w", err)
 		}
 		s.metrics = m
 		b.add(SlotMetrics, m.UnaryServerStage(), m.StreamServerInterceptor())
 	}
-	if o.accessLog {
-		opts := append([]logging.Option{logging.WithLogger(s.cfg.logger)}, o.logOpts...)
+	if o.AccessLog {
+		opts := append([]logging.Option{logging.WithLogger(s.cfg.common.Logger)}, o.LogOpts...)
 		b.add(SlotLogging, logging.UnaryServerStage(opts...), logging.StreamServerInterceptor(opts...))
 	}
 	return nil
@@ -210,7 +125,7 @@ func (s *Server) AdminHandler() http.Handler { return s.adminHandler }
 // newAdminHandler builds the admin handler.
 func (s *Server) newAdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	if r := s.cfg.obs.registry; r != nil {
+	if r := s.cfg.common.Registry; r != nil {
 		mux.Handle("/metrics", metrics.Handler(r))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -248,7 +163,7 @@ func (s *Server) startAdmin() error {
 		return fmt.Errorf("server: admin endpoint: %w", err)
 	}
 	if s.cfg.obs.pprof && !isLoopback(lis.Addr()) {
-		s.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn,
+		s.cfg.common.Logger.LogAttrs(context.Background(), slog.LevelWarn,
 			"admin endpoint serves pprof beyond loopback, without authentication",
 			slog.String("admin.address", lis.Addr().String()))
 	}
@@ -259,14 +174,14 @@ func (s *Server) startAdmin() error {
 		WriteTimeout:      AdminWriteTimeout,
 		IdleTimeout:       AdminIdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.cfg.logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.cfg.common.Logger.Handler(), slog.LevelWarn),
 	}
 	s.adminLis = lis
 	s.adminDone = make(chan struct{})
 	go func() {
 		defer close(s.adminDone)
 		if err := s.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.cfg.logger.LogAttrs(context.Background(), slog.LevelError, "admin endpoint stopped",
+			s.cfg.common.Logger.LogAttrs(context.Background(), slog.LevelError, "admin endpoint stopped",
 				slog.String("error", err.Error()))
 		}
 	}()

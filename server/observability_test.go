@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -44,8 +44,8 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 
 func TestAccessLog(t *testing.T) {
 	slogs, clogs := &syncBuffer{}, &syncBuffer{}
-	in := testsrv.Start(t, server.WithLogger(slog.New(slog.NewJSONHandler(slogs, nil))))
-	conn := testsrv.Dial(t, in.Addr, client.WithLogger(slog.New(slog.NewJSONHandler(clogs, nil))))
+	in := testsrv.Start(t, grpckit.WithLogger(slog.New(slog.NewJSONHandler(slogs, nil))))
+	conn := testsrv.Dial(t, in.Addr, grpckit.WithLogger(slog.New(slog.NewJSONHandler(clogs, nil))))
 	ec := testsrv.Echo(conn)
 	ctx := testsrv.Ctx(t, 10*time.Second)
 
@@ -112,8 +112,8 @@ func TestAccessLog(t *testing.T) {
 func TestAccessLogOffAndFiltered(t *testing.T) {
 	buf := &syncBuffer{}
 	warnOnly := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	in := testsrv.Start(t, server.WithLogger(warnOnly))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithAccessLog(false)))
+	in := testsrv.Start(t, grpckit.WithLogger(warnOnly))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithAccessLog(false)))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "quiet"}); err != nil {
 		t.Fatal(err)
@@ -155,8 +155,8 @@ func sample(t *testing.T, text, prefix string) string {
 
 func TestMetricsOnAdminEndpoint(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	in := testsrv.Start(t, server.WithMetrics(reg), server.WithAdmin("127.0.0.1:0"), server.WithAccessLog(false))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithMetrics(reg), client.WithAccessLog(false)))
+	in := testsrv.Start(t, grpckit.WithMetrics(reg), server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithMetrics(reg), grpckit.WithAccessLog(false)))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 
 	const ok, notFound = 5, 3
@@ -243,7 +243,7 @@ func TestMetricsDefaultRegistryIsOwn(t *testing.T) {
 	if in.Server.Registry() == nil || in.Server.Registry() == prometheus.DefaultRegisterer {
 		t.Fatal("server metrics: want a registry of its own by default")
 	}
-	off := testsrv.Start(t, server.WithMetrics(nil))
+	off := testsrv.Start(t, grpckit.WithMetrics(nil))
 	if off.Server.Registry() != nil {
 		t.Fatal("WithMetrics(nil): want metrics off")
 	}
@@ -256,11 +256,11 @@ func TestTracePropagation(t *testing.T) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 
-	leaf := testsrv.Start(t, server.WithTracerProvider(tp), server.WithLogger(logger))
-	leafConn := testsrv.Dial(t, leaf.Addr, client.WithTracerProvider(tp), client.WithAccessLog(false))
+	leaf := testsrv.Start(t, grpckit.WithTracerProvider(tp), grpckit.WithLogger(logger))
+	leafConn := testsrv.Dial(t, leaf.Addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false))
 
-	midAddr := testsrv.Serve(t, &testsrv.Relay{Next: testsrv.Echo(leafConn)}, server.WithTracerProvider(tp), server.WithLogger(logger))
-	ec := testsrv.Echo(testsrv.Dial(t, midAddr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
+	midAddr := testsrv.Serve(t, &testsrv.Relay{Next: testsrv.Echo(leafConn)}, grpckit.WithTracerProvider(tp), grpckit.WithLogger(logger))
+	ec := testsrv.Echo(testsrv.Dial(t, midAddr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
 
 	ctx, root := tp.Tracer("test").Start(testsrv.Ctx(t, 10*time.Second), "root")
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
@@ -291,8 +291,8 @@ func TestTracePropagation(t *testing.T) {
 func TestExemplarsCarryTraceID(t *testing.T) {
 	tp := sdktrace.NewTracerProvider()
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	in := testsrv.Start(t, server.WithTracerProvider(tp), server.WithAdmin("127.0.0.1:0"), server.WithAccessLog(false))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
+	in := testsrv.Start(t, grpckit.WithTracerProvider(tp), server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
 	ctx, root := tp.Tracer("test").Start(testsrv.Ctx(t, 10*time.Second), "root")
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
 		t.Fatal(err)

@@ -1,32 +1,34 @@
 package server
 
 import (
-	"crypto/tls"
-	"errors"
-	"fmt"
-	"log/slog"
 	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/grpckit/grpckit/internal/chain"
+	"github.com/grpckit/grpckit/internal/shared"
 )
 
-// Option configures a [Server]. Options are applied in order; a later option
-// overrides an earlier one of the same kind, except the interceptor options,
-// which accumulate.
-type Option func(*config)
+// Option configures [New]: this package's options, and package grpckit's
+// shared ones (logging, metrics, tracing, TLS, message sizes), which mean
+// the same on a client. Options are applied in order; a later option
+// overrides an earlier one of the same kind, except the interceptor
+// options, which accumulate. Only this module implements Option.
+type Option interface {
+	ServerOption(shared.Target)
+}
+
+// option is a server-only option.
+type option func(*config)
+
+func (f option) ServerOption(t shared.Target) { f(t.(*config)) }
 
 type config struct {
-	logger      *slog.Logger
-	creds       credentials.TransportCredentials
+	common      shared.Common // grpckit's shared options
 	keepalive   keepalive.ServerParameters
 	enforcement keepalive.EnforcementPolicy
-	maxRecv     int
-	maxSend     int
 	maxStreams  uint32
 	maxHeader   uint32
 	connTimeout time.Duration
@@ -42,8 +44,10 @@ type config struct {
 	grpcOpts    []grpc.ServerOption
 	obs         obsConfig        // observability.go
 	resilience  resilienceConfig // resilience.go
-	errs        []error
 }
+
+// Shared returns the shared part of the configuration.
+func (c *config) Shared() *shared.Common { return &c.common }
 
 // Defaults. The server permits pings every 10 s, also without streams, so
 // that clients tuned for fast dead-connection detection are not cut off;
@@ -82,10 +86,9 @@ const (
 
 func newConfig(opts []Option) (*config, error) {
 	c := &config{
-		logger:      slog.Default(),
+		common:      shared.Defaults(),
 		keepalive:   keepalive.ServerParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout},
 		enforcement: keepalive.EnforcementPolicy{MinTime: DefaultMinPingInterval, PermitWithoutStream: true},
-		maxRecv:     DefaultMaxRecvMsgSize,
 		maxStreams:  DefaultMaxConcurrentStreams,
 		maxHeader:   DefaultMaxHeaderListSize,
 		connTimeout: DefaultConnectionTimeout,
@@ -94,18 +97,20 @@ func newConfig(opts []Option) (*config, error) {
 		reflection:  true,
 		drainDelay:  -1,
 		workers:     -1,
-		obs:         defaultObs(),
 		order:       DefaultOrder(),
 		user: chain.New[grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor](
 			int(numSlots)),
 	}
 	for _, o := range opts {
 		if o != nil {
-			o(c)
+			o.ServerOption(c)
 		}
 	}
+	if c.common.MaxRecv == 0 {
+		c.common.MaxRecv = DefaultMaxRecvMsgSize
+	}
 	if err := checkOrder(c.order); err != nil {
-		c.errs = append(c.errs, err)
+		c.common.Errs = append(c.common.Errs, err)
 	}
 	if c.workers < 0 {
 		c.workers = runtime.GOMAXPROCS(0)
@@ -116,54 +121,18 @@ func newConfig(opts []Option) (*config, error) {
 			c.drainDelay = DefaultRegistrarDrainDelay
 		}
 	}
-	return c, errors.Join(c.errs...)
+	return c, c.common.Err()
 }
 
 func (c *config) errorf(format string, args ...any) {
-	c.errs = append(c.errs, fmt.Errorf("server: "+format, args...))
-}
-
-// WithLogger sets the logger for the server's own messages and for the
-// interceptors the builder installs. Default: slog.Default() when New runs.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
-		if l == nil {
-			c.errorf("WithLogger: nil logger")
-			return
-		}
-		c.logger = l
-	}
-}
-
-// WithTLS serves TLS with the given configuration. Default: plaintext, for
-// servers behind a mesh or a TLS-terminating proxy.
-func WithTLS(cfg *tls.Config) Option {
-	return func(c *config) {
-		if cfg == nil {
-			c.errorf("WithTLS: nil *tls.Config")
-			return
-		}
-		c.creds = credentials.NewTLS(cfg)
-	}
-}
-
-// WithCredentials sets the transport credentials (mTLS, ALTS, ...).
-// Default: plaintext.
-func WithCredentials(creds credentials.TransportCredentials) Option {
-	return func(c *config) {
-		if creds == nil {
-			c.errorf("WithCredentials: nil credentials")
-			return
-		}
-		c.creds = creds
-	}
+	c.common.Errorf("server: "+format, args...)
 }
 
 // WithKeepalive sets the server's keepalive parameters. Default: ping an
 // idle client after [DefaultKeepaliveTime], close it after
 // [DefaultKeepaliveTimeout] without an answer; connections live forever.
 func WithKeepalive(p keepalive.ServerParameters) Option {
-	return func(c *config) { c.keepalive = p }
+	return option(func(c *config) { c.keepalive = p })
 }
 
 // WithKeepaliveEnforcement sets how often clients may ping. Default: at most
@@ -171,32 +140,7 @@ func WithKeepalive(p keepalive.ServerParameters) Option {
 // lenient than gRPC's default (5 min, only with streams) so that clients
 // with faster keepalives are not cut off.
 func WithKeepaliveEnforcement(p keepalive.EnforcementPolicy) Option {
-	return func(c *config) { c.enforcement = p }
-}
-
-// WithMaxRecvMsgSize sets the largest message the server accepts, in bytes;
-// larger ones fail with codes.ResourceExhausted. Default:
-// [DefaultMaxRecvMsgSize] (4 MiB).
-func WithMaxRecvMsgSize(n int) Option {
-	return func(c *config) {
-		if n <= 0 {
-			c.errorf("WithMaxRecvMsgSize: %d is not a positive size", n)
-			return
-		}
-		c.maxRecv = n
-	}
-}
-
-// WithMaxSendMsgSize sets the largest message the server sends, in bytes.
-// Default: no limit beyond grpc-go's (math.MaxInt32).
-func WithMaxSendMsgSize(n int) Option {
-	return func(c *config) {
-		if n <= 0 {
-			c.errorf("WithMaxSendMsgSize: %d is not a positive size", n)
-			return
-		}
-		c.maxSend = n
-	}
+	return option(func(c *config) { c.enforcement = p })
 }
 
 // WithMaxConcurrentStreams sets how many calls one connection may have open
@@ -206,13 +150,13 @@ func WithMaxSendMsgSize(n int) Option {
 // request data plus 64 KiB of queued response data (grpc-go's write quota).
 // Default: [DefaultMaxConcurrentStreams].
 func WithMaxConcurrentStreams(n uint32) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if n < 1 {
 			c.errorf("WithMaxConcurrentStreams: %d: want n >= 1", n)
 			return
 		}
 		c.maxStreams = n
-	}
+	})
 }
 
 // WithMaxHeaderListSize sets the largest request metadata (header list)
@@ -223,26 +167,26 @@ func WithMaxConcurrentStreams(n uint32) Option {
 // header value longer than the limit breaks HPACK decoding, and grpc-go
 // then closes that client's connection. Default: [DefaultMaxHeaderListSize].
 func WithMaxHeaderListSize(n uint32) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if n < 1<<10 {
 			c.errorf("WithMaxHeaderListSize: %d: want at least 1024 bytes", n)
 			return
 		}
 		c.maxHeader = n
-	}
+	})
 }
 
 // WithConnectionTimeout bounds a new connection's handshake (TLS and the
 // HTTP/2 preface); a connection that has not completed it in d is closed.
 // Default: [DefaultConnectionTimeout].
 func WithConnectionTimeout(d time.Duration) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if d <= 0 {
 			c.errorf("WithConnectionTimeout: %v: want d > 0", d)
 			return
 		}
 		c.connTimeout = d
-	}
+	})
 }
 
 // WithWindowSize sets the HTTP/2 flow-control windows, in bytes (each at
@@ -254,13 +198,13 @@ func WithConnectionTimeout(d time.Duration) Option {
 // off grpc-go's window growth (BDP estimation). Default:
 // [DefaultStreamWindow] and [DefaultConnWindow].
 func WithWindowSize(stream, conn int32) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if stream < 64<<10 || conn < 64<<10 {
 			c.errorf("WithWindowSize(%d, %d): want both at least 65536", stream, conn)
 			return
 		}
 		c.streamWin, c.connWin = stream, conn
-	}
+	})
 }
 
 // WithMaxConnections caps the connections served at once on each listener
@@ -269,19 +213,19 @@ func WithWindowSize(stream, conn int32) Option {
 // it with keepalive.ServerParameters.MaxConnectionIdle ([WithKeepalive])
 // so that idle clients give their connection back. Default: no cap.
 func WithMaxConnections(n int) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if n < 0 {
 			c.errorf("WithMaxConnections: negative count %d", n)
 			return
 		}
 		c.maxConns = n
-	}
+	})
 }
 
 // WithReflection turns server reflection (v1 and v1alpha) on or off.
 // Default: on, so grpcurl and grpcui work without .proto files.
 func WithReflection(on bool) Option {
-	return func(c *config) { c.reflection = on }
+	return option(func(c *config) { c.reflection = on })
 }
 
 // WithDrainDelay sets how long [Server.Shutdown] keeps serving after health
@@ -290,13 +234,13 @@ func WithReflection(on bool) Option {
 // health-check interval of whatever routes traffic here. Default: 0, or
 // [DefaultRegistrarDrainDelay] when the server has a registrar.
 func WithDrainDelay(d time.Duration) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if d < 0 {
 			c.errorf("WithDrainDelay: negative delay %v", d)
 			return
 		}
 		c.drainDelay = d
-	}
+	})
 }
 
 // WithStreamWorkers serves calls on a pool of n long-lived goroutines
@@ -307,13 +251,13 @@ func WithDrainDelay(d time.Duration) Option {
 // through the chain, which measured here cost a third of the production
 // chain's CPU per call. 0 turns the pool off. Default: GOMAXPROCS.
 func WithStreamWorkers(n int) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if n < 0 {
 			c.errorf("WithStreamWorkers: negative count %d", n)
 			return
 		}
 		c.workers = n
-	}
+	})
 }
 
 // WithRegistrar announces the server to service discovery: Serve registers
@@ -321,40 +265,40 @@ func WithStreamWorkers(n int) Option {
 // first, before health turns NOT_SERVING and the drain delay starts, and
 // Close deregisters it on its way out. Default: none.
 func WithRegistrar(r Registrar) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if r == nil {
 			c.errorf("WithRegistrar: nil registrar")
 			return
 		}
 		c.registrar = r
-	}
+	})
 }
 
 // WithUnaryInterceptor adds unary interceptors at slot s. They run inside
 // the interceptor grpckit installs at that slot, if any, and in the order
 // added. Use [SlotUser] for the innermost position.
 func WithUnaryInterceptor(s Slot, i ...grpc.UnaryServerInterceptor) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if err := chain.Add(c.user.Unary, s, slotNames, i); err != nil {
 			c.errorf("WithUnaryInterceptor: %w", err)
 		}
-	}
+	})
 }
 
 // WithStreamInterceptor adds stream interceptors at slot s, like
 // [WithUnaryInterceptor] does for unary calls.
 func WithStreamInterceptor(s Slot, i ...grpc.StreamServerInterceptor) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if err := chain.Add(c.user.Stream, s, slotNames, i); err != nil {
 			c.errorf("WithStreamInterceptor: %w", err)
 		}
-	}
+	})
 }
 
 // WithOrder replaces the slot order, outermost first. It must name every
 // slot exactly once; New fails otherwise. Default: [DefaultOrder].
 func WithOrder(order ...Slot) Option {
-	return func(c *config) { c.order = append([]Slot(nil), order...) }
+	return option(func(c *config) { c.order = append([]Slot(nil), order...) })
 }
 
 // WithServerOptions passes options through to grpc.NewServer, after the
@@ -365,5 +309,5 @@ func WithOrder(order ...Slot) Option {
 // inside panic recovery when recovery is grpckit's only unary interceptor.
 // [WithUnaryInterceptor] places interceptors precisely.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
-	return func(c *config) { c.grpcOpts = append(c.grpcOpts, opts...) }
+	return option(func(c *config) { c.grpcOpts = append(c.grpcOpts, opts...) })
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -125,7 +126,7 @@ func TestInterceptorOrder(t *testing.T) {
 // outside it see the Internal it produces, so metrics and logs record it.
 func TestRecoveryPosition(t *testing.T) {
 	rec := &recorder{codes: map[string]codes.Code{}}
-	in := testsrv.Start(t, append(rec.options(), server.WithLogger(slog.New(slog.DiscardHandler)))...)
+	in := testsrv.Start(t, append(rec.options(), grpckit.WithLogger(slog.New(slog.DiscardHandler)))...)
 	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 

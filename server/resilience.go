@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/shed"
 	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // resilienceConfig holds the load-shedding and rate-limit options. Each
@@ -30,26 +32,21 @@ type resilienceConfig struct {
 // [SlotLimit], before authentication and validation. Streams take a token
 // when they start. Default: no rate limit.
 func WithRateLimit(r rate.Limit, burst int, opts ...ratelimit.Option) Option {
-	return func(c *config) {
-		all := append([]ratelimit.Option{ratelimit.WithRate(r, burst), ratelimit.WithName("server_rate")}, opts...)
-		if _, err := ratelimit.New(all...); err != nil {
-			c.errorf("WithRateLimit: %w", err)
-			return
-		}
-		c.resilience.rate = all
-	}
+	return option(func(c *config) {
+		c.resilience.rate = append([]ratelimit.Option{ratelimit.WithRate(r, burst), ratelimit.WithName("server_rate")}, opts...)
+	})
 }
 
 // WithConcurrencyLimit limits the calls and streams in flight to n; more
 // fail with codes.ResourceExhausted at [SlotLimit]. Default: no limit.
 func WithConcurrencyLimit(n int) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if n < 1 {
 			c.errorf("WithConcurrencyLimit(%d): want n >= 1", n)
 			return
 		}
 		c.resilience.concurrency = n
-	}
+	})
 }
 
 // WithLoadShedding sheds calls with codes.ResourceExhausted at [SlotLimit]
@@ -58,71 +55,56 @@ func WithConcurrencyLimit(n int) Option {
 // shed.WithCPU with a shed.CPUSampler to gate it on CPU usage). Default: no
 // load shedding.
 func WithLoadShedding(opts ...shed.Option) Option {
-	return func(c *config) {
-		if _, err := shed.New(opts...); err != nil {
-			c.errorf("WithLoadShedding: %w", err)
-			return
-		}
+	return option(func(c *config) {
 		c.resilience.shed, c.resilience.shedOn = opts, true
-	}
+	})
 }
 
-// installResilience installs, at SlotLimit and outermost first: the rate
-// limit (a noisy client is refused before it takes capacity from others),
-// the concurrency limit, then load shedding. What is off installs nothing.
-// The options were validated when applied; only registering metrics can
-// fail here, and then the interceptor is installed without metrics and the
-// error logged.
+// installResilience builds and installs, at SlotLimit and outermost
+// first: the rate limit (a noisy client is refused before it takes
+// capacity from others), the concurrency limit, then load shedding. Each is
+// built once, here; what is off installs nothing. Servers sharing a
+// registry share the series.
 func (s *Server) installResilience(b *builtins) error {
 	r := &s.cfg.resilience
 	reg := s.metricsRegisterer()
-	// Options are validated first, without metrics: a bad option fails New.
-	// A registry that already holds the same series (servers sharing one)
-	// only costs the metrics, with a warning.
-	warn := func(what string, err error) {
-		s.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "server: "+what+" installed without metrics",
-			slog.String("error", err.Error()))
-	}
-	limiter := func(name string, opts ...ratelimit.Option) (*ratelimit.Limiter, error) {
+	limiter := func(name string, opts ...ratelimit.Option) error {
+		if reg != nil {
+			opts = append(slices.Clone(opts), ratelimit.WithRegisterer(reg))
+		}
 		l, err := ratelimit.New(opts...)
 		if err != nil {
-			return nil, fmt.Errorf("server: %s: %w", name, err)
+			return fmt.Errorf("server: %s: %w", name, err)
 		}
-		if reg != nil {
-			withMetrics, err := ratelimit.New(slices.Concat(opts, []ratelimit.Option{ratelimit.WithRegisterer(reg)})...)
-			if err != nil {
-				warn(name, err)
-				return l, nil
-			}
-			return withMetrics, nil
-		}
-		return l, nil
+		b.add(SlotLimit, ratelimit.UnaryServerStage(l), ratelimit.StreamServerInterceptor(l))
+		return nil
 	}
 	if r.rate != nil {
-		l, err := limiter("rate limit", r.rate...)
-		if err != nil {
+		if err := limiter("WithRateLimit", r.rate...); err != nil {
 			return err
 		}
-		b.add(SlotLimit, ratelimit.UnaryServerStage(l), ratelimit.StreamServerInterceptor(l))
 	}
 	if r.concurrency > 0 {
-		l, err := limiter("concurrency limit", ratelimit.WithConcurrency(r.concurrency), ratelimit.WithName("server_concurrency"))
-		if err != nil {
+		if err := limiter("WithConcurrencyLimit", ratelimit.WithConcurrency(r.concurrency), ratelimit.WithName("server_concurrency")); err != nil {
 			return err
 		}
-		b.add(SlotLimit, ratelimit.UnaryServerStage(l), ratelimit.StreamServerInterceptor(l))
 	}
 	if r.shedOn {
-		sh, err := shed.New(r.shed...)
-		if err != nil {
-			return fmt.Errorf("server: load shedding: %w", err)
-		}
+		opts := slices.Clone(r.shed)
 		if reg != nil {
-			if withMetrics, err := shed.New(slices.Concat(r.shed, []shed.Option{shed.WithRegisterer(reg)})...); err != nil {
-				warn("load shedding", err)
-			} else {
-				sh = withMetrics
-			}
+			opts = append(opts, shed.WithRegisterer(reg))
+		}
+		sh, err := shed.New(opts...)
+		if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
+			// The shedder's gauges read this shedder: a second server on
+			// the same registry sheds without them.
+			s.cfg.common.Logger.LogAttrs(context.Background(), slog.LevelWarn,
+				"server: load shedding installed without metrics: the registry has another shedder's",
+				slog.String("error", err.Error()))
+			sh, err = shed.New(r.shed...)
+		}
+		if err != nil {
+			return fmt.Errorf("server: WithLoadShedding: %w", err)
 		}
 		b.add(SlotLimit, stage.FromInterceptor(shed.UnaryServerInterceptor(sh)), shed.StreamServerInterceptor(sh))
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/shed"
 	"github.com/grpckit/grpckit/internal/clock"
@@ -53,7 +54,7 @@ func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map
 func TestWithRateLimit(t *testing.T) {
 	var fake clock.Fake
 	reg := prometheus.NewRegistry()
-	in := testsrv.Start(t, server.WithMetrics(reg), server.WithRateLimit(10, 3, ratelimit.WithClock(fake.Now)))
+	in := testsrv.Start(t, grpckit.WithMetrics(reg), server.WithRateLimit(10, 3, ratelimit.WithClock(fake.Now)))
 	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 	rejected := 0

@@ -101,8 +101,8 @@ func New(opts ...Option) (*Server, error) {
 // outside the user's in the same slot.
 func (s *Server) installBuiltins() error {
 	b := &s.builtin
-	b.add(SlotRecovery, recovery.UnaryServerStage(recovery.WithLogger(s.cfg.logger)),
-		recovery.StreamServerInterceptor(recovery.WithLogger(s.cfg.logger)))
+	b.add(SlotRecovery, recovery.UnaryServerStage(recovery.WithLogger(s.cfg.common.Logger)),
+		recovery.StreamServerInterceptor(recovery.WithLogger(s.cfg.common.Logger)))
 	if err := s.installObservability(b); err != nil {
 		return err
 	}
@@ -133,18 +133,18 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.KeepaliveParams(c.keepalive),
 		grpc.KeepaliveEnforcementPolicy(c.enforcement),
-		grpc.MaxRecvMsgSize(c.maxRecv),
+		grpc.MaxRecvMsgSize(c.common.MaxRecv),
 		grpc.MaxConcurrentStreams(c.maxStreams),
 		grpc.MaxHeaderListSize(c.maxHeader),
 		grpc.ConnectionTimeout(c.connTimeout),
 		grpc.InitialWindowSize(c.streamWin),
 		grpc.InitialConnWindowSize(c.connWin),
 	}
-	if c.creds != nil {
-		opts = append(opts, grpc.Creds(c.creds))
+	if c.common.Creds != nil {
+		opts = append(opts, grpc.Creds(c.common.Creds))
 	}
-	if c.maxSend > 0 {
-		opts = append(opts, grpc.MaxSendMsgSize(c.maxSend))
+	if c.common.MaxSend > 0 {
+		opts = append(opts, grpc.MaxSendMsgSize(c.common.MaxSend))
 	}
 	if c.workers > 0 {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(c.workers)))
@@ -201,7 +201,7 @@ func (s *Server) register(desc *grpc.ServiceDesc, impl any) {
 		// Methods only: streams keep the recovery interceptor.
 		methods := *desc
 		methods.Streams = nil
-		w := recovery.WrapService(&methods, recovery.WithLogger(s.cfg.logger))
+		w := recovery.WrapService(&methods, recovery.WithLogger(s.cfg.common.Logger))
 		w.Streams = desc.Streams
 		desc = w
 	}

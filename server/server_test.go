@@ -19,6 +19,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testcert"
 	"github.com/grpckit/grpckit/internal/testsrv"
@@ -60,7 +61,7 @@ func TestAllCallShapes(t *testing.T) {
 		copt []client.Option
 	}{
 		{name: "plaintext"},
-		{name: "tls", sopt: []server.Option{server.WithTLS(pair.Server)}, copt: []client.Option{client.WithTLS(pair.Client)}},
+		{name: "tls", sopt: []server.Option{grpckit.WithTLS(pair.Server)}, copt: []client.Option{grpckit.WithTLS(pair.Client)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := testsrv.Start(t, tc.sopt...)
@@ -279,13 +280,13 @@ func TestReflection(t *testing.T) {
 func TestPanicRecovery(t *testing.T) {
 	t.Run("interceptor", func(t *testing.T) { testPanicRecovery(t) })
 	t.Run("only recovery", func(t *testing.T) {
-		testPanicRecovery(t, server.WithAccessLog(false), server.WithMetrics(nil))
+		testPanicRecovery(t, grpckit.WithAccessLog(false), grpckit.WithMetrics(nil))
 	})
 }
 
 func testPanicRecovery(t *testing.T, opts ...server.Option) {
 	logs := &syncBuffer{}
-	in := testsrv.Start(t, append([]server.Option{server.WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, opts...)...)
+	in := testsrv.Start(t, append([]server.Option{grpckit.WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, opts...)...)
 	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 
@@ -396,7 +397,7 @@ func TestServeAfterClose(t *testing.T) {
 }
 
 func TestMaxRecvMsgSize(t *testing.T) {
-	in := testsrv.Start(t, server.WithMaxRecvMsgSize(1024))
+	in := testsrv.Start(t, grpckit.WithMaxRecvMsgSize(1024))
 	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: strings.Repeat("x", 2048)}); status.Code(err) != codes.ResourceExhausted {
@@ -413,11 +414,11 @@ func TestInvalidOptions(t *testing.T) {
 		opt  server.Option
 		want string
 	}{
-		{"nil logger", server.WithLogger(nil), "nil logger"},
-		{"nil tls", server.WithTLS(nil), "nil *tls.Config"},
-		{"nil creds", server.WithCredentials(nil), "nil credentials"},
-		{"zero recv", server.WithMaxRecvMsgSize(0), "not a positive size"},
-		{"negative send", server.WithMaxSendMsgSize(-1), "not a positive size"},
+		{"nil logger", grpckit.WithLogger(nil), "nil logger"},
+		{"nil tls", grpckit.WithTLS(nil), "nil *tls.Config"},
+		{"nil creds", grpckit.WithTransportCredentials(nil), "nil credentials"},
+		{"zero recv", grpckit.WithMaxRecvMsgSize(0), "not a positive size"},
+		{"negative send", grpckit.WithMaxSendMsgSize(-1), "not a positive size"},
 		{"negative drain", server.WithDrainDelay(-time.Second), "negative delay"},
 		{"short order", server.WithOrder(server.SlotUser), "want all 8"},
 		{"repeated slot", server.WithOrder(server.SlotUser, server.SlotUser, server.SlotAuth, server.SlotLimit, server.SlotLogging, server.SlotMetrics, server.SlotTracing, server.SlotRecovery), "appears twice"},
@@ -429,8 +430,8 @@ func TestInvalidOptions(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || srv != nil {
 				t.Fatalf("New = %v, %v; want nil and an error containing %q", srv, err, tc.want)
 			}
-			if !strings.HasPrefix(err.Error(), "server: ") {
-				t.Fatalf("error %q lacks the server: prefix", err)
+			if !strings.HasPrefix(err.Error(), "server: ") && !strings.HasPrefix(err.Error(), "grpckit: ") {
+				t.Fatalf("error %q lacks the server: or grpckit: prefix", err)
 			}
 		})
 	}
@@ -453,8 +454,8 @@ func TestOnlyRecoveryCoversRawOptions(t *testing.T) {
 		}
 		return h(srv, ss)
 	}
-	in := testsrv.Start(t, server.WithAccessLog(false), server.WithMetrics(nil),
-		server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	in := testsrv.Start(t, grpckit.WithAccessLog(false), grpckit.WithMetrics(nil),
+		grpckit.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		server.WithServerOptions(grpc.UnaryInterceptor(panicky), grpc.ChainStreamInterceptor(panickyStream),
 			grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error { panic("unknown service") })))
 	conn := testsrv.Dial(t, in.Addr)

@@ -30,6 +30,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	"github.com/grpckit/grpckit/examples/addsvc/discovery"
@@ -70,11 +71,11 @@ func run(useTLS bool, n int) error {
 		if err != nil {
 			return err
 		}
-		sopts = append(sopts, server.WithTLS(pair.Server))
-		copts = []client.Option{client.WithTLS(pair.Client)}
+		sopts = append(sopts, grpckit.WithTLS(pair.Server))
+		copts = []client.Option{grpckit.WithTLS(pair.Client)}
 	}
-	sopts = append(sopts, server.WithLogger(logger), server.WithDrainDelay(100*time.Millisecond))
-	copts = append(copts, client.WithLogger(logger))
+	sopts = append(sopts, grpckit.WithLogger(logger), server.WithDrainDelay(100*time.Millisecond))
+	copts = append(copts, grpckit.WithLogger(logger))
 
 	// Start etcd, embedded, with its data in a temporary directory.
 	dir, err := os.MkdirTemp("", "addsvc-etcd-")

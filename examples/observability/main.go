@@ -12,9 +12,9 @@
 //	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint("collector:4317"))
 //	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
 //
-// and pass tp to server.WithTracerProvider and client.WithTracerProvider (or
+// and pass tp to grpckit.WithTracerProvider and grpckit.WithTracerProvider (or
 // call otel.SetTracerProvider(tp): the builders use the global provider once
-// one is set). In production, sample: server.WithTraceSampling(0.01) on a
+// one is set). In production, sample: grpckit.WithTraceSampling(0.01) on a
 // service that takes outside traffic traces 1% of the calls that arrive
 // untraced and makes the others nearly free (no span, no trace header);
 // services behind it use WithTraceSampling(0) and only continue traces.
@@ -40,6 +40,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	"github.com/grpckit/grpckit/interceptors/tracing"
@@ -73,8 +74,8 @@ func run(out io.Writer, jsonLogs bool) error {
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 
 	srv, err := server.New(
-		server.WithLogger(logger),
-		server.WithTracerProvider(tp),
+		grpckit.WithLogger(logger),
+		grpckit.WithTracerProvider(tp),
 		server.WithAdmin("127.0.0.1:0"), // loopback only: /metrics, /healthz, /debug/grpckit/...
 		server.WithPprof(true),          // and /debug/pprof/
 	)
@@ -94,7 +95,7 @@ func run(out io.Writer, jsonLogs bool) error {
 	}()
 
 	conn, err := client.New("passthrough:///"+lis.Addr().String(), client.WithInsecure(),
-		client.WithLogger(logger), client.WithTracerProvider(tp))
+		grpckit.WithLogger(logger), grpckit.WithTracerProvider(tp))
 	if err != nil {
 		return err
 	}

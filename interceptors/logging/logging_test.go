@@ -17,11 +17,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 
-	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/interceptors/logging"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
-	"github.com/grpckit/grpckit/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -96,11 +95,11 @@ func TestStreamsAndOptions(t *testing.T) {
 	sbuf, cbuf := &buffer{}, &buffer{}
 	slogger := slog.New(slog.NewJSONHandler(sbuf, nil))
 	clogger := slog.New(slog.NewJSONHandler(cbuf, nil))
-	in := testsrv.Start(t, server.WithLogger(slogger), server.WithLoggingOptions(
+	in := testsrv.Start(t, grpckit.WithLogger(slogger), grpckit.WithLoggingOptions(
 		logging.WithPayloads(true),
 		logging.WithLevels(func(codes.Code) slog.Level { return slog.LevelDebug + 1 }), // everything just above Debug
 	))
-	conn := testsrv.Dial(t, in.Addr, client.WithLogger(clogger), client.WithLoggingOptions(logging.WithLogHealth(true)))
+	conn := testsrv.Dial(t, in.Addr, grpckit.WithLogger(clogger), grpckit.WithLoggingOptions(logging.WithLogHealth(true)))
 	ec := testsrv.Echo(conn)
 	ctx := testsrv.Ctx(t, 10*time.Second)
 
@@ -142,9 +141,9 @@ func TestStreamsAndOptions(t *testing.T) {
 
 func TestPayloadsWhenAsked(t *testing.T) {
 	sbuf := &buffer{}
-	in := testsrv.Start(t, server.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))),
-		server.WithLoggingOptions(logging.WithPayloads(true)))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithAccessLog(false)))
+	in := testsrv.Start(t, grpckit.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))),
+		grpckit.WithLoggingOptions(logging.WithPayloads(true)))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithAccessLog(false)))
 	if _, err := ec.Echo(testsrv.Ctx(t, 10*time.Second), &echov1.EchoRequest{Message: "payload-x"}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,9 +156,9 @@ func TestPayloadsWhenAsked(t *testing.T) {
 
 func TestHealthLoggedWhenAsked(t *testing.T) {
 	sbuf := &buffer{}
-	in := testsrv.Start(t, server.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))),
-		server.WithLoggingOptions(logging.WithLogHealth(true)))
-	conn := testsrv.Dial(t, in.Addr, client.WithAccessLog(false))
+	in := testsrv.Start(t, grpckit.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))),
+		grpckit.WithLoggingOptions(logging.WithLogHealth(true)))
+	conn := testsrv.Dial(t, in.Addr, grpckit.WithAccessLog(false))
 	if err := conn.WaitForReady(testsrv.Ctx(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}

@@ -24,11 +24,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/internal/echo"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
-	"github.com/grpckit/grpckit/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -512,8 +512,8 @@ func TestInitializeMetrics(t *testing.T) {
 func TestSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	addrs := []string{
-		testsrv.Start(t, server.WithMetrics(reg), server.WithAccessLog(false)).Addr,
-		testsrv.Start(t, server.WithMetrics(reg), server.WithAccessLog(false)).Addr,
+		testsrv.Start(t, grpckit.WithMetrics(reg), grpckit.WithAccessLog(false)).Addr,
+		testsrv.Start(t, grpckit.WithMetrics(reg), grpckit.WithAccessLog(false)).Addr,
 	}
 	c1, err := metrics.NewClient(reg)
 	if err != nil {

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
+	"strconv"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,7 +28,8 @@ import (
 // instrumentation is the tracer's name.
 const instrumentation = "github.com/grpckit/grpckit/interceptors/tracing"
 
-// tracer starts spans with otelgrpc's span names, kinds and attributes.
+// tracer starts spans with otelgrpc's span names, kinds, attributes and
+// status (see the package doc).
 type tracer struct {
 	t trace.Tracer
 	// roots: grpckit decides root calls (WithSampling); threshold is the
@@ -94,8 +98,11 @@ func (t *tracer) sampleRoot() bool {
 // context into the outgoing metadata (also when it is not sampled, so that
 // the next hop follows the decision).
 func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context, trace.Span) {
+	// otelgrpc's span name: the method without its leading slash, and
+	// rpc.method only for a method that has one.
 	name := fullMethod
-	if len(name) > 0 && name[0] == '/' {
+	qualified := len(name) > 0 && name[0] == '/'
+	if qualified {
 		name = name[1:]
 	}
 	if t.server {
@@ -122,12 +129,11 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 	}
 	ctx, span := t.t.Start(ctx, name, t.opts...)
 	if span.IsRecording() {
-		service, method := splitName(name)
-		span.SetAttributes(
-			attribute.String("rpc.system", "grpc"),
-			attribute.String("rpc.service", service),
-			attribute.String("rpc.method", method),
-		)
+		if qualified {
+			span.SetAttributes(semconv.RPCSystemNameGRPC, semconv.RPCMethod(name))
+		} else {
+			span.SetAttributes(semconv.RPCSystemNameGRPC)
+		}
 	}
 	if !t.server && span.SpanContext().IsValid() {
 		if t.w3c {
@@ -165,22 +171,87 @@ func (t *tracer) injectBaggage(ctx context.Context) context.Context {
 }
 
 // end records the outcome and ends a recording span; span is nil for an
-// unsampled root (see WithSampling).
-func (t *tracer) end(ctx context.Context, span trace.Span, err error) {
+// unsampled root (see WithSampling). On the client, p is the peer the
+// call went to (grpc.Peer), nil when unknown; the server reads its own
+// address from ctx.
+func (t *tracer) end(ctx context.Context, span trace.Span, err error, p *peer.Peer) {
 	if span == nil || !span.IsRecording() {
 		return
 	}
-	st := status.Convert(err)
-	span.SetAttributes(attribute.Int64("rpc.grpc.status_code", int64(st.Code())))
-	if t.server {
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			span.SetAttributes(attribute.String("network.peer.address", p.Addr.String()))
-		}
+	// The status grpc-go sends, and hands otelgrpc: a non-status error
+	// is Unknown, a context error Canceled or DeadlineExceeded.
+	st, ok := status.FromError(err)
+	if !ok {
+		st = status.FromContextError(err)
 	}
+	var kv [3]attribute.KeyValue
+	kv[0] = semconv.RPCResponseStatusCode(statusName(st.Code()))
+	n := 1
+	// server.address and server.port: the server's side of the
+	// connection, as the server accepted it or the client reached it.
+	var addr net.Addr
+	if t.server {
+		if p, ok := peer.FromContext(ctx); ok {
+			addr = p.LocalAddr
+		}
+	} else if p != nil {
+		addr = p.Addr
+	}
+	if addr != nil {
+		n += serverAddr(kv[n:], addr.String())
+	}
+	span.SetAttributes(kv[:n]...)
 	if isError(st.Code(), t.server) {
 		span.SetStatus(otelcodes.Error, st.Message())
 	}
 	span.End()
+}
+
+// serverAddr writes server.address and, when hostport has a numeric port,
+// server.port to kv, as otelgrpc does, and returns how many it wrote.
+func serverAddr(kv []attribute.KeyValue, hostport string) int {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		kv[0] = semconv.ServerAddress(hostport)
+		return 1
+	}
+	kv[0] = semconv.ServerAddress(host)
+	pn, err := strconv.Atoi(port)
+	if err != nil {
+		return 1
+	}
+	kv[1] = semconv.ServerPort(pn)
+	return 2
+}
+
+// statusNames are gRPC's canonical status code names, which otelgrpc
+// records as rpc.response.status_code (codes.Code's String differs:
+// "Canceled", "NotFound").
+var statusNames = [...]string{
+	codes.OK:                 "OK",
+	codes.Canceled:           "CANCELLED",
+	codes.Unknown:            "UNKNOWN",
+	codes.InvalidArgument:    "INVALID_ARGUMENT",
+	codes.DeadlineExceeded:   "DEADLINE_EXCEEDED",
+	codes.NotFound:           "NOT_FOUND",
+	codes.AlreadyExists:      "ALREADY_EXISTS",
+	codes.PermissionDenied:   "PERMISSION_DENIED",
+	codes.ResourceExhausted:  "RESOURCE_EXHAUSTED",
+	codes.FailedPrecondition: "FAILED_PRECONDITION",
+	codes.Aborted:            "ABORTED",
+	codes.OutOfRange:         "OUT_OF_RANGE",
+	codes.Unimplemented:      "UNIMPLEMENTED",
+	codes.Internal:           "INTERNAL",
+	codes.Unavailable:        "UNAVAILABLE",
+	codes.DataLoss:           "DATA_LOSS",
+	codes.Unauthenticated:    "UNAUTHENTICATED",
+}
+
+func statusName(c codes.Code) string {
+	if int(c) < len(statusNames) {
+		return statusNames[c]
+	}
+	return "CODE(" + strconv.FormatUint(uint64(c), 10) + ")"
 }
 
 // UnaryServerInterceptor traces unary calls.
@@ -195,7 +266,7 @@ func UnaryServerStage(opts ...Option) stage.Unary {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
 		ctx, span := t.start(ctx, info.FullMethod)
 		resp, err := next(ctx, req, info, handler)
-		t.end(ctx, span, err)
+		t.end(ctx, span, err, nil)
 		return resp, err
 	}
 }
@@ -209,7 +280,7 @@ func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
 			ss = &ctxServerStream{ServerStream: ss, ctx: ctx}
 		}
 		err := handler(srv, ss)
-		t.end(ctx, span, err)
+		t.end(ctx, span, err, nil)
 		return err
 	}
 }
@@ -220,8 +291,12 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 	t := newTracer(opts, false)
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
 		ctx, span := t.start(ctx, method)
-		err := invoker(ctx, method, req, reply, cc, callOpts...)
-		t.end(ctx, span, err)
+		if span == nil || !span.IsRecording() {
+			return invoker(ctx, method, req, reply, cc, callOpts...)
+		}
+		p := new(peer.Peer)
+		err := invoker(ctx, method, req, reply, cc, withPeer(callOpts, p)...)
+		t.end(ctx, span, err, p)
 		return err
 	}
 }
@@ -234,16 +309,23 @@ func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 	t := newTracer(opts, false)
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
 		ctx, span := t.start(ctx, method)
-		s, err := streamer(ctx, desc, cc, method, callOpts...)
+		if span == nil || !span.IsRecording() {
+			return streamer(ctx, desc, cc, method, callOpts...)
+		}
+		ts := &tracedClientStream{t: t, ctx: ctx, span: span, serverStreams: desc.ServerStreams}
+		s, err := streamer(ctx, desc, cc, method, withPeer(callOpts, &ts.peer)...)
 		if err != nil {
-			t.end(ctx, span, err)
+			t.end(ctx, span, err, &ts.peer)
 			return nil, err
 		}
-		if span == nil || !span.IsRecording() {
-			return s, nil
-		}
-		return &tracedClientStream{ClientStream: s, t: t, ctx: ctx, span: span, serverStreams: desc.ServerStreams}, nil
+		ts.ClientStream = s
+		return ts, nil
 	}
+}
+
+// withPeer returns opts and grpc.Peer(p), leaving the caller's slice alone.
+func withPeer(opts []grpc.CallOption, p *peer.Peer) []grpc.CallOption {
+	return append(opts[:len(opts):len(opts)], grpc.Peer(p))
 }
 
 type ctxServerStream struct {
@@ -258,6 +340,7 @@ type tracedClientStream struct {
 	t             *tracer
 	ctx           context.Context
 	span          trace.Span
+	peer          peer.Peer // filled in by grpc-go when the stream ends
 	serverStreams bool
 	done          atomic.Bool
 }
@@ -276,7 +359,7 @@ func (s *tracedClientStream) RecvMsg(m any) error {
 
 func (s *tracedClientStream) finish(err error) {
 	if !s.done.Swap(true) {
-		s.t.end(s.ctx, s.span, err)
+		s.t.end(s.ctx, s.span, err, &s.peer)
 	}
 }
 
@@ -292,15 +375,6 @@ func isError(c codes.Code, server bool) bool {
 		return true
 	}
 	return false
-}
-
-func splitName(name string) (string, string) {
-	for i := len(name) - 1; i >= 0; i-- {
-		if name[i] == '/' {
-			return name[:i], name[i+1:]
-		}
-	}
-	return "", name
 }
 
 // incomingCarrier reads propagation headers from the incoming metadata

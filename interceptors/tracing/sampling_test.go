@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -44,7 +45,7 @@ func startSampled(t *testing.T, serverRatio, clientRatio float64) *sampledEnv {
 	stp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.srec))
 	e.ctp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.crec))
 	t.Cleanup(func() { _ = stp.Shutdown(context.Background()); _ = e.ctp.Shutdown(context.Background()) })
-	in := testsrv.Start(t, server.WithTracerProvider(stp), server.WithTraceSampling(serverRatio), server.WithAccessLog(false),
+	in := testsrv.Start(t, grpckit.WithTracerProvider(stp), grpckit.WithTraceSampling(serverRatio), grpckit.WithAccessLog(false),
 		server.WithUnaryInterceptor(server.SlotUser, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			md, _ := metadata.FromIncomingContext(ctx)
 			e.mu.Lock()
@@ -54,7 +55,7 @@ func startSampled(t *testing.T, serverRatio, clientRatio float64) *sampledEnv {
 			return h(ctx, req)
 		}))
 	e.addr = in.Addr
-	e.ec = testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithTracerProvider(e.ctp), client.WithTraceSampling(clientRatio), client.WithAccessLog(false)))
+	e.ec = testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithTracerProvider(e.ctp), grpckit.WithTraceSampling(clientRatio), grpckit.WithAccessLog(false)))
 	return e
 }
 
@@ -184,10 +185,10 @@ func TestSamplingRatio(t *testing.T) {
 
 func TestTraceSamplingRejectsBadRatio(t *testing.T) {
 	for _, r := range []float64{-0.1, 1.5, math.NaN()} {
-		if _, err := server.New(server.WithTraceSampling(r)); err == nil || !strings.Contains(err.Error(), "WithTraceSampling") {
+		if _, err := server.New(grpckit.WithTraceSampling(r)); err == nil || !strings.Contains(err.Error(), "WithTraceSampling") {
 			t.Errorf("server ratio %v: got %v, want an error naming WithTraceSampling", r, err)
 		}
-		if _, err := client.New("passthrough:///127.0.0.1:1", client.WithTraceSampling(r)); err == nil || !strings.Contains(err.Error(), "WithTraceSampling") {
+		if _, err := client.New("passthrough:///127.0.0.1:1", grpckit.WithTraceSampling(r)); err == nil || !strings.Contains(err.Error(), "WithTraceSampling") {
 			t.Errorf("client ratio %v: got %v, want an error naming WithTraceSampling", r, err)
 		}
 	}
@@ -202,17 +203,17 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	next := testsrv.Echo(testsrv.Dial(t, leaf.addr, client.WithTracerProvider(tp), client.WithTraceSampling(1), client.WithAccessLog(false)))
-	mid := testsrv.Serve(t, &testsrv.Relay{Next: next}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
+	next := testsrv.Echo(testsrv.Dial(t, leaf.addr, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithAccessLog(false)))
+	mid := testsrv.Serve(t, &testsrv.Relay{Next: next}, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 
 	// The same relay whose client leaves sampling to the provider, which
 	// samples everything.
-	nextByProvider := testsrv.Echo(testsrv.Dial(t, leaf.addr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
-	mid2 := testsrv.Serve(t, &testsrv.Relay{Next: nextByProvider}, server.WithTracerProvider(tp), server.WithTraceSampling(0), server.WithAccessLog(false))
+	nextByProvider := testsrv.Echo(testsrv.Dial(t, leaf.addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
+	mid2 := testsrv.Serve(t, &testsrv.Relay{Next: nextByProvider}, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false))
 
 	for _, addr := range []string{mid, mid2} {
-		untraced := testsrv.Echo(testsrv.Dial(t, addr, client.WithTracerProvider(tp), client.WithTraceSampling(0), client.WithAccessLog(false)))
+		untraced := testsrv.Echo(testsrv.Dial(t, addr, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false)))
 		for range 10 {
 			if _, err := untraced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
 				t.Fatal(err)
@@ -230,7 +231,7 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	}
 	leaf.mu.Unlock()
 
-	traced := testsrv.Echo(testsrv.Dial(t, mid, client.WithTracerProvider(tp), client.WithTraceSampling(1), client.WithAccessLog(false)))
+	traced := testsrv.Echo(testsrv.Dial(t, mid, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithAccessLog(false)))
 	if _, err := traced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -49,8 +49,8 @@ func TestStreamSpansAndStatus(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	in := testsrv.Start(t, server.WithTracerProvider(tp), server.WithAccessLog(false))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithTracerProvider(tp), client.WithAccessLog(false)))
+	in := testsrv.Start(t, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
 	ctx := testsrv.Ctx(t, 10*time.Second)
 
 	ss, err := ec.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "s", Count: 2})
@@ -65,8 +65,8 @@ func TestStreamSpansAndStatus(t *testing.T) {
 	}
 	spans := waitSpans(t, rec, 2)
 	for _, s := range spans {
-		if s.Name() != "grpckit.echo.v1.EchoService/ServerStream" || attr(s, "rpc.grpc.status_code") != "0" || attr(s, "rpc.system") != "grpc" {
-			t.Errorf("span %s: status_code=%s system=%s, want ServerStream, 0, grpc", s.Name(), attr(s, "rpc.grpc.status_code"), attr(s, "rpc.system"))
+		if s.Name() != "grpckit.echo.v1.EchoService/ServerStream" || attr(s, "rpc.response.status_code") != "OK" || attr(s, "rpc.system.name") != "grpc" {
+			t.Errorf("span %s: status_code=%s system=%s, want ServerStream, OK, grpc", s.Name(), attr(s, "rpc.response.status_code"), attr(s, "rpc.system.name"))
 		}
 	}
 	if spans[0].SpanContext().TraceID() != spans[1].SpanContext().TraceID() {
@@ -78,8 +78,8 @@ func TestStreamSpansAndStatus(t *testing.T) {
 		t.Fatalf("got %v, want Internal", err)
 	}
 	for _, s := range waitSpans(t, rec, 2) {
-		if s.Status().Code.String() != "Error" || attr(s, "rpc.grpc.status_code") != "13" {
-			t.Errorf("%v span: status %v code %s, want Error and 13", s.SpanKind(), s.Status().Code, attr(s, "rpc.grpc.status_code"))
+		if s.Status().Code.String() != "Error" || attr(s, "rpc.response.status_code") != "INTERNAL" {
+			t.Errorf("%v span: status %v code %s, want Error and INTERNAL", s.SpanKind(), s.Status().Code, attr(s, "rpc.response.status_code"))
 		}
 	}
 }
@@ -94,13 +94,13 @@ func TestUnsampledDecisionPropagates(t *testing.T) {
 
 	var seen trace.SpanContext
 	var bag string
-	in := testsrv.Start(t, server.WithTracerProvider(stp), server.WithAccessLog(false),
+	in := testsrv.Start(t, grpckit.WithTracerProvider(stp), grpckit.WithAccessLog(false),
 		server.WithUnaryInterceptor(server.SlotUser, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			seen = trace.SpanContextFromContext(ctx)
 			bag = baggage.FromContext(ctx).Member("tenant").Value()
 			return h(ctx, req)
 		}))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithTracerProvider(ctp), client.WithAccessLog(false)))
+	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithTracerProvider(ctp), grpckit.WithAccessLog(false)))
 	m, err := baggage.NewMember("tenant", "acme")
 	if err != nil {
 		t.Fatal(err)

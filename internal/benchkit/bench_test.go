@@ -10,6 +10,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"golang.org/x/time/rate"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/interceptors/tracing"
 	"github.com/grpckit/grpckit/internal/benchkit"
@@ -31,17 +32,17 @@ func observabilityConfigs() []benchkit.Config {
 		// The client starts 1% of traces; the server only continues them
 		// (at 0.01 it would also start traces for 1% of the calls the
 		// client left untraced: 2% in all).
-		st := []server.Option{server.WithTracerProvider(tp), server.WithTraceSampling(0)}
-		ct := []client.Option{client.WithTracerProvider(tp), client.WithTraceSampling(0.01)}
+		st := []server.Option{grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0)}
+		ct := []client.Option{grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0.01)}
 		if !grpckitSamples {
-			st = []server.Option{server.WithTracerProvider(onePct)}
-			ct = []client.Option{client.WithTracerProvider(onePct)}
+			st = []server.Option{grpckit.WithTracerProvider(onePct)}
+			ct = []client.Option{grpckit.WithTracerProvider(onePct)}
 		}
 		return benchkit.Config{Name: name,
 			// A server rate limit that admits everything; the client's
 			// default breaker and p2c balancer; recovery on both sides.
-			Server: append([]server.Option{server.WithLogger(loud), server.WithMetrics(prometheus.NewRegistry()), server.WithRateLimit(rate.Inf, 1)}, st...),
-			Client: append(append([]client.Option{client.WithLogger(loud), client.WithMetrics(prometheus.NewRegistry())}, ct...), clientExtra...)}
+			Server: append([]server.Option{grpckit.WithLogger(loud), grpckit.WithMetrics(prometheus.NewRegistry()), server.WithRateLimit(rate.Inf, 1)}, st...),
+			Client: append(append([]client.Option{grpckit.WithLogger(loud), grpckit.WithMetrics(prometheus.NewRegistry())}, ct...), clientExtra...)}
 	}
 	production := func(name string, clientExtra ...client.Option) benchkit.Config {
 		return chain(name, true, clientExtra...)
@@ -53,14 +54,14 @@ func observabilityConfigs() []benchkit.Config {
 		{Name: "bare grpc-go", Bare: true},
 		{Name: "bare grpc-go, 30s deadline", Bare: true, CallTimeout: 30 * time.Second},
 		{Name: "off",
-			Server: []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)},
-			Client: []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0)}},
+			Server: []server.Option{grpckit.WithAccessLog(false), grpckit.WithMetrics(nil)},
+			Client: []client.Option{grpckit.WithAccessLog(false), grpckit.WithMetrics(nil), client.WithDefaultTimeout(0)}},
 		{Name: "on, not emitting",
-			Server: []server.Option{server.WithLogger(quiet), server.WithMetrics(nil), server.WithTracerProvider(tp), server.WithTraceSampling(0)},
-			Client: []client.Option{client.WithLogger(quiet), client.WithMetrics(nil), client.WithTracerProvider(tp), client.WithTraceSampling(0), client.WithDefaultTimeout(0)}},
+			Server: []server.Option{grpckit.WithLogger(quiet), grpckit.WithMetrics(nil), grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0)},
+			Client: []client.Option{grpckit.WithLogger(quiet), grpckit.WithMetrics(nil), grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), client.WithDefaultTimeout(0)}},
 		{Name: "on, not emitting, provider samples",
-			Server: []server.Option{server.WithLogger(quiet), server.WithMetrics(nil), server.WithTracerProvider(never)},
-			Client: []client.Option{client.WithLogger(quiet), client.WithMetrics(nil), client.WithTracerProvider(never), client.WithDefaultTimeout(0)}},
+			Server: []server.Option{grpckit.WithLogger(quiet), grpckit.WithMetrics(nil), grpckit.WithTracerProvider(never)},
+			Client: []client.Option{grpckit.WithLogger(quiet), grpckit.WithMetrics(nil), grpckit.WithTracerProvider(never), client.WithDefaultTimeout(0)}},
 		// The chain of the budget: one access-log line per call on each
 		// side, Prometheus, 1% parent-based sampling, limiter, breaker,
 		// recovery. The builder's default 30 s deadline is off here and on

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/benchkit"
 	"github.com/grpckit/grpckit/server"
@@ -21,8 +22,8 @@ func BenchmarkObservabilityParts(b *testing.B) {
 	loud := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 	tp := sdktrace.NewTracerProvider()
-	offS := []server.Option{server.WithAccessLog(false), server.WithMetrics(nil)}
-	offC := []client.Option{client.WithAccessLog(false), client.WithMetrics(nil), client.WithDefaultTimeout(0)}
+	offS := []server.Option{grpckit.WithAccessLog(false), grpckit.WithMetrics(nil)}
+	offC := []client.Option{grpckit.WithAccessLog(false), grpckit.WithMetrics(nil), client.WithDefaultTimeout(0)}
 	with := func(s []server.Option, c []client.Option) ([]server.Option, []client.Option) {
 		return append(append([]server.Option{}, offS...), s...), append(append([]client.Option{}, offC...), c...)
 	}
@@ -33,12 +34,12 @@ func BenchmarkObservabilityParts(b *testing.B) {
 	cfgs := []benchkit.Config{
 		{Name: "bare grpc-go", Bare: true},
 		cfg("off", nil, nil),
-		cfg("log filtered", []server.Option{server.WithAccessLog(true), server.WithLogger(quiet)}, []client.Option{client.WithAccessLog(true), client.WithLogger(quiet)}),
-		cfg("log emitting", []server.Option{server.WithAccessLog(true), server.WithLogger(loud)}, []client.Option{client.WithAccessLog(true), client.WithLogger(loud)}),
-		cfg("trace unsampled (grpckit decides)", []server.Option{server.WithTracerProvider(tp), server.WithTraceSampling(0)}, []client.Option{client.WithTracerProvider(tp), client.WithTraceSampling(0)}),
-		cfg("trace 1% (grpckit decides)", []server.Option{server.WithTracerProvider(tp), server.WithTraceSampling(0.01)}, []client.Option{client.WithTracerProvider(tp), client.WithTraceSampling(0.01)}),
-		cfg("trace unsampled (provider decides)", []server.Option{server.WithTracerProvider(never)}, []client.Option{client.WithTracerProvider(never)}),
-		cfg("prometheus", []server.Option{server.WithMetrics(prometheus.NewRegistry())}, []client.Option{client.WithMetrics(prometheus.NewRegistry())}),
+		cfg("log filtered", []server.Option{grpckit.WithAccessLog(true), grpckit.WithLogger(quiet)}, []client.Option{grpckit.WithAccessLog(true), grpckit.WithLogger(quiet)}),
+		cfg("log emitting", []server.Option{grpckit.WithAccessLog(true), grpckit.WithLogger(loud)}, []client.Option{grpckit.WithAccessLog(true), grpckit.WithLogger(loud)}),
+		cfg("trace unsampled (grpckit decides)", []server.Option{grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0)}, []client.Option{grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0)}),
+		cfg("trace 1% (grpckit decides)", []server.Option{grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0.01)}, []client.Option{grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0.01)}),
+		cfg("trace unsampled (provider decides)", []server.Option{grpckit.WithTracerProvider(never)}, []client.Option{grpckit.WithTracerProvider(never)}),
+		cfg("prometheus", []server.Option{grpckit.WithMetrics(prometheus.NewRegistry())}, []client.Option{grpckit.WithMetrics(prometheus.NewRegistry())}),
 		cfg("default timeout", nil, []client.Option{client.WithDefaultTimeout(client.DefaultTimeout)}),
 	}
 	for range b.N {

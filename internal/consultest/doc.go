@@ -20,4 +20,11 @@
 // [Proxy] sits in front of a fake or a real agent to take the endpoint down,
 // inject errors and rewrite X-Consul-Index, so tests that need those controls
 // also run against a real agent ([Agent] picks one from GRPCKIT_CONSUL_ADDR).
+//
+// A real agent outlives the tests and keeps its clients' idle keep-alive
+// connections open, so every client the helpers build ([NewClient],
+// [Agent.Client], [Server.Client], the [Proxy]'s own) closes its idle
+// connections when the test ends, and [Start] fails a test that leaves a
+// connection to the fake open: goleak would report its goroutines against
+// a real agent.
 package consultest

@@ -11,10 +11,13 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/grpckit/grpckit/internal/wait"
 )
 
 // EnvAddr names the environment variable that points the tests at a real
@@ -45,15 +48,19 @@ func StartAgent(tb testing.TB) *Agent {
 // Client returns a consul/api client for the agent.
 func (a *Agent) Client(tb testing.TB) *api.Client { return NewClient(tb, a.Addr) }
 
-// NewClient returns a consul/api client for addr.
+// NewClient returns a consul/api client for addr, with a connection pool of
+// its own whose idle connections are closed when the test ends. An agent,
+// unlike the fake closing at the end of a test, keeps idle keep-alive
+// connections open, and with them the client's net/http goroutines.
 func NewClient(tb testing.TB, addr string) *api.Client {
 	tb.Helper()
-	c := api.DefaultConfig()
+	c := api.DefaultConfig() // a new transport each time
 	c.Address, c.Scheme = addr, "http"
 	cl, err := api.NewClient(c)
 	if err != nil {
 		tb.Fatalf("consul client: %v", err)
 	}
+	tb.Cleanup(c.Transport.CloseIdleConnections)
 	return cl
 }
 
@@ -83,6 +90,9 @@ type ProxyRequest struct {
 type Proxy struct {
 	addr string
 	rp   *httputil.ReverseProxy
+	// upstream is the proxy's own pool of connections to the agent.
+	upstream *http.Transport
+	handling atomic.Int64 // requests being handled
 
 	mu      sync.Mutex
 	hs      *http.Server
@@ -92,14 +102,15 @@ type Proxy struct {
 	reqs    []ProxyRequest
 }
 
-// StartProxy runs a proxy to the agent at target and closes it when the
-// test ends.
+// StartProxy runs a proxy to the agent at target and closes it, and its
+// connections to the agent, when the test ends.
 func StartProxy(tb testing.TB, target string) *Proxy {
 	tb.Helper()
 	u := &url.URL{Scheme: "http", Host: target}
-	p := &Proxy{}
+	p := &Proxy{upstream: http.DefaultTransport.(*http.Transport).Clone()}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Transport: p.upstream,
 		ModifyResponse: func(resp *http.Response) error {
 			p.mu.Lock()
 			rw := p.rewrite
@@ -123,7 +134,16 @@ func StartProxy(tb testing.TB, target string) *Proxy {
 	}
 	p.addr = lis.Addr().String()
 	p.serve(lis)
-	tb.Cleanup(p.Down)
+	tb.Cleanup(func() {
+		p.Down()
+		// A request that was being forwarded may still hand its
+		// connection to the agent back to the pool: wait for it, then
+		// close them all.
+		if !wait.Poll(5*time.Second, func() bool { return p.handling.Load() == 0 }) {
+			tb.Errorf("consultest proxy: %d requests still being handled 5s after it went down", p.handling.Load())
+		}
+		p.upstream.CloseIdleConnections()
+	})
 	return p
 }
 
@@ -138,6 +158,8 @@ func (p *Proxy) serve(lis net.Listener) {
 }
 
 func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
+	p.handling.Add(1)
+	defer p.handling.Add(-1)
 	q := r.URL.Query()
 	pr := ProxyRequest{Path: r.URL.Path, Index: q.Get("index"), Wait: q.Get("wait"), At: time.Now()}
 	if r.Method == http.MethodPut && r.Body != nil {
@@ -152,8 +174,14 @@ func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	p.reqs = append(p.reqs, pr)
-	failing := p.failing
+	failing, down := p.failing, p.hs == nil
 	p.mu.Unlock()
+	if down {
+		// Read just before Down closed the connection: not forwarded, so
+		// that no connection to the agent opens after the cleanup.
+		http.Error(w, "consultest proxy is down", http.StatusServiceUnavailable)
+		return
+	}
 	if failing != 0 {
 		http.Error(w, "injected by consultest proxy", failing)
 		return

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/grpckit/grpckit/internal/wait"
 )
 
 // Node, datacenter and node address the fake agent reports.
@@ -52,6 +54,10 @@ type service struct {
 type Server struct {
 	addr string
 	tick time.Duration
+	// connWait bounds how long the test's cleanup waits for the clients
+	// to close their connections (see [Start]).
+	connWait time.Duration
+	conns    atomic.Int64 // open client connections
 
 	mu        sync.Mutex
 	lis       net.Listener
@@ -72,13 +78,28 @@ type Server struct {
 }
 
 // Start runs a fake agent on 127.0.0.1 and closes it when the test ends.
+//
+// Before closing it, the cleanup checks that the clients closed every
+// connection they opened to it, and fails the test otherwise. A real agent
+// never closes a client's idle keep-alive connections, so a client that
+// leaves them open keeps net/http goroutines running (goleak reports them),
+// which closing the fake would otherwise hide. Start the agent before its
+// clients, so that their cleanup (see [NewClient]) runs first.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	s, err := New("127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("consultest: %v", err)
 	}
-	tb.Cleanup(s.Close)
+	tb.Cleanup(func() {
+		defer s.Close()
+		var n int64
+		if !wait.Poll(s.connWait, func() bool { n = s.conns.Load(); return n == 0 }) {
+			tb.Errorf("consultest: %d client connections to the agent still open after %v at the end of the test; "+
+				"a real agent keeps them, and goleak reports their net/http persistConn goroutines: "+
+				"close each api.Client's idle connections at cleanup (NewClient does)", n, s.connWait)
+		}
+	})
 	return s
 }
 
@@ -87,6 +108,7 @@ func Start(tb testing.TB) *Server {
 func New(addr string) (*Server, error) {
 	s := &Server{
 		tick:       10 * time.Millisecond,
+		connWait:   5 * time.Second,
 		index:      1,
 		nameIndex:  map[string]uint64{},
 		services:   map[string]*service{},
@@ -108,7 +130,7 @@ func (s *Server) listen(addr string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second, ConnState: s.connState}
 	served := make(chan struct{})
 	s.lis, s.http, s.served = lis, hs, served
 	go func() {
@@ -118,24 +140,24 @@ func (s *Server) listen(addr string) error {
 	return nil
 }
 
+// connState counts the open client connections.
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.conns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		s.conns.Add(-1)
+	}
+}
+
 // Addr returns the agent's host:port.
 func (s *Server) Addr() string { return s.addr }
 
-// Config returns a consul/api configuration for this agent.
-func (s *Server) Config() *api.Config {
-	c := api.DefaultConfig()
-	c.Address = s.addr
-	c.Scheme = "http"
-	return c
-}
-
-// Client returns a consul/api client for this agent.
-func (s *Server) Client() *api.Client {
-	c, err := api.NewClient(s.Config())
-	if err != nil {
-		panic(err) // api.NewClient fails only on bad TLS configuration
-	}
-	return c
+// Client returns a consul/api client for this agent whose idle connections
+// are closed when the test ends (see [NewClient]).
+func (s *Server) Client(tb testing.TB) *api.Client {
+	tb.Helper()
+	return NewClient(tb, s.addr)
 }
 
 // Stop closes the listener and every open connection, as a crashed agent

@@ -2,7 +2,10 @@ package consultest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +32,7 @@ func register(t *testing.T, c *api.Client, id, name string, tags []string, ttl, 
 
 func TestHealthServiceShapesAndFilters(t *testing.T) {
 	s := Start(t)
-	c := s.Client()
+	c := s.Client(t)
 	register(t, c, "a", "svc", []string{"blue", "canary"}, "1m", "")
 	register(t, c, "b", "svc", []string{"blue"}, "1m", "")
 	register(t, c, "other", "other", nil, "1m", "")
@@ -91,7 +94,7 @@ func TestHealthServiceShapesAndFilters(t *testing.T) {
 
 func TestQueryParameterErrors(t *testing.T) {
 	s := Start(t)
-	c := s.Client()
+	c := s.Client(t)
 	tests := []struct {
 		name string
 		q    *api.QueryOptions
@@ -117,7 +120,7 @@ func TestQueryParameterErrors(t *testing.T) {
 
 func TestBlockingQuery(t *testing.T) {
 	s := Start(t)
-	c := s.Client()
+	c := s.Client(t)
 	register(t, c, "a", "svc", nil, "1m", "")
 	_, meta, err := c.Health().Service("svc", "", true, nil)
 	if err != nil {
@@ -176,7 +179,7 @@ func TestBlockingQuery(t *testing.T) {
 
 func TestIndexGoesBackwards(t *testing.T) {
 	s := Start(t)
-	c := s.Client()
+	c := s.Client(t)
 	register(t, c, "a", "svc", nil, "1m", "")
 	_, meta, _ := c.Health().Service("svc", "", false, nil)
 	s.SetIndex(1)
@@ -190,7 +193,7 @@ func TestIndexGoesBackwards(t *testing.T) {
 
 func TestTTLAndChecks(t *testing.T) {
 	s := Start(t)
-	c := s.Client()
+	c := s.Client(t)
 	register(t, c, "a", "svc", nil, "100ms", "")
 	wait.For(t, 10*time.Second, "TTL expiry", func() bool { return s.CheckStatus("service:a") == api.HealthCritical })
 
@@ -224,14 +227,14 @@ func TestTTLAndChecks(t *testing.T) {
 
 func TestDeregisterCriticalServiceAfter(t *testing.T) {
 	s := Start(t)
-	c := s.Client()
+	c := s.Client(t)
 	register(t, c, "a", "svc", nil, "50ms", "100ms")
 	wait.For(t, 10*time.Second, "the critical service to be reaped", func() bool { return len(s.Services()) == 0 })
 }
 
 func TestAgentEndpoints(t *testing.T) {
 	s := Start(t)
-	c := s.Client()
+	c := s.Client(t)
 	register(t, c, "a", "svc", nil, "1m", "")
 	svc, _, err := c.Agent().Service("a", nil)
 	if err != nil || svc.Service != "svc" || svc.Port != 8080 {
@@ -254,7 +257,7 @@ func TestAgentEndpoints(t *testing.T) {
 
 func TestFailingStopStart(t *testing.T) {
 	s := Start(t)
-	c := s.Client()
+	c := s.Client(t)
 	s.SetFailing(500)
 	if _, _, err := c.Health().Service("svc", "", false, nil); err == nil {
 		t.Error("failing: got nil error, want 500")
@@ -313,5 +316,131 @@ func TestProxy(t *testing.T) {
 	reqs := p.Requests()
 	if last := reqs[len(reqs)-1]; last.Index == "" || last.Wait != "10ms" {
 		t.Errorf("got last request %+v, want index and wait=10ms recorded", last)
+	}
+}
+
+// clientConnGoroutines counts the goroutines of net/http client
+// connections (persistConn's readLoop and writeLoop) in the process.
+func clientConnGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var count int
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "net/http.(*persistConn).readLoop") || strings.Contains(g, "net/http.(*persistConn).writeLoop") {
+			count++
+		}
+	}
+	return count
+}
+
+// TestHelpersLeaveNoClientConnections: against an agent that stays up, as a
+// real one does, no net/http client connection is left once a test that
+// used the helpers has cleaned up (goleak would report its goroutines).
+func TestHelpersLeaveNoClientConnections(t *testing.T) {
+	read := func(t *testing.T, c *api.Client) {
+		t.Helper()
+		if _, _, err := c.Health().Service("svc", "", false, nil); err != nil {
+			t.Fatalf("health: %v", err)
+		}
+	}
+	tests := []struct {
+		name string
+		use  func(t *testing.T, s *Server)
+	}{
+		{"NewClient", func(t *testing.T, s *Server) { read(t, NewClient(t, s.Addr())) }},
+		{"Server.Client", func(t *testing.T, s *Server) { read(t, s.Client(t)) }},
+		{"Agent.Client and Forget", func(t *testing.T, s *Server) {
+			agent := &Agent{Addr: s.Addr()} // a real one, to the helpers
+			register(t, agent.Client(t), "a", "svc", nil, "1m", "")
+			agent.Forget(t, "a")
+		}},
+		{"Proxy", func(t *testing.T, s *Server) {
+			p := StartProxy(t, s.Addr())
+			read(t, NewClient(t, p.Addr()))
+		}},
+		{"Proxy down and up", func(t *testing.T, s *Server) {
+			p := StartProxy(t, s.Addr())
+			c := NewClient(t, p.Addr())
+			read(t, c)
+			p.Down()
+			p.Up(t)
+			read(t, c)
+		}},
+		{"blocking query through the proxy", func(t *testing.T, s *Server) {
+			p := StartProxy(t, s.Addr())
+			c := NewClient(t, p.Addr())
+			_, meta, err := c.Health().Service("svc", "", false, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Blocks at the agent until the wait ends.
+			if _, _, err := c.Health().Service("svc", "", false, &api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 20 * time.Millisecond}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		// New, not Start: the agent stays up after the subtest's cleanup.
+		s, err := New("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(tt.name, func(t *testing.T) { tt.use(t, s) })
+		var n int
+		if !wait.Poll(5*time.Second, func() bool { n = clientConnGoroutines(); return n == 0 }) {
+			t.Errorf("%s: got %d net/http persistConn goroutines after the cleanup, want 0", tt.name, n)
+		}
+		s.Close()
+	}
+}
+
+// cleanupTB records what Start registers and reports.
+type cleanupTB struct {
+	testing.TB
+	cleanups []func()
+	errs     []string
+}
+
+func (c *cleanupTB) Helper()          {}
+func (c *cleanupTB) Cleanup(f func()) { c.cleanups = append(c.cleanups, f) }
+func (c *cleanupTB) Errorf(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Sprintf(format, args...))
+}
+
+// TestStartReportsOpenClientConnections: a client that leaves its idle
+// connections open fails the test that started the fake.
+func TestStartReportsOpenClientConnections(t *testing.T) {
+	for _, leak := range []bool{false, true} {
+		t.Run(fmt.Sprintf("leak=%v", leak), func(t *testing.T) {
+			tb := &cleanupTB{TB: t}
+			s := Start(tb)
+			s.connWait = 100 * time.Millisecond
+			cfg := api.DefaultConfig()
+			cfg.Address = s.Addr()
+			c, err := api.NewClient(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cfg.Transport.CloseIdleConnections()
+			if _, _, err := c.Health().Service("svc", "", false, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !leak {
+				cfg.Transport.CloseIdleConnections()
+			}
+			for i := len(tb.cleanups) - 1; i >= 0; i-- {
+				tb.cleanups[i]()
+			}
+			if got := len(tb.errs) > 0; got != leak {
+				t.Errorf("got errors %q, want errors %v", tb.errs, leak)
+			}
+		})
 	}
 }

@@ -28,7 +28,7 @@ func (*notifier) ResolveNow() <-chan struct{}              { return nil }
 // carrying them.
 func BenchmarkRegisterToUpdate(b *testing.B) {
 	s := consultest.Start(b)
-	c := s.Client()
+	c := s.Client(b)
 	register := func(i int) {
 		if err := c.Agent().ServiceRegister(&api.AgentServiceRegistration{
 			ID: "i" + strconv.Itoa(i), Name: "bench", Address: "127.0.0.1", Port: 1 + i%60000,

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/consultest"
 	"github.com/grpckit/grpckit/internal/testsrv"
@@ -62,7 +63,7 @@ func (e *env) startServer(t *testing.T, c *api.Client, opts ...consul.RegistrarO
 	if err != nil {
 		t.Fatalf("NewRegistrar: %v", err)
 	}
-	in := testsrv.Start(t, server.WithRegistrar(reg), server.WithDrainDelay(0), server.WithAccessLog(false))
+	in := testsrv.Start(t, server.WithRegistrar(reg), server.WithDrainDelay(0), grpckit.WithAccessLog(false))
 	return in, reg
 }
 
@@ -79,7 +80,7 @@ func (e *env) dial(t *testing.T, c *api.Client, opts ...consul.Option) echov1.Ec
 	if err != nil {
 		t.Fatalf("NewBuilder: %v", err)
 	}
-	conn, err := client.New("consul:///"+e.svc, append([]client.Option{client.WithInsecure(), client.WithAccessLog(false),
+	conn, err := client.New("consul:///"+e.svc, append([]client.Option{client.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b))}, e.copts...)...)
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
@@ -391,7 +392,7 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New("consul:///"+e.svc+"?tag=blue", client.WithInsecure(), client.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
+	conn, err := client.New("consul:///"+e.svc+"?tag=blue", client.WithInsecure(), grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +408,7 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 	}
 
 	// A bad parameter fails calls with a clear error instead of hanging.
-	conn2, err := client.New("consul:///"+e.svc+"?colour=blue", client.WithInsecure(), client.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
+	conn2, err := client.New("consul:///"+e.svc+"?colour=blue", client.WithInsecure(), grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,4 +25,10 @@
 // set so that a server that died is removed, and registers the service again
 // whenever the agent lost it (agent restarted, service removed). Pass it to
 // server.WithRegistrar.
+//
+// Both make their requests with the api.Client they are given and open no
+// connection of their own. Closing the gRPC client, or Deregister, cancels
+// their request in flight, which closes its connection; the connections
+// they leave idle are the client's: close them (CloseIdleConnections on its
+// api.Config.Transport) when done with it, as the agent keeps them open.
 package consul

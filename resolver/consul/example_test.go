@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/consultest"
 	"github.com/grpckit/grpckit/internal/echo"
@@ -36,7 +37,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	srv, err := server.New(server.WithRegistrar(reg), server.WithAccessLog(false))
+	srv, err := server.New(server.WithRegistrar(reg), grpckit.WithAccessLog(false))
 	if err != nil {
 		panic(err)
 	}
@@ -54,7 +55,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	conn, err := client.New("consul:///echo?tag=v1", client.WithInsecure(), client.WithAccessLog(false),
+	conn, err := client.New("consul:///echo?tag=v1", client.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		panic(err)

@@ -20,13 +20,13 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/dnstest"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
-	"github.com/grpckit/grpckit/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -117,7 +117,7 @@ func hasAddrs(cc *fakeCC, want ...string) func() bool {
 // port.
 func startServer(t *testing.T) (*testsrv.Instance, uint16) {
 	t.Helper()
-	in := testsrv.Start(t, server.WithAccessLog(false))
+	in := testsrv.Start(t, grpckit.WithAccessLog(false))
 	_, p, _ := net.SplitHostPort(in.Addr)
 	port, _ := strconv.Atoi(p)
 	return in, uint16(port)
@@ -132,7 +132,7 @@ func dial(t *testing.T, dnsAddr string, opts ...Option) echov1.EchoServiceClient
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New("dnssrv://"+dnsAddr+"/"+name, client.WithInsecure(), client.WithAccessLog(false),
+	conn, err := client.New("dnssrv://"+dnsAddr+"/"+name, client.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/dnstest"
 	"github.com/grpckit/grpckit/internal/echo"
@@ -18,7 +19,7 @@ import (
 )
 
 func Example() {
-	srv, err := server.New(server.WithAccessLog(false))
+	srv, err := server.New(grpckit.WithAccessLog(false))
 	if err != nil {
 		panic(err)
 	}
@@ -50,7 +51,7 @@ func Example() {
 		panic(err)
 	}
 	conn, err := client.New("dnssrv://"+dns.Addr()+"/_grpc._tcp.echo.example", client.WithInsecure(),
-		client.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
+		grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		panic(err)
 	}

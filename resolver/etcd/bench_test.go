@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 	"google.golang.org/grpc/stats"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/internal/testsrv"
@@ -62,7 +63,7 @@ type stamped struct {
 
 func startStamped(b *testing.B) *stamped {
 	s := &stamped{}
-	s.Instance = testsrv.Start(b, server.WithLogger(quiet), server.WithServerOptions(grpc.StatsHandler(&connStamp{s})), server.WithUnaryInterceptor(server.SlotUser,
+	s.Instance = testsrv.Start(b, grpckit.WithLogger(quiet), server.WithServerOptions(grpc.StatsHandler(&connStamp{s})), server.WithUnaryInterceptor(server.SlotUser,
 		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			now := time.Now().UnixNano()
 			sent := int64(-1)
@@ -204,7 +205,7 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 		target := "etcd:///" + svc
 		var base []grpcresolver.Endpoint
 		for range 2 {
-			in := testsrv.Start(b, server.WithLogger(quiet))
+			in := testsrv.Start(b, grpckit.WithLogger(quiet))
 			base = append(base, grpcresolver.Endpoint{Addresses: []grpcresolver.Address{{Addr: in.Addr}}})
 		}
 		switch name {
@@ -271,7 +272,7 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 		})
 		var conn grpc.ClientConnInterface
 		if strings.HasPrefix(name, "grpckit") {
-			c, err := client.New(target, client.WithInsecure(), client.WithLogger(quiet),
+			c, err := client.New(target, client.WithInsecure(), grpckit.WithLogger(quiet),
 				client.WithBalancer(lbs[name]), client.WithDialOptions(grpc.WithResolvers(rb), dialer))
 			if err != nil {
 				b.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	grpcresolver "google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/internal/testsrv"
@@ -82,12 +83,12 @@ func (f *fixture) registrar(t testing.TB, cli *clientv3.Client, opts ...etcd.Reg
 // serve starts an echo server registered through r.
 func serve(t testing.TB, r *etcd.Registrar) *testsrv.Instance {
 	t.Helper()
-	return testsrv.Start(t, server.WithRegistrar(r), server.WithDrainDelay(500*time.Millisecond), server.WithLogger(quiet))
+	return testsrv.Start(t, server.WithRegistrar(r), server.WithDrainDelay(500*time.Millisecond), grpckit.WithLogger(quiet))
 }
 
 func (f *fixture) dial(t testing.TB, opts ...client.Option) *client.Conn {
 	t.Helper()
-	conn, err := client.New("etcd:///"+svc, append([]client.Option{client.WithInsecure(), client.WithLogger(quiet),
+	conn, err := client.New("etcd:///"+svc, append([]client.Option{client.WithInsecure(), grpckit.WithLogger(quiet),
 		client.WithDialOptions(grpc.WithResolvers(f.builder))}, opts...)...)
 	if err != nil {
 		t.Fatalf("client.New: %v", err)

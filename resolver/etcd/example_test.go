@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	"github.com/grpckit/grpckit/internal/etcdtest"
@@ -39,7 +40,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := server.New(server.WithRegistrar(reg), server.WithLogger(quiet))
+	srv, err := server.New(server.WithRegistrar(reg), grpckit.WithLogger(quiet))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	conn, err := client.New("etcd:///addsvc", client.WithInsecure(), client.WithLogger(quiet),
+	conn, err := client.New("etcd:///addsvc", client.WithInsecure(), grpckit.WithLogger(quiet),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		log.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer/internal/lb"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/internal/testsrv"
@@ -61,7 +62,7 @@ func Start(tb testing.TB, n int) []*Backend {
 	bs := make([]*Backend, n)
 	for i := range bs {
 		b := &Backend{}
-		b.Instance = testsrv.Start(tb, server.WithAccessLog(false), server.WithUnaryInterceptor(server.SlotUser, b.intercept))
+		b.Instance = testsrv.Start(tb, grpckit.WithAccessLog(false), server.WithUnaryInterceptor(server.SlotUser, b.intercept))
 		bs[i] = b
 	}
 	return bs
@@ -123,7 +124,7 @@ func Dial(tb testing.TB, name, cfg string, eps []resolver.Endpoint, opts ...clie
 	if cfg != "" {
 		dial = append(dial, grpc.WithDefaultServiceConfig(fmt.Sprintf(`{"loadBalancingConfig":[{%q:%s}]}`, name, cfg)))
 	}
-	all := append([]client.Option{client.WithInsecure(), client.WithAccessLog(false), client.WithBalancer(name), client.WithDialOptions(dial...)}, opts...)
+	all := append([]client.Option{client.WithInsecure(), grpckit.WithAccessLog(false), client.WithBalancer(name), client.WithDialOptions(dial...)}, opts...)
 	conn, err := client.New(target, all...)
 	if err != nil {
 		tb.Fatalf("client.New: %v", err)

@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"google.golang.org/grpc"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	"github.com/grpckit/grpckit/internal/consultest"
@@ -68,7 +69,7 @@ func start(opts ...server.Option) (*instance, error) {
 		return h(ctx, req)
 	}
 	srv, err := server.New(append([]server.Option{
-		server.WithAccessLog(false),
+		grpckit.WithAccessLog(false),
 		server.WithUnaryInterceptor(server.SlotUser, count),
 	}, opts...)...)
 	if err != nil {
@@ -185,7 +186,7 @@ func runConsul(out io.Writer, addr string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := client.New("consul:///addsvc?tag=v1", client.WithInsecure(), client.WithAccessLog(false),
+	conn, err := client.New("consul:///addsvc?tag=v1", client.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		return err
@@ -245,7 +246,7 @@ func runDNSSRV(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	conn, err := client.New("dnssrv://"+dns.Addr()+"/"+name, client.WithInsecure(), client.WithAccessLog(false),
+	conn, err := client.New("dnssrv://"+dns.Addr()+"/"+name, client.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 )
@@ -53,7 +54,7 @@ func run(addr string, useTLS bool, caFile string, timeout time.Duration, args []
 				return fmt.Errorf("%s holds no PEM certificate", caFile)
 			}
 		}
-		creds = client.WithTLS(cfg)
+		creds = grpckit.WithTLS(cfg)
 	}
 	conn, err := client.New(addr, creds, client.WithDefaultTimeout(timeout))
 	if err != nil {

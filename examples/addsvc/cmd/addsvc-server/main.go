@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/server"
@@ -37,7 +38,7 @@ func main() {
 }
 
 func run(logger *slog.Logger, addr, certFile, keyFile string, drain time.Duration) error {
-	opts := []server.Option{server.WithLogger(logger), server.WithDrainDelay(drain)}
+	opts := []server.Option{grpckit.WithLogger(logger), server.WithDrainDelay(drain)}
 	if (certFile == "") != (keyFile == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}
@@ -46,7 +47,7 @@ func run(logger *slog.Logger, addr, certFile, keyFile string, drain time.Duratio
 		if err != nil {
 			return err
 		}
-		opts = append(opts, server.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+		opts = append(opts, grpckit.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	}
 	srv, err := server.New(opts...)
 	if err != nil {
