@@ -20,6 +20,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/logging"
 	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/interceptors/tracing"
+	"github.com/grpckit/grpckit/internal/chain"
 	"github.com/grpckit/grpckit/resolver"
 )
 
@@ -86,7 +87,7 @@ func (s *Server) installObservability(b *builtins) error {
 		if o.Sampling != nil {
 			topts = append(topts, tracing.WithSampling(*o.Sampling))
 		}
-		b.add(SlotTracing, tracing.UnaryServerStage(topts...), tracing.StreamServerInterceptor(topts...))
+		b.add(SlotTracing, chain.StageOf(tracing.UnaryServerInterceptor(topts...)), tracing.StreamServerInterceptor(topts...))
 	}
 	if o.MP != nil {
 		b.opts = append(b.opts, grpc.StatsHandler(tracing.ServerHandler(tracing.WithMeterProvider(o.MP))))
@@ -97,11 +98,11 @@ func (s *Server) installObservability(b *builtins) error {
 			return fmt.Errorf("server: %w", err)
 		}
 		s.metrics = m
-		b.add(SlotMetrics, m.UnaryServerStage(), m.StreamServerInterceptor())
+		b.add(SlotMetrics, chain.StageOf(m.UnaryServerInterceptor()), m.StreamServerInterceptor())
 	}
 	if o.AccessLog {
 		opts := append([]logging.Option{logging.WithLogger(s.cfg.common.Logger)}, o.LogOpts...)
-		b.add(SlotLogging, logging.UnaryServerStage(opts...), logging.StreamServerInterceptor(opts...))
+		b.add(SlotLogging, chain.StageOf(logging.UnaryServerInterceptor(opts...)), logging.StreamServerInterceptor(opts...))
 	}
 	return nil
 }

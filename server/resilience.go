@@ -11,7 +11,7 @@ import (
 
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/shed"
-	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/grpckit/grpckit/internal/chain"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -76,7 +76,7 @@ func (s *Server) installResilience(b *builtins) error {
 		if err != nil {
 			return fmt.Errorf("server: %s: %w", name, err)
 		}
-		b.add(SlotLimit, ratelimit.UnaryServerStage(l), ratelimit.StreamServerInterceptor(l))
+		b.add(SlotLimit, chain.StageOf(ratelimit.UnaryServerInterceptor(l)), ratelimit.StreamServerInterceptor(l))
 		return nil
 	}
 	if r.rate != nil {
@@ -106,7 +106,7 @@ func (s *Server) installResilience(b *builtins) error {
 		if err != nil {
 			return fmt.Errorf("server: WithLoadShedding: %w", err)
 		}
-		b.add(SlotLimit, stage.FromInterceptor(shed.UnaryServerInterceptor(sh)), shed.StreamServerInterceptor(sh))
+		b.add(SlotLimit, chain.StageOf(shed.UnaryServerInterceptor(sh)), shed.StreamServerInterceptor(sh))
 	}
 	return nil
 }

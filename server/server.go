@@ -17,7 +17,6 @@ import (
 
 	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/interceptors/recovery"
-	"github.com/grpckit/grpckit/interceptors/stage"
 	"github.com/grpckit/grpckit/internal/chain"
 )
 
@@ -79,7 +78,7 @@ func New(opts ...Option) (*Server, error) {
 		stopWatch: make(chan struct{}),
 		explicit:  map[string]bool{},
 	}
-	s.builtin.slots = chain.New[stage.Unary, grpc.StreamServerInterceptor](int(numSlots))
+	s.builtin.slots = chain.New[chain.Stage, grpc.StreamServerInterceptor](int(numSlots))
 	if err := s.installBuiltins(); err != nil {
 		return nil, err
 	}
@@ -101,7 +100,7 @@ func New(opts ...Option) (*Server, error) {
 // outside the user's in the same slot.
 func (s *Server) installBuiltins() error {
 	b := &s.builtin
-	b.add(SlotRecovery, recovery.UnaryServerStage(recovery.WithLogger(s.cfg.common.Logger)),
+	b.add(SlotRecovery, chain.StageOf(recovery.UnaryServerInterceptor(recovery.WithLogger(s.cfg.common.Logger))),
 		recovery.StreamServerInterceptor(recovery.WithLogger(s.cfg.common.Logger)))
 	if err := s.installObservability(b); err != nil {
 		return err
@@ -113,13 +112,13 @@ func (s *Server) installBuiltins() error {
 // ones as stages, which chain without allocating), and server options
 // (stats handlers).
 type builtins struct {
-	slots chain.Slots[stage.Unary, grpc.StreamServerInterceptor]
+	slots chain.Slots[chain.Stage, grpc.StreamServerInterceptor]
 	opts  []grpc.ServerOption
 }
 
 // add appends a unary stage and a stream interceptor (either may be nil) at
 // slot.
-func (b *builtins) add(slot Slot, u stage.Unary, st grpc.StreamServerInterceptor) {
+func (b *builtins) add(slot Slot, u chain.Stage, st grpc.StreamServerInterceptor) {
 	if u != nil {
 		b.slots.Unary[slot] = append(b.slots.Unary[slot], u)
 	}
@@ -151,10 +150,10 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	}
 	// The user's unary interceptors join the chain of stages as they are,
 	// at grpc-go's usual cost of a closure per call each.
-	userUnary := make([][]stage.Unary, len(c.user.Unary))
+	userUnary := make([][]chain.Stage, len(c.user.Unary))
 	for slot, is := range c.user.Unary {
 		for _, i := range is {
-			userUnary[slot] = append(userUnary[slot], stage.FromInterceptor(i))
+			userUnary[slot] = append(userUnary[slot], chain.FromInterceptor(i))
 		}
 	}
 	u := merge(c.order, s.builtin.slots.Unary, userUnary)
@@ -170,7 +169,7 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 		u = nil
 	}
 	if len(u) > 0 {
-		opts = append(opts, grpc.ChainUnaryInterceptor(stage.Chain(u...)))
+		opts = append(opts, grpc.ChainUnaryInterceptor(chain.UnaryServer(u...)))
 	}
 	if len(st) > 0 {
 		opts = append(opts, grpc.ChainStreamInterceptor(st...))

@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/grpckit/grpckit/internal/chain"
 )
 
 // Message is the message of every call line.
@@ -125,15 +125,15 @@ func (c *config) maxLevel() slog.Level {
 
 // UnaryServerInterceptor logs each finished unary call.
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
-	return UnaryServerStage(opts...).Interceptor()
+	return unaryServerStage(opts...).Interceptor()
 }
 
-// UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
-// without allocating (see package stage).
-func UnaryServerStage(opts ...Option) stage.Unary {
+// unaryServerStage is UnaryServerInterceptor as a stage, which the server
+// builder chains without allocating (see internal/chain).
+func unaryServerStage(opts ...Option) chain.Stage {
 	c := newConfig(opts)
 	hi := c.maxLevel()
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next chain.Next) (any, error) {
 		if !c.logger.Enabled(ctx, hi) || !c.health && !notHealth.Match(ctx, interceptors.NewServerCallMeta(info.FullMethod, nil, req)) {
 			return next(ctx, req, info, handler)
 		}

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/grpckit/grpckit/internal/chain"
 )
 
 // callType is the grpc_type label, as go-grpc-middleware names it.
@@ -368,7 +368,7 @@ func (c *collector) initializeMetrics(srv reflection.ServiceInfoProvider) {
 	}
 }
 
-func (c *collector) unaryServer(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
+func (c *collector) unaryServer(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next chain.Next) (any, error) {
 	start := time.Now()
 	s := c.series(info.FullMethod, typeUnary)
 	ex := exemplar(ctx)

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/grpckit/grpckit/internal/chain"
 )
 
 // DefaultBuckets are the handling-time histogram buckets, in seconds: from
@@ -97,12 +97,8 @@ func (s *Server) InitializeMetrics(srv reflection.ServiceInfoProvider) { s.c.ini
 
 // UnaryServerInterceptor records unary calls.
 func (s *Server) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
-	return stage.Unary(s.c.unaryServer).Interceptor()
+	return chain.Stage(s.c.unaryServer).Interceptor()
 }
-
-// UnaryServerStage is [Server.UnaryServerInterceptor] as a stage, which
-// chains without allocating (see package stage).
-func (s *Server) UnaryServerStage() stage.Unary { return s.c.unaryServer }
 
 // StreamServerInterceptor records streams and their messages.
 func (s *Server) StreamServerInterceptor() grpc.StreamServerInterceptor { return s.c.streamServer }

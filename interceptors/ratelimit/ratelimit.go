@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/grpckit/grpckit/internal/chain"
 	"github.com/grpckit/grpckit/internal/clock"
 )
 
@@ -417,13 +417,13 @@ func (l *Limiter) waitToken(ctx context.Context, method string) error {
 // UnaryServerInterceptor rejects unary calls over l's limits with
 // codes.ResourceExhausted.
 func UnaryServerInterceptor(l *Limiter) grpc.UnaryServerInterceptor {
-	return UnaryServerStage(l).Interceptor()
+	return unaryServerStage(l).Interceptor()
 }
 
-// UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
-// without allocating (see package stage).
-func UnaryServerStage(l *Limiter) stage.Unary {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
+// unaryServerStage is UnaryServerInterceptor as a stage, which the server
+// builder chains without allocating (see internal/chain).
+func unaryServerStage(l *Limiter) chain.Stage {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next chain.Next) (any, error) {
 		if !l.admit(ctx, info.FullMethod) {
 			return nil, errRejected
 		}

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/grpckit/grpckit/internal/chain"
 )
 
 // Message is the status message a client receives for a recovered panic.
@@ -49,14 +49,14 @@ func newConfig(opts []Option) *config {
 // UnaryServerInterceptor recovers panics in unary handlers and returns
 // codes.Internal with [Message].
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
-	return UnaryServerStage(opts...).Interceptor()
+	return unaryServerStage(opts...).Interceptor()
 }
 
-// UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
-// without allocating (see package stage).
-func UnaryServerStage(opts ...Option) stage.Unary {
+// unaryServerStage is UnaryServerInterceptor as a stage, which the server
+// builder chains without allocating (see internal/chain).
+func unaryServerStage(opts ...Option) chain.Stage {
 	c := newConfig(opts)
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (resp any, err error) {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next chain.Next) (resp any, err error) {
 		defer c.guard(ctx, &err)
 		return next(ctx, req, info, handler)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit/internal/chain"
 	"github.com/grpckit/grpckit/internal/clock"
 )
 
@@ -267,14 +268,14 @@ func (s *Shedder) done(start int64) {
 // UnaryServerInterceptor sheds unary calls with codes.ResourceExhausted
 // when the server is overloaded.
 func UnaryServerInterceptor(s *Shedder) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return chain.Stage(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next chain.Next) (any, error) {
 		start, ok := s.admit()
 		if !ok {
 			return nil, errShed
 		}
 		defer s.done(start)
-		return handler(ctx, req)
-	}
+		return next(ctx, req, info, handler)
+	}).Interceptor()
 }
 
 // StreamServerInterceptor sheds new streams while the server is

@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/grpckit/grpckit/internal/chain"
 )
 
 // instrumentation is the tracer's name.
@@ -256,14 +256,14 @@ func statusName(c codes.Code) string {
 
 // UnaryServerInterceptor traces unary calls.
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
-	return UnaryServerStage(opts...).Interceptor()
+	return unaryServerStage(opts...).Interceptor()
 }
 
-// UnaryServerStage is [UnaryServerInterceptor] as a stage, which chains
-// without allocating (see package stage).
-func UnaryServerStage(opts ...Option) stage.Unary {
+// unaryServerStage is UnaryServerInterceptor as a stage, which the server
+// builder chains without allocating (see internal/chain).
+func unaryServerStage(opts ...Option) chain.Stage {
 	t := newTracer(opts, true)
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next stage.Next) (any, error) {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next chain.Next) (any, error) {
 		ctx, span := t.start(ctx, info.FullMethod)
 		resp, err := next(ctx, req, info, handler)
 		t.end(ctx, span, err, nil)

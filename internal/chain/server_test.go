@@ -1,4 +1,4 @@
-package stage_test
+package chain_test
 
 import (
 	"context"
@@ -8,13 +8,13 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/grpckit/grpckit/interceptors/stage"
+	"github.com/grpckit/grpckit/internal/chain"
 )
 
 type trail []string
 
-func recording(name string) stage.Unary {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next stage.Next) (any, error) {
+func recording(name string) chain.Stage {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next chain.Next) (any, error) {
 		t := req.(*trail)
 		*t = append(*t, name+">")
 		resp, err := next(ctx, req, info, h)
@@ -42,10 +42,10 @@ func handler(ctx context.Context, req any) (any, error) {
 }
 
 func TestChainOrderAndContext(t *testing.T) {
-	withCtx := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next stage.Next) (any, error) {
+	withCtx := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next chain.Next) (any, error) {
 		return next(context.WithValue(ctx, key{}, "set by b"), req, info, h)
 	}
-	i := stage.Chain(recording("a"), withCtx, stage.FromInterceptor(plain("c")), recording("d"))
+	i := chain.UnaryServer(recording("a"), withCtx, chain.FromInterceptor(plain("c")), recording("d"))
 	for range 2 {
 		var tr trail
 		resp, err := i(context.Background(), &tr, &grpc.UnaryServerInfo{FullMethod: "/s/m"}, handler)
@@ -62,37 +62,37 @@ func TestChainOrderAndContext(t *testing.T) {
 // calling it.
 func TestChainRetryAndShortCircuit(t *testing.T) {
 	fail := errors.New("no")
-	twice := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next stage.Next) (any, error) {
+	twice := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next chain.Next) (any, error) {
 		_, _ = next(ctx, req, info, h)
 		return next(ctx, req, info, h)
 	}
-	stop := func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler, stage.Next) (any, error) {
+	stop := func(context.Context, any, *grpc.UnaryServerInfo, grpc.UnaryHandler, chain.Next) (any, error) {
 		return nil, fail
 	}
 	ctx := context.WithValue(context.Background(), key{}, "x")
 	var tr trail
-	_, _ = stage.Chain(twice, recording("b"))(ctx, &tr, &grpc.UnaryServerInfo{}, handler)
+	_, _ = chain.UnaryServer(twice, recording("b"))(ctx, &tr, &grpc.UnaryServerInfo{}, handler)
 	if want := (trail{"b>", "handler:x", "<b", "b>", "handler:x", "<b"}); !slices.Equal(tr, want) {
 		t.Fatalf("retry: %v, want %v", tr, want)
 	}
 	tr = nil
-	if _, err := stage.Chain(recording("a"), stop, recording("c"))(ctx, &tr, &grpc.UnaryServerInfo{}, handler); !errors.Is(err, fail) {
+	if _, err := chain.UnaryServer(recording("a"), stop, recording("c"))(ctx, &tr, &grpc.UnaryServerInfo{}, handler); !errors.Is(err, fail) {
 		t.Fatalf("short circuit: %v", err)
 	}
 	if want := (trail{"a>", "<a"}); !slices.Equal(tr, want) {
 		t.Fatalf("short circuit: %v, want %v", tr, want)
 	}
-	if stage.Chain() != nil {
+	if chain.UnaryServer() != nil {
 		t.Error("Chain() is not nil")
 	}
 }
 
 func TestChainAllocatesNothing(t *testing.T) {
-	nop := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next stage.Next) (any, error) {
+	nop := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next chain.Next) (any, error) {
 		return next(ctx, req, info, h)
 	}
-	i := stage.Chain(nop, nop, nop, nop, nop)
-	single := stage.Unary(nop).Interceptor()
+	i := chain.UnaryServer(nop, nop, nop, nop, nop)
+	single := chain.Stage(nop).Interceptor()
 	info := &grpc.UnaryServerInfo{FullMethod: "/s/m"}
 	h := func(context.Context, any) (any, error) { return nil, nil }
 	ctx := context.Background()
@@ -108,7 +108,7 @@ func TestChainAllocatesNothing(t *testing.T) {
 // no-op interceptors (grpc.ChainUnaryInterceptor's composition, rebuilt
 // here as grpc-go does it).
 func BenchmarkChain(b *testing.B) {
-	nopS := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next stage.Next) (any, error) {
+	nopS := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next chain.Next) (any, error) {
 		return next(ctx, req, info, h)
 	}
 	nopI := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -118,7 +118,7 @@ func BenchmarkChain(b *testing.B) {
 	h := func(context.Context, any) (any, error) { return nil, nil }
 	ctx := context.Background()
 	b.Run("stages", func(b *testing.B) {
-		i := stage.Chain(nopS, nopS, nopS, nopS, nopS)
+		i := chain.UnaryServer(nopS, nopS, nopS, nopS, nopS)
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = i(ctx, nil, info, h)
@@ -146,5 +146,37 @@ func chainHandler(ics []grpc.UnaryServerInterceptor, curr int, info *grpc.UnaryS
 	}
 	return func(ctx context.Context, req any) (any, error) {
 		return ics[curr+1](ctx, req, info, chainHandler(ics, curr+1, info, final))
+	}
+}
+
+// StageOf takes back the stage behind an interceptor made by
+// Stage.Interceptor, so that a chain of them allocates nothing.
+func TestStageOf(t *testing.T) {
+	a, b := recording("a").Interceptor(), recording("b").Interceptor()
+	i := chain.UnaryServer(chain.StageOf(a), chain.StageOf(b))
+	var tr trail
+	ctx := context.WithValue(context.Background(), key{}, "ctx")
+	if _, err := i(ctx, &tr, &grpc.UnaryServerInfo{FullMethod: "/s/m"}, handler); err != nil {
+		t.Fatal(err)
+	}
+	if want := (trail{"a>", "b>", "handler:ctx", "<b", "<a"}); !slices.Equal(tr, want) {
+		t.Fatalf("trail: got %v, want %v", tr, want)
+	}
+	info := &grpc.UnaryServerInfo{FullMethod: "/s/m"}
+	nop := chain.Stage(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next chain.Next) (any, error) {
+		return next(ctx, req, info, h)
+	}).Interceptor()
+	nops := chain.UnaryServer(chain.StageOf(nop), chain.StageOf(nop), chain.StageOf(nop))
+	h := func(context.Context, any) (any, error) { return nil, nil }
+	if got := testing.AllocsPerRun(1000, func() { _, _ = nops(ctx, nil, info, h) }); got != 0 {
+		t.Errorf("allocs per call of three taken-back stages: got %v, want 0", got)
+	}
+	// An interceptor made by Stage.Interceptor alone runs the stage.
+	tr = nil
+	if _, err := a(ctx, &tr, info, handler); err != nil {
+		t.Fatal(err)
+	}
+	if want := (trail{"a>", "handler:ctx", "<a"}); !slices.Equal(tr, want) {
+		t.Fatalf("alone: got %v, want %v", tr, want)
 	}
 }
