@@ -305,8 +305,8 @@ func WithOrder(order ...Slot) Option {
 // builder's own, so they win where both set the same thing. Interceptors
 // passed with grpc.ChainUnaryInterceptor or ChainStreamInterceptor run
 // inside the whole grpckit chain; one passed with grpc.UnaryInterceptor or
-// StreamInterceptor runs outside it (grpc-go puts that one first), but still
-// inside panic recovery when recovery is grpckit's only unary interceptor.
+// StreamInterceptor runs outside it (grpc-go puts that one first), panic
+// recovery included, whatever else is configured.
 // [WithUnaryInterceptor] places interceptors precisely.
 func WithServerOptions(opts ...grpc.ServerOption) Option {
 	return option(func(c *config) { c.grpcOpts = append(c.grpcOpts, opts...) })

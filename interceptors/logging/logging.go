@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit/internal/calltype"
 	"github.com/grpckit/grpckit/internal/chain"
 )
 
@@ -157,7 +158,7 @@ func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
 		start := c.now()
 		cs := &countingServerStream{ServerStream: ss}
 		err := handler(srv, cs)
-		c.log(ctx, "server", info.FullMethod, streamType(info.IsClientStream, info.IsServerStream), start, err, nil, nil, cs.recv.Load(), cs.sent.Load())
+		c.log(ctx, "server", info.FullMethod, calltype.OfStream(info.IsClientStream, info.IsServerStream).GRPCType(), start, err, nil, nil, cs.recv.Load(), cs.sent.Load())
 		return err
 	}
 	if c.health {
@@ -200,7 +201,7 @@ func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 			return streamer(ctx, desc, cc, method, callOpts...)
 		}
 		start := c.now()
-		typ := streamType(desc.ClientStreams, desc.ServerStreams)
+		typ := calltype.OfStream(desc.ClientStreams, desc.ServerStreams).GRPCType()
 		s, err := streamer(ctx, desc, cc, method, callOpts...)
 		if err != nil {
 			c.log(ctx, "client", method, typ, start, err, nil, nil, 0, 0)
@@ -212,18 +213,6 @@ func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 		return i
 	}
 	return selector.StreamClientInterceptor(i, notHealth)
-}
-
-func streamType(client, server bool) interceptors.GRPCType {
-	switch {
-	case client && server:
-		return interceptors.BidiStream
-	case client:
-		return interceptors.ClientStream
-	case server:
-		return interceptors.ServerStream
-	}
-	return interceptors.Unary
 }
 
 // log writes the call's line if its level is enabled. recv and sent are

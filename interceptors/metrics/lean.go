@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"io"
 	"strings"
 	"sync"
@@ -12,48 +11,17 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit/internal/calltype"
 	"github.com/grpckit/grpckit/internal/chain"
 )
-
-// callType is the grpc_type label, as go-grpc-middleware names it.
-type callType uint8
-
-const (
-	typeUnary callType = iota
-	typeClientStream
-	typeServerStream
-	typeBidiStream
-	numTypes
-)
-
-var typeNames = [numTypes]string{"unary", "client_stream", "server_stream", "bidi_stream"}
-
-// streamType classifies a stream as go-grpc-middleware does: a stream that
-// declares neither side streaming counts as bidi_stream.
-func streamType(clientStreams, serverStreams bool) callType {
-	switch {
-	case clientStreams && !serverStreams:
-		return typeClientStream
-	case !clientStreams && serverStreams:
-		return typeServerStream
-	}
-	return typeBidiStream
-}
-
-// methodType classifies a registered method for InitializeMetrics, as
-// go-grpc-middleware does: neither side streaming is unary.
-func methodType(m grpc.MethodInfo) callType {
-	if !m.IsClientStream && !m.IsServerStream {
-		return typeUnary
-	}
-	return streamType(m.IsClientStream, m.IsServerStream)
-}
 
 // numCodes is the number of canonical codes (OK through Unauthenticated);
 // their handled counters are cached, others are looked up per call.
@@ -115,7 +83,7 @@ type collector struct {
 
 	// cache maps a full method name to its series, one copy-on-write map
 	// per call type: readers load without locking or allocating.
-	cache [numTypes]atomic.Pointer[map[string]*series]
+	cache [calltype.Count]atomic.Pointer[map[string]*series]
 	full  atomic.Bool // the cache holds maxCachedMethods series
 	mu    sync.Mutex  // serializes cache writers
 	n     int         // series in the cache; guarded by mu
@@ -172,7 +140,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // series returns the series of a method and call type, from the cache when
 // it holds them.
-func (c *collector) series(full string, t callType) *series {
+func (c *collector) series(full string, t calltype.Type) *series {
 	if m := c.cache[t].Load(); m != nil {
 		if s, ok := (*m)[full]; ok {
 			return s
@@ -181,7 +149,7 @@ func (c *collector) series(full string, t callType) *series {
 	return c.add(full, t)
 }
 
-func (c *collector) add(full string, t callType) *series {
+func (c *collector) add(full string, t calltype.Type) *series {
 	if c.full.Load() {
 		return c.newSeries(full, t)
 	}
@@ -221,10 +189,10 @@ func labelValue(v string) string {
 	return strings.ToValidUTF8(v, string(utf8.RuneError))
 }
 
-func (c *collector) newSeries(full string, t callType) *series {
+func (c *collector) newSeries(full string, t calltype.Type) *series {
 	cm := interceptors.NewServerCallMeta(full, nil, nil) // go-grpc-middleware's split
 	service, method := cm.Service, cm.Method
-	s := &series{c: c, typ: typeNames[t], service: labelValue(service), method: labelValue(method)}
+	s := &series{c: c, typ: t.String(), service: labelValue(service), method: labelValue(method)}
 	s.started = s.c.started.WithLabelValues(s.typ, s.service, s.method)
 	return s
 }
@@ -363,14 +331,14 @@ func observe(o prometheus.Observer, v float64, ex prometheus.Labels) {
 func (c *collector) initializeMetrics(srv reflection.ServiceInfoProvider) {
 	for service, info := range srv.GetServiceInfo() {
 		for _, m := range info.Methods {
-			c.series("/"+service+"/"+m.Name, methodType(m)).initialize()
+			c.series("/"+service+"/"+m.Name, calltype.OfMethod(m)).initialize()
 		}
 	}
 }
 
 func (c *collector) unaryServer(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, next chain.Next) (any, error) {
 	start := time.Now()
-	s := c.series(info.FullMethod, typeUnary)
+	s := c.series(info.FullMethod, calltype.Unary)
 	ex := exemplar(ctx)
 	inc(s.started, ex)
 	inc(s.receivedCounter(), ex)
@@ -384,7 +352,7 @@ func (c *collector) unaryServer(ctx context.Context, req any, info *grpc.UnarySe
 
 func (c *collector) streamServer(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
-	s := c.series(info.FullMethod, streamType(info.IsClientStream, info.IsServerStream))
+	s := c.series(info.FullMethod, calltype.OfStream(info.IsClientStream, info.IsServerStream))
 	ex := exemplar(ss.Context())
 	inc(s.started, ex)
 	err := handler(srv, &serverStream{ServerStream: ss, s: s, ex: ex})
@@ -417,7 +385,7 @@ func (w *serverStream) RecvMsg(m any) error {
 
 func (c *collector) unaryClient(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	start := time.Now()
-	s := c.series(method, typeUnary)
+	s := c.series(method, calltype.Unary)
 	ex := exemplar(ctx)
 	inc(s.started, ex)
 	inc(s.sentCounter(), ex)
@@ -431,7 +399,7 @@ func (c *collector) unaryClient(ctx context.Context, method string, req, reply a
 
 func (c *collector) streamClient(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	start := time.Now()
-	s := c.series(method, streamType(desc.ClientStreams, desc.ServerStreams))
+	s := c.series(method, calltype.OfStream(desc.ClientStreams, desc.ServerStreams))
 	ex := exemplar(ctx)
 	inc(s.started, ex)
 	cs, err := streamer(ctx, desc, cc, method, opts...)

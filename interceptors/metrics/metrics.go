@@ -15,9 +15,11 @@ import (
 	"github.com/grpckit/grpckit/internal/chain"
 )
 
-// DefaultBuckets are the handling-time histogram buckets, in seconds: from
+// DefaultBuckets returns the handling-time histogram buckets, in seconds: from
 // 0.5 ms to 10 s, fine enough for loopback and cross-region calls alike.
-var DefaultBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+func DefaultBuckets() []float64 {
+	return []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+}
 
 // Option configures [NewServer] and [NewClient].
 type Option func(*config)
@@ -41,7 +43,7 @@ func WithConstLabels(l prometheus.Labels) Option {
 }
 
 func newConfig(opts []Option) config {
-	c := config{buckets: DefaultBuckets}
+	c := config{buckets: DefaultBuckets()}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)

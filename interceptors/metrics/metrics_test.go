@@ -60,11 +60,11 @@ func reference(t testing.TB, reg prometheus.Registerer) (interceptors, *grpcprom
 	t.Helper()
 	sm := grpcprom.NewServerMetrics(
 		grpcprom.WithServerCounterOptions(grpcprom.WithConstLabels(constLabels)),
-		grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(metrics.DefaultBuckets), grpcprom.WithHistogramConstLabels(constLabels)),
+		grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(metrics.DefaultBuckets()), grpcprom.WithHistogramConstLabels(constLabels)),
 	)
 	cm := grpcprom.NewClientMetrics(
 		grpcprom.WithClientCounterOptions(grpcprom.WithConstLabels(constLabels)),
-		grpcprom.WithClientHandlingTimeHistogram(grpcprom.WithHistogramBuckets(metrics.DefaultBuckets), grpcprom.WithHistogramConstLabels(constLabels)),
+		grpcprom.WithClientHandlingTimeHistogram(grpcprom.WithHistogramBuckets(metrics.DefaultBuckets()), grpcprom.WithHistogramConstLabels(constLabels)),
 	)
 	if reg != nil {
 		reg.MustRegister(sm, cm)
