@@ -65,27 +65,17 @@ func newTracer(opts []Option, server bool) *tracer {
 		t.roots = true
 		t.all = c.roots == 1
 		t.threshold = uint64(c.roots * (1 << 64))
-		if server {
-			rootServers.Add(1)
-		}
 	}
 	return t
 }
 
-// rootServers counts the server tracers of the process that decide root
-// calls (WithSampling).
-var rootServers atomic.Int64
-
-// servingUndecided reports whether ctx is that of a call being served with
-// no span: when the process has servers that decide root calls, such a call
-// was decided not to be traced (a traced one would carry its span), and the
-// calls made while serving it follow that decision. This costs the server
-// nothing per call. It is process-wide: once a root-deciding server was
-// built, calls made while serving any gRPC server of the process without a
-// span in their context (a server that does not trace, a plain grpc-go
-// one) start no trace of their own either.
-func servingUndecided(ctx context.Context) bool {
-	return rootServers.Load() > 0 && grpc.ServerTransportStreamFromContext(ctx) != nil
+// servingUntraced reports whether ctx is that of a call being served
+// without a trace (no span context): with WithSampling, a client treats
+// such a call as decided not to be traced where it entered the process,
+// and its nested calls follow that decision. It reads only ctx: no state
+// is shared between interceptors or processes.
+func servingUntraced(ctx context.Context) bool {
+	return grpc.ServerTransportStreamFromContext(ctx) != nil
 }
 
 // sampleRoot draws the decision for a call without a parent.
@@ -113,12 +103,10 @@ func (t *tracer) start(ctx context.Context, fullMethod string) (context.Context,
 		}
 	}
 	if !trace.SpanContextFromContext(ctx).IsValid() {
-		// A client call made while serving a call that grpckit decided
-		// not to trace follows that decision, whoever samples the
-		// client's roots; with WithSampling, other calls without a parent
-		// are roots that grpckit decides.
-		undecided := !t.server && servingUndecided(ctx)
-		if undecided || (t.roots && !t.sampleRoot()) {
+		// With WithSampling, a call without a parent is a root that
+		// grpckit decides, unless it is a client call made while serving
+		// an untraced call: that call's decision holds for it.
+		if t.roots && ((!t.server && servingUntraced(ctx)) || !t.sampleRoot()) {
 			// Not sampled: nothing to build and, but for baggage,
 			// nothing to send.
 			if !t.server {

@@ -196,8 +196,8 @@ func TestTraceSamplingRejectsBadRatio(t *testing.T) {
 
 // TestSamplingNestedCallsFollowTheServedCall: a call the relay decided not
 // to trace makes an untraced nested call, although the relay's client
-// would trace every call of its own, deciding roots itself or through the
-// provider; a traced call is traced end to end.
+// would trace every root of its own; a traced call is traced end to end.
+// A client that leaves sampling to the provider follows its provider.
 func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	leaf := startSampled(t, 0, 0) // only its server is used
 	rec := tracetest.NewSpanRecorder()
@@ -212,12 +212,10 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	nextByProvider := testsrv.Echo(testsrv.Dial(t, leaf.addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
 	mid2 := testsrv.Serve(t, &testsrv.Relay{Next: nextByProvider}, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false))
 
-	for _, addr := range []string{mid, mid2} {
-		untraced := testsrv.Echo(testsrv.Dial(t, addr, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false)))
-		for range 10 {
-			if _, err := untraced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
-				t.Fatal(err)
-			}
+	untraced := testsrv.Echo(testsrv.Dial(t, mid, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false)))
+	for range 10 {
+		if _, err := untraced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if n := len(rec.Ended()) + len(leaf.srec.Ended()); n != 0 {
@@ -230,6 +228,20 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 		}
 	}
 	leaf.mu.Unlock()
+
+	// The provider-deciding client's nested calls are roots of their own:
+	// its provider samples every call.
+	viaProvider := testsrv.Echo(testsrv.Dial(t, mid2, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false)))
+	if _, err := viaProvider.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
+		t.Fatal(err)
+	}
+	nested := waitSpans(t, rec, 1)
+	if len(nested) != 1 || nested[0].SpanKind() != trace.SpanKindClient || nested[0].Parent().IsValid() {
+		t.Fatalf("nested call of a provider-deciding client: got %v, want one client root span", nested)
+	}
+	waitSpans(t, leaf.srec, 1) // the leaf follows the nested call's trace
+	rec.Reset()
+	leaf.srec.Reset()
 
 	traced := testsrv.Echo(testsrv.Dial(t, mid, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithAccessLog(false)))
 	if _, err := traced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {

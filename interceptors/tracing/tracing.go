@@ -105,11 +105,12 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 // (almost) nothing. A call with a parent (a span in the caller's context,
 // or a trace header on an incoming call) follows it, as a parent-based
 // sampler does, and propagates it. A client call made while serving a call
-// that was decided not to be traced is not traced either, also by clients
-// that leave sampling to the provider; this rule is process-wide: once a
-// server with WithSampling exists, client calls made while serving any
-// server of the process with no span in their context start no trace (see
-// the README). Baggage is propagated either way.
+// that carries no trace follows that call's decision and is not traced:
+// the decision was taken where the call entered the process (by a server
+// with WithSampling, or by a server that does not trace, in which case
+// nothing it serves is traced). Sample where calls enter a process: jobs
+// and tools that serve nothing decide in their clients. Baggage is
+// propagated either way.
 // Ratios outside [0, 1] are clamped; NaN counts as 0.
 //
 // Leave the provider's sampler at its default (parent-based, always on):
