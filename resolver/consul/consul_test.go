@@ -58,7 +58,7 @@ func (e *env) startServer(t *testing.T, c *api.Client, opts ...consul.RegistrarO
 	}
 	reg, err := consul.NewRegistrar(c, e.svc, append([]consul.RegistrarOption{
 		consul.WithTTL(600 * time.Millisecond),
-		consul.WithRetryBackoff(resolver.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}),
+		consul.WithBackoff(resolver.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}),
 	}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewRegistrar: %v", err)
@@ -68,12 +68,12 @@ func (e *env) startServer(t *testing.T, c *api.Client, opts ...consul.RegistrarO
 }
 
 // dial returns an echo client for consul:///svc through c.
-func (e *env) dial(t *testing.T, c *api.Client, opts ...consul.Option) echov1.EchoServiceClient {
+func (e *env) dial(t *testing.T, c *api.Client, opts ...consul.BuilderOption) echov1.EchoServiceClient {
 	t.Helper()
 	if c == nil {
 		c = e.client
 	}
-	b, err := consul.NewBuilder(c, append([]consul.Option{
+	b, err := consul.NewBuilder(c, append([]consul.BuilderOption{
 		consul.WithWaitTime(time.Minute),
 		consul.WithBackoff(resolver.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}),
 	}, opts...)...)
@@ -385,7 +385,7 @@ func TestClientStartsWhileConsulDown(t *testing.T) {
 
 func TestTargetTagFilterAndMetadata(t *testing.T) {
 	e := newEnv(t)
-	blue, _ := e.startServer(t, nil, consul.WithTags("blue"), consul.WithMeta(map[string]string{"zone": "z1"}))
+	blue, _ := e.startServer(t, nil, consul.WithTags("blue"), consul.WithMetadata(map[string]string{"zone": "z1"}))
 	green, _ := e.startServer(t, nil, consul.WithTags("green"))
 	wait.For(t, 5*time.Second, "2 passing instances", func() bool { return len(e.passing(t)) == 2 })
 	b, err := consul.NewBuilder(e.client, consul.WithWaitTime(time.Minute))
@@ -426,7 +426,7 @@ func TestRegistrar(t *testing.T) {
 	// The registrar talks through a proxy that records what it sends.
 	proxy := consultest.StartProxy(t, e.agent.Addr)
 	reg, err := consul.NewRegistrar(consultest.NewClient(t, proxy.Addr()), e.svc, consul.WithTags("a", "b"),
-		consul.WithMeta(map[string]string{"version": "v2"}), consul.WithWeights(5, 1),
+		consul.WithMetadata(map[string]string{"version": "v2"}), consul.WithWeights(5, 1),
 		consul.WithAddress("127.0.0.1:4321"), consul.WithTTL(time.Second))
 	if err != nil {
 		t.Fatal(err)

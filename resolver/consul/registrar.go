@@ -42,9 +42,6 @@ var (
 	ErrBadOption = errors.New("consul: bad option")
 )
 
-// RegistrarOption configures [NewRegistrar].
-type RegistrarOption func(*registrarConfig)
-
 type registrarConfig struct {
 	address string
 	id      string
@@ -63,50 +60,50 @@ type registrarConfig struct {
 // use it when the server listens on 0.0.0.0 or behind NAT. Default: the
 // address Register receives.
 func WithAddress(addr string) RegistrarOption {
-	return func(c *registrarConfig) { c.address = addr }
+	return registrarOption(func(c *registrarConfig) { c.address = addr })
 }
 
-// WithID sets the Consul service ID, unique on the agent. Default:
+// WithInstanceID sets the Consul service ID, unique on the agent. Default:
 // "<service>-<host>-<port>".
-func WithID(id string) RegistrarOption {
-	return func(c *registrarConfig) { c.id = id }
+func WithInstanceID(id string) RegistrarOption {
+	return registrarOption(func(c *registrarConfig) { c.id = id })
 }
 
 // WithTags sets the service's tags. Default: none.
 func WithTags(tags ...string) RegistrarOption {
-	return func(c *registrarConfig) { c.tags = slices.Clone(tags) }
+	return registrarOption(func(c *registrarConfig) { c.tags = slices.Clone(tags) })
 }
 
-// WithMeta sets the service's metadata; resolvers see it as endpoint
+// WithMetadata sets the service's metadata; resolvers see it as endpoint
 // metadata ("zone" and "version" fill Endpoint.Zone and Version). Default:
 // none.
-func WithMeta(meta map[string]string) RegistrarOption {
-	return func(c *registrarConfig) { c.meta = maps.Clone(meta) }
+func WithMetadata(meta map[string]string) RegistrarOption {
+	return registrarOption(func(c *registrarConfig) { c.meta = maps.Clone(meta) })
 }
 
 // WithWeights sets the weights the service gets while its check is passing
 // and while it is warning (passing ≥ 1, warning ≥ 0). Default: 1 and 1,
 // Consul's own default.
 func WithWeights(passing, warning int) RegistrarOption {
-	return func(c *registrarConfig) {
+	return registrarOption(func(c *registrarConfig) {
 		if passing < 1 || warning < 0 {
 			c.errs = append(c.errs, fmt.Errorf("%w: weights %d/%d (want passing ≥ 1, warning ≥ 0)", ErrBadOption, passing, warning))
 			return
 		}
 		c.weights = api.AgentWeights{Passing: passing, Warning: warning}
-	}
+	})
 }
 
 // WithTTL sets the TTL of the service's check; the registrar updates it
 // every ttl/3. Default: [DefaultTTL].
 func WithTTL(ttl time.Duration) RegistrarOption {
-	return func(c *registrarConfig) {
+	return registrarOption(func(c *registrarConfig) {
 		if ttl < 30*time.Millisecond {
 			c.errs = append(c.errs, fmt.Errorf("%w: TTL %v below 30ms", ErrBadOption, ttl))
 			return
 		}
 		c.ttl = ttl
-	}
+	})
 }
 
 // WithDeregisterCriticalAfter sets the check's DeregisterCriticalServiceAfter:
@@ -114,13 +111,13 @@ func WithTTL(ttl time.Duration) RegistrarOption {
 // (a server that died without deregistering). Consul enforces at least one
 // minute. Default: [DefaultDeregisterCriticalAfter].
 func WithDeregisterCriticalAfter(d time.Duration) RegistrarOption {
-	return func(c *registrarConfig) {
+	return registrarOption(func(c *registrarConfig) {
 		if d <= 0 {
 			c.errs = append(c.errs, fmt.Errorf("%w: DeregisterCriticalServiceAfter %v", ErrBadOption, d))
 			return
 		}
 		c.dcsa = d
-	}
+	})
 }
 
 // WithHealthFunc sets the function the registrar calls before each TTL
@@ -129,23 +126,7 @@ func WithDeregisterCriticalAfter(d time.Duration) RegistrarOption {
 // round). Use it to tie the check to the server's own health. Default: none,
 // the check passes while the registrar runs.
 func WithHealthFunc(f func(ctx context.Context) error) RegistrarOption {
-	return func(c *registrarConfig) { c.health = f }
-}
-
-// WithRetryBackoff sets the delays between attempts to register again after
-// the agent failed or forgot the service. Default: resolver.Backoff{} (100ms
-// to 5s, with jitter).
-func WithRetryBackoff(b resolver.Backoff) RegistrarOption {
-	return func(c *registrarConfig) { c.backoff = b }
-}
-
-// WithRegistrarLogger sets the registrar's logger. Default: slog.Default().
-func WithRegistrarLogger(l *slog.Logger) RegistrarOption {
-	return func(c *registrarConfig) {
-		if l != nil {
-			c.logger = l
-		}
-	}
+	return registrarOption(func(c *registrarConfig) { c.health = f })
 }
 
 // Registrar announces a server to a Consul agent with a TTL check it keeps
@@ -177,7 +158,7 @@ func NewRegistrar(client *api.Client, service string, opts ...RegistrarOption) (
 	}
 	for _, o := range opts {
 		if o != nil {
-			o(&cfg)
+			o.applyRegistrar(&cfg)
 		}
 	}
 	if client == nil {

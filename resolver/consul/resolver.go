@@ -3,6 +3,7 @@ package consul
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/url"
@@ -36,9 +37,35 @@ const (
 	MetaNode = "consul.node"
 )
 
-// Option configures [NewBuilder]. Target query parameters override the
-// query options for one target.
-type Option func(*builderConfig)
+// BuilderOption configures [NewBuilder]. Target query parameters override
+// the query options for one target.
+type BuilderOption interface{ applyBuilder(*builderConfig) }
+
+// RegistrarOption configures [NewRegistrar].
+type RegistrarOption interface{ applyRegistrar(*registrarConfig) }
+
+// Option configures both [NewBuilder] and [NewRegistrar].
+type Option interface {
+	BuilderOption
+	RegistrarOption
+}
+
+type builderOption func(*builderConfig)
+
+func (o builderOption) applyBuilder(c *builderConfig) { o(c) }
+
+type registrarOption func(*registrarConfig)
+
+func (o registrarOption) applyRegistrar(c *registrarConfig) { o(c) }
+
+// bothOption sets the same thing on a builder and a registrar.
+type bothOption struct {
+	b func(*builderConfig)
+	r func(*registrarConfig)
+}
+
+func (o bothOption) applyBuilder(c *builderConfig)     { o.b(c) }
+func (o bothOption) applyRegistrar(c *registrarConfig) { o.r(c) }
 
 type query struct {
 	tags        []string
@@ -61,82 +88,104 @@ type builderConfig struct {
 
 // WithTag keeps only instances carrying every one of tags (target
 // parameter: tag, repeatable). Default: no tag filter.
-func WithTag(tags ...string) Option {
-	return func(c *builderConfig) { c.q.tags = slices.Clone(tags) }
+func WithTag(tags ...string) BuilderOption {
+	return builderOption(func(c *builderConfig) { c.q.tags = slices.Clone(tags) })
 }
 
 // WithDatacenter queries datacenter dc (target parameter: dc). Default: the
 // agent's datacenter.
-func WithDatacenter(dc string) Option {
-	return func(c *builderConfig) { c.q.dc = dc }
+func WithDatacenter(dc string) BuilderOption {
+	return builderOption(func(c *builderConfig) { c.q.dc = dc })
 }
 
 // WithNear sorts instances by round-trip time from node ("_agent" for the
 // agent's node; target parameter: near). Default: no sorting.
-func WithNear(node string) Option {
-	return func(c *builderConfig) { c.q.near = node }
+func WithNear(node string) BuilderOption {
+	return builderOption(func(c *builderConfig) { c.q.near = node })
 }
 
 // WithPassingOnly sets whether only instances whose checks all pass are
 // used (target parameter: passing=true|false). When false, instances with a
 // warning check are used too, with their warning weight; critical ones
 // never are. Default: true.
-func WithPassingOnly(b bool) Option {
-	return func(c *builderConfig) { c.q.passingOnly = b }
+func WithPassingOnly(b bool) BuilderOption {
+	return builderOption(func(c *builderConfig) { c.q.passingOnly = b })
 }
 
 // WithNamespace queries namespace ns (Consul Enterprise; target parameter:
 // ns). Default: the token's namespace.
-func WithNamespace(ns string) Option {
-	return func(c *builderConfig) { c.q.namespace = ns }
+func WithNamespace(ns string) BuilderOption {
+	return builderOption(func(c *builderConfig) { c.q.namespace = ns })
 }
 
 // WithPartition queries admin partition p (Consul Enterprise; target
 // parameter: partition). Default: the token's partition.
-func WithPartition(p string) Option {
-	return func(c *builderConfig) { c.q.partition = p }
+func WithPartition(p string) BuilderOption {
+	return builderOption(func(c *builderConfig) { c.q.partition = p })
 }
 
 // WithWaitTime sets how long one blocking query may wait for a change
 // (Consul caps it at 10 minutes). Default: [DefaultWaitTime].
-func WithWaitTime(d time.Duration) Option {
-	return func(c *builderConfig) {
+func WithWaitTime(d time.Duration) BuilderOption {
+	return builderOption(func(c *builderConfig) {
 		if d <= 0 || d > 10*time.Minute {
 			c.errs = append(c.errs, fmt.Errorf("%w: wait time %v (want (0, 10m])", ErrBadOption, d))
 			return
 		}
 		c.wait = d
-	}
+	})
 }
 
 // WithMinInterval sets the shortest time between two queries when the index
 // did not move, so that an agent answering at once cannot make the resolver
 // spin. Default: [DefaultMinInterval].
-func WithMinInterval(d time.Duration) Option {
-	return func(c *builderConfig) {
+func WithMinInterval(d time.Duration) BuilderOption {
+	return builderOption(func(c *builderConfig) {
 		if d < 0 {
 			c.errs = append(c.errs, fmt.Errorf("%w: negative min interval", ErrBadOption))
 			return
 		}
 		c.minInterval = d
+	})
+}
+
+// WithBackoff sets the delays after a failure, exponential with jitter:
+// between queries after a failed one (resolver), between attempts to
+// register again after the agent failed or forgot the service (registrar).
+// Default: resolver.Backoff{} (100ms to 5s).
+func WithBackoff(b resolver.Backoff) Option {
+	return bothOption{
+		b: func(c *builderConfig) { c.backoff = b },
+		r: func(c *registrarConfig) { c.backoff = b },
 	}
 }
 
-// WithBackoff sets the delays between queries after a failed one
-// (exponential, with jitter). Default: resolver.Backoff{} (100ms to 5s).
-func WithBackoff(b resolver.Backoff) Option {
-	return func(c *builderConfig) { c.backoff = b }
+// WithLogger sets the logger of the registrar and of the resolvers (the
+// resolver core's, see resolver.WithLogger). Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return bothOption{
+		b: func(c *builderConfig) {
+			if l != nil {
+				c.core = append(c.core, resolver.WithLogger(l))
+			}
+		},
+		r: func(c *registrarConfig) {
+			if l != nil {
+				c.logger = l
+			}
+		},
+	}
 }
 
 // WithScheme sets the target scheme. Default: [Scheme].
-func WithScheme(s string) Option {
-	return func(c *builderConfig) { c.scheme = s }
+func WithScheme(s string) BuilderOption {
+	return builderOption(func(c *builderConfig) { c.scheme = s })
 }
 
 // WithResolverOptions passes options to the resolver core (logger,
 // Prometheus registerer, staleness policy; see grpckit/resolver).
-func WithResolverOptions(opts ...resolver.Option) Option {
-	return func(c *builderConfig) { c.core = append(c.core, opts...) }
+func WithResolverOptions(opts ...resolver.Option) BuilderOption {
+	return builderOption(func(c *builderConfig) { c.core = append(c.core, opts...) })
 }
 
 // NewBuilder returns a gRPC resolver builder for "consul:///service"
@@ -145,7 +194,7 @@ func WithResolverOptions(opts ...resolver.Option) Option {
 // parameters (tag, dc, near, passing, ns, partition) override the options:
 //
 //	consul:///addsvc?tag=blue&dc=dc2&passing=false
-func NewBuilder(client *api.Client, opts ...Option) (*resolver.Builder, error) {
+func NewBuilder(client *api.Client, opts ...BuilderOption) (*resolver.Builder, error) {
 	cfg := builderConfig{
 		q:           query{passingOnly: true},
 		wait:        DefaultWaitTime,
@@ -154,7 +203,7 @@ func NewBuilder(client *api.Client, opts ...Option) (*resolver.Builder, error) {
 	}
 	for _, o := range opts {
 		if o != nil {
-			o(&cfg)
+			o.applyBuilder(&cfg)
 		}
 	}
 	if client == nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +24,6 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -42,11 +43,29 @@ const (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// exampleEtcd starts the embedded etcd the examples run against and returns
+// its client URLs and a function that stops it.
+func exampleEtcd() (endpoints []string, stop func()) {
+	dir, err := os.MkdirTemp("", "etcd-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	e, err := etcd.StartEmbeddedEtcd(dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		log.Fatal(err)
+	}
+	return e.Endpoints(), func() {
+		e.Stop()
+		_ = os.RemoveAll(dir)
+	}
+}
+
 var fastBackoff = etcd.WithBackoff(resolver.Backoff{Min: 20 * time.Millisecond, Max: 300 * time.Millisecond})
 
 // fixture is an etcd, a client of it, and a resolver builder on it.
 type fixture struct {
-	etcd    *etcdtest.Etcd
+	etcd    *etcd.TestEtcd
 	cli     *clientv3.Client
 	builder *resolver.Builder
 	reg     *prometheus.Registry
@@ -54,11 +73,11 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	e := etcdtest.Start(t)
+	e := etcd.StartTestEtcd(t)
 	f := &fixture{etcd: e, cli: e.Client(t), reg: prometheus.NewRegistry()}
 	b, err := etcd.NewBuilder(f.cli, etcd.WithPrefix(e.Prefix), etcd.WithLogger(quiet), fastBackoff,
 		etcd.WithProgressInterval(200*time.Millisecond), etcd.WithRequestTimeout(time.Second),
-		etcd.WithRegisterer(f.reg))
+		etcd.WithResolverOptions(resolver.WithRegisterer(f.reg)))
 	if err != nil {
 		t.Fatalf("NewBuilder: %v", err)
 	}
@@ -443,7 +462,7 @@ func TestMalformedValuesAreSkipped(t *testing.T) {
 }
 
 func TestConstructorErrors(t *testing.T) {
-	e := etcdtest.Start(t)
+	e := etcd.StartTestEtcd(t)
 	cli := e.Client(t)
 	for _, tc := range []struct {
 		name string

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/grpckit/grpckit/resolver"
 )
 
@@ -96,22 +94,11 @@ func WithScheme(s string) BuilderOption {
 	return builderOption(func(c *builderConfig) { c.scheme = s })
 }
 
-// WithRegisterer exports the resolver metrics (see
-// resolver.WithRegisterer) on r. Default: nil, no metrics.
-func WithRegisterer(r prometheus.Registerer) BuilderOption {
-	return builderOption(func(c *builderConfig) { c.core = append(c.core, resolver.WithRegisterer(r)) })
-}
-
-// WithMaxStaleness sets how long resolvers keep their last known endpoints
-// while etcd is unreachable (see resolver.WithMaxStaleness). Default: 0,
-// for ever.
-func WithMaxStaleness(d time.Duration) BuilderOption {
-	return builderOption(func(c *builderConfig) { c.core = append(c.core, resolver.WithMaxStaleness(d)) })
-}
-
-// WithCoreOptions passes options to the resolver core (resolver.WithClock,
-// resolver.WithRestartBackoff, ...). Default: none.
-func WithCoreOptions(opts ...resolver.Option) BuilderOption {
+// WithResolverOptions passes options to the resolver core (metrics with
+// resolver.WithRegisterer, the staleness policy with
+// resolver.WithMaxStaleness, resolver.WithRestartBackoff, ...), as in
+// every grpckit resolver package. Default: none.
+func WithResolverOptions(opts ...resolver.Option) BuilderOption {
 	return builderOption(func(c *builderConfig) { c.core = append(c.core, opts...) })
 }
 
