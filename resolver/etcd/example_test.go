@@ -5,30 +5,32 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"os"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/examples/addsvc/addservice"
-	"github.com/grpckit/grpckit/internal/etcdtest"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/resolver/etcd"
 	"github.com/grpckit/grpckit/server"
 )
 
+// adder is a minimal grpckit.addsvc.v1.AddService.
+type adder struct {
+	addsvcv1.UnimplementedAddServiceServer
+}
+
+func (adder) Sum(_ context.Context, req *addsvcv1.SumRequest) (*addsvcv1.SumResponse, error) {
+	return &addsvcv1.SumResponse{V: req.GetA() + req.GetB()}, nil
+}
+
 // A server registers in etcd; a client finds it with an etcd:/// target.
 func Example() {
-	dir, _ := os.MkdirTemp("", "etcd-example-")
-	defer os.RemoveAll(dir)
-	registry, err := etcdtest.StartEmbedded(dir)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer registry.Stop()
-	cli, err := etcdtest.NewClient(registry.Endpoints()) // a *clientv3.Client
+	endpoints, stop := exampleEtcd() // your etcd's client URLs, e.g. http://127.0.0.1:2379
+	defer stop()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	addsvcv1.RegisterAddServiceServer(srv, addservice.New(0))
+	addsvcv1.RegisterAddServiceServer(srv, adder{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
