@@ -8,19 +8,28 @@ import (
 	"time"
 
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/server"
 )
 
-// A server and a client on loopback: the README's quick start.
+// adder is a minimal grpckit.addsvc.v1.AddService.
+type adder struct {
+	addsvcv1.UnimplementedAddServiceServer
+}
+
+func (adder) Sum(_ context.Context, req *addsvcv1.SumRequest) (*addsvcv1.SumResponse, error) {
+	return &addsvcv1.SumResponse{V: req.GetA() + req.GetB()}, nil
+}
+
+// A server and a client on loopback (examples/quickstart is the same as a
+// program).
 func Example() {
 	// Server: build, register the generated service, serve.
 	srv, err := server.New()
 	if err != nil {
 		log.Fatal(err)
 	}
-	addsvcv1.RegisterAddServiceServer(srv, addservice.New(0))
+	addsvcv1.RegisterAddServiceServer(srv, adder{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)

@@ -5,10 +5,13 @@
 // what happens, shuts the servers down gracefully (deregistering first) and
 // exits.
 //
-//	go run ./examples/addsvc                   # plaintext, etcd
-//	go run ./examples/addsvc -tls              # TLS with a throwaway certificate
-//	go run ./examples/addsvc -registry consul  # Consul (in-process, or -consul host:port)
-//	go run ./examples/addsvc -registry dnssrv  # DNS SRV (in-process DNS server)
+// From the repository root (the examples are a module of their own, in
+// examples/):
+//
+//	go -C examples run ./addsvc                   # plaintext, etcd
+//	go -C examples run ./addsvc -tls              # TLS with a throwaway certificate
+//	go -C examples run ./addsvc -registry consul  # Consul (in-process, or -consul host:port)
+//	go -C examples run ./addsvc -registry dnssrv  # DNS SRV (in-process DNS server)
 //
 // See cmd/addsvc-server and cmd/addsvc-client for the two halves as separate
 // programs.
@@ -29,13 +32,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	"github.com/grpckit/grpckit/examples/addsvc/discovery"
-	"github.com/grpckit/grpckit/internal/etcdtest"
-	"github.com/grpckit/grpckit/internal/testcert"
+	"github.com/grpckit/grpckit/examples/internal/embedetcd"
+	"github.com/grpckit/grpckit/examples/internal/selfsigned"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/resolver/etcd"
 	"github.com/grpckit/grpckit/server"
@@ -67,7 +71,7 @@ func run(useTLS bool, n int) error {
 	var sopts []server.Option
 	copts := []client.Option{client.WithInsecure()}
 	if useTLS {
-		pair, err := testcert.New()
+		pair, err := selfsigned.New()
 		if err != nil {
 			return err
 		}
@@ -83,12 +87,16 @@ func run(useTLS bool, n int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	registry, err := etcdtest.StartEmbedded(dir)
+	registry, err := embedetcd.Start(dir)
 	if err != nil {
 		return err
 	}
-	defer registry.Stop()
-	cli, err := etcdtest.NewClient(registry.Endpoints())
+	defer registry.Close()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   registry.Endpoints(),
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestDemo keeps `go run ./examples/addsvc` true: it must succeed in both
-// modes.
+// TestDemo keeps `go -C examples run ./addsvc` true: it must succeed in
+// both modes.
 func TestDemo(t *testing.T) {
 	for _, tc := range []struct {
 		name string

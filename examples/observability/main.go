@@ -3,8 +3,8 @@
 // the server's admin endpoint, and OpenTelemetry spans, here printed by
 // otel's stdout exporter.
 //
-//	go run ./examples/observability             # logfmt-style text logs
-//	go run ./examples/observability -json       # JSON logs
+//	go -C examples run ./observability             # logfmt-style text logs
+//	go -C examples run ./observability -json       # JSON logs
 //
 // To send spans to a collector instead, build the provider with the OTLP
 // exporter (module go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc):

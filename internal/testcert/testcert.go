@@ -1,5 +1,5 @@
 // Package testcert makes a throwaway self-signed certificate for loopback
-// TLS in tests and demos. Never use it for anything else.
+// TLS in tests. Never use it for anything else.
 package testcert
 
 import (

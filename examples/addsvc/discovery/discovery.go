@@ -2,9 +2,9 @@
 // runs three addsvc servers and a client that finds them through Consul or
 // DNS SRV.
 //
-//	go run ./examples/addsvc -registry consul                       # in-process Consul (internal/consultest)
-//	go run ./examples/addsvc -registry consul -consul 127.0.0.1:8500 # a real agent
-//	go run ./examples/addsvc -registry dnssrv                       # in-process DNS server (internal/dnstest)
+//	go -C examples run ./addsvc -registry consul                       # in-process Consul (examples/internal/fakeconsul)
+//	go -C examples run ./addsvc -registry consul -consul 127.0.0.1:8500 # a real agent
+//	go -C examples run ./addsvc -registry dnssrv                       # in-process DNS server (examples/internal/fakedns)
 //
 // With Consul, each server registers itself with a TTL check
 // (consul.NewRegistrar, server.WithRegistrar) and the client watches the
@@ -31,8 +31,8 @@ import (
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
-	"github.com/grpckit/grpckit/internal/consultest"
-	"github.com/grpckit/grpckit/internal/dnstest"
+	"github.com/grpckit/grpckit/examples/internal/fakeconsul"
+	"github.com/grpckit/grpckit/examples/internal/fakedns"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/resolver/consul"
 	"github.com/grpckit/grpckit/resolver/dnssrv"
@@ -138,7 +138,7 @@ func report(out io.Writer, ins []*instance, failed int) {
 
 func runConsul(out io.Writer, addr string) error {
 	if addr == "" {
-		agent, err := consultest.New("127.0.0.1:0")
+		agent, err := fakeconsul.New("127.0.0.1:0")
 		if err != nil {
 			return err
 		}
@@ -212,7 +212,7 @@ func runConsul(out io.Writer, addr string) error {
 }
 
 func runDNSSRV(out io.Writer) error {
-	dns, err := dnstest.New()
+	dns, err := fakedns.New()
 	if err != nil {
 		return err
 	}
@@ -234,9 +234,9 @@ func runDNSSRV(out io.Writer) error {
 	}
 	const name = "_grpc._tcp.addsvc.example"
 	dns.SetSRV(name,
-		dnstest.SRV{Priority: 10, Weight: 3, Port: port(ins[0]), Target: "a.addsvc.example", TTL: 1},
-		dnstest.SRV{Priority: 10, Weight: 1, Port: port(ins[1]), Target: "b.addsvc.example", TTL: 1},
-		dnstest.SRV{Priority: 20, Weight: 1, Port: port(ins[2]), Target: "backup.addsvc.example", TTL: 1})
+		fakedns.SRV{Priority: 10, Weight: 3, Port: port(ins[0]), Target: "a.addsvc.example", TTL: 1},
+		fakedns.SRV{Priority: 10, Weight: 1, Port: port(ins[1]), Target: "b.addsvc.example", TTL: 1},
+		fakedns.SRV{Priority: 20, Weight: 1, Port: port(ins[2]), Target: "backup.addsvc.example", TTL: 1})
 	dns.SetHost("a.addsvc.example", "127.0.0.1")
 	dns.SetHost("b.addsvc.example", "127.0.0.1")
 	dns.SetHost("backup.addsvc.example", "127.0.0.1")

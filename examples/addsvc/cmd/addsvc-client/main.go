@@ -1,8 +1,8 @@
 // Command addsvc-client calls an add-service server once and prints the
 // result.
 //
-//	go run ./examples/addsvc/cmd/addsvc-client -addr 127.0.0.1:8081 sum 2 3
-//	go run ./examples/addsvc/cmd/addsvc-client -tls -tls-ca cert.pem concat grpc kit
+//	go -C examples run ./addsvc/cmd/addsvc-client -addr 127.0.0.1:8081 sum 2 3
+//	go -C examples run ./addsvc/cmd/addsvc-client -tls -tls-ca cert.pem concat grpc kit
 package main
 
 import (

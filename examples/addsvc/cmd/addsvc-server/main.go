@@ -1,8 +1,8 @@
 // Command addsvc-server serves the add service until it receives SIGINT or
 // SIGTERM, then shuts down gracefully.
 //
-//	go run ./examples/addsvc/cmd/addsvc-server -addr 127.0.0.1:8081
-//	go run ./examples/addsvc/cmd/addsvc-server -tls-cert cert.pem -tls-key key.pem
+//	go -C examples run ./addsvc/cmd/addsvc-server -addr 127.0.0.1:8081
+//	go -C examples run ./addsvc/cmd/addsvc-server -tls-cert cert.pem -tls-key key.pem
 package main
 
 import (
