@@ -7,9 +7,9 @@
 // an option means the same on both sides, nil included:
 //
 //	reg := prometheus.NewRegistry()
-//	shared := []grpckit.Option{grpckit.WithLogger(logger), grpckit.WithMetrics(reg)}
-//	srv, err := server.New(shared[0], shared[1], server.WithAdmin("127.0.0.1:9090"))
-//	conn, err := client.New(target, shared[0], shared[1], client.WithInsecure())
+//	logs, metrics := grpckit.WithLogger(logger), grpckit.WithMetrics(reg)
+//	srv, err := server.New(logs, metrics, server.WithAdmin("127.0.0.1:9090"))
+//	conn, err := client.New(target, logs, metrics, client.WithInsecure())
 //
 // The builders themselves are in packages server and client; the
 // interceptors they assemble are in interceptors/...; docs/defaults.md

@@ -5,8 +5,9 @@
 // existing queries keep working: protocol, grpc.component (server or
 // client), grpc.service, grpc.method, grpc.method_type, grpc.code,
 // grpc.time_ms (milliseconds, as a string like go-grpc-middleware's),
-// peer.address (server side), and trace_id and span_id when
-// the call's context carries a valid OpenTelemetry span. Fields a handler
+// peer.address (server side), grpc.error (the status message, on failed
+// calls), and trace_id and span_id when the call's context carries a valid
+// OpenTelemetry span. Fields a handler
 // adds with go-grpc-middleware's logging.InjectFields or logging.AddFields
 // are appended. The level follows the status code (see [DefaultLevel]) and
 // can be overridden with [WithLevels].

@@ -6,8 +6,8 @@
 // with the keys grpc.service, grpc.method, panic and stack. The stream
 // interceptor is go-grpc-middleware's recovery with this package's safe
 // handler, which the middleware lacks (its default returns the stack to the
-// caller); the unary one is the same recover in stage form (see package
-// stage), so that it chains without allocating.
+// caller); the unary one is the same recover written so that the server
+// builder chains it without allocating.
 //
 // The server builder installs these interceptors by default; use this package
 // directly only when assembling a chain by hand. When recovery would be the
