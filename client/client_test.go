@@ -16,7 +16,7 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
 )
@@ -71,11 +71,13 @@ func deadlineSeen(mu *sync.Mutex, got *[]time.Duration) server.Option {
 func TestDefaultTimeout(t *testing.T) {
 	var mu sync.Mutex
 	var seen []time.Duration
-	in := testsrv.Start(t, deadlineSeen(&mu, &seen))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithDefaultTimeout(200*time.Millisecond)))
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register, deadlineSeen(&mu, &seen))
+	ec := echov1.NewEchoServiceClient(in.Dial(t, client.WithDefaultTimeout(200*time.Millisecond)))
 
 	start := time.Now()
-	_, err := ec.Echo(context.Background(), &echov1.EchoRequest{Message: "sleep 5s"})
+	b.Faults.Next(1, grpckittest.Fault{Delay: 5 * time.Second})
+	_, err := ec.Echo(context.Background(), &echov1.EchoRequest{Message: "slow"})
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("call without deadline: got %v, want DeadlineExceeded", err)
 	}
@@ -85,7 +87,9 @@ func TestDefaultTimeout(t *testing.T) {
 	// A caller's own deadline, even a longer one, is kept and reaches the server.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "sleep 300ms"}); err != nil {
+	b.Faults.Reset()
+	b.Faults.Next(1, grpckittest.Fault{Delay: 300 * time.Millisecond})
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "slower than the default"}); err != nil {
 		t.Fatalf("call with a 5s deadline: %v, want success", err)
 	}
 	mu.Lock()
@@ -98,8 +102,8 @@ func TestDefaultTimeout(t *testing.T) {
 func TestNoDefaultTimeout(t *testing.T) {
 	var mu sync.Mutex
 	var seen []time.Duration
-	in := testsrv.Start(t, deadlineSeen(&mu, &seen))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithDefaultTimeout(0)))
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, deadlineSeen(&mu, &seen))
+	ec := echov1.NewEchoServiceClient(in.Dial(t, client.WithDefaultTimeout(0)))
 	if _, err := ec.Echo(context.Background(), &echov1.EchoRequest{Message: "x"}); err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +115,12 @@ func TestNoDefaultTimeout(t *testing.T) {
 }
 
 func TestWaitForReadyAndClose(t *testing.T) {
-	in := testsrv.Start(t)
+	in := grpckittest.NewServer(t, nil)
 	conn, err := client.New("passthrough:///"+in.Addr, client.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	if err := conn.WaitForReady(ctx); err != nil {
 		t.Fatalf("WaitForReady = %v", err)
 	}
@@ -159,7 +163,7 @@ func TestInterceptorOrder(t *testing.T) {
 	wantReversed := slices.Clone(want)
 	slices.Reverse(wantReversed)
 
-	in := testsrv.Start(t)
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register)
 	for _, tc := range []struct {
 		name  string
 		extra []client.Option
@@ -192,7 +196,7 @@ func TestInterceptorOrder(t *testing.T) {
 						return st(ctx, desc, cc, method, o...)
 					}))
 			}
-			ec := testsrv.Echo(testsrv.Dial(t, in.Addr, append(opts, tc.extra...)...))
+			ec := echov1.NewEchoServiceClient(in.Dial(t, append(opts, tc.extra...)...))
 			take := func() []string {
 				mu.Lock()
 				defer mu.Unlock()

@@ -8,8 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 
-	"github.com/grpckit/grpckit/internal/echo"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -29,7 +28,7 @@ func TestIdleStreamSurvivesBareServerDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	bare := grpc.NewServer() // grpc-go's defaults, enforcement included
-	echov1.RegisterEchoServiceServer(bare, &echo.Server{})
+	echov1.RegisterEchoServiceServer(bare, &grpckittest.Backend{})
 	served := make(chan error, 1)
 	go func() { served <- bare.Serve(lis) }()
 	t.Cleanup(func() {
@@ -37,8 +36,8 @@ func TestIdleStreamSurvivesBareServerDefaults(t *testing.T) {
 		<-served
 	})
 
-	conn := testsrv.Dial(t, lis.Addr().String()) // the builder's defaults
-	ctx := testsrv.Ctx(t, 5*time.Minute)
+	conn := grpckittest.Dial(t, "passthrough:///"+lis.Addr().String()) // the builder's defaults
+	ctx := grpckittest.Context(t, 5*time.Minute)
 	stream, err := echov1.NewEchoServiceClient(conn).BidiStream(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +60,7 @@ func TestIdleStreamSurvivesBareServerDefaults(t *testing.T) {
 	// Watch the connection while the stream idles: a GOAWAY would move
 	// it out of READY.
 	left := make(chan connectivity.State, 1)
-	watchCtx := testsrv.Ctx(t, 150*time.Second)
+	watchCtx := grpckittest.Context(t, 150*time.Second)
 	go func() {
 		conn.WaitForStateChange(watchCtx, connectivity.Ready)
 		left <- conn.GetState()

@@ -9,19 +9,21 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/breaker"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/retry"
 	"github.com/grpckit/grpckit/internal/benchkit"
 	"github.com/grpckit/grpckit/internal/clock"
-	"github.com/grpckit/grpckit/internal/echo"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	gkresolver "github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/server"
 )
 
@@ -35,12 +37,13 @@ func echoErr(ctx context.Context, c echov1.EchoServiceClient, msg string) error 
 }
 
 func TestWithIdempotent(t *testing.T) {
-	srv := &echo.FailFirst{N: 2}
-	c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv), client.WithIdempotent(echoMethod)))
-	if err := echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi"); err != nil {
+	b := &grpckittest.Backend{}
+	b.Faults.Next(2, grpckittest.Fault{Code: codes.Unavailable})
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t, client.WithIdempotent(echoMethod)))
+	if err := echoErr(grpckittest.Context(t, 10*time.Second), c, "hi"); err != nil {
 		t.Fatalf("call failing twice then succeeding: got %v, want success", err)
 	}
-	if got := srv.Calls(); got != 3 {
+	if got := b.Faults.Calls(); got != 3 {
 		t.Errorf("server calls: got %d, want 3", got)
 	}
 }
@@ -57,12 +60,13 @@ func TestWithRetry(t *testing.T) {
 		{"not idempotent", []string{"/grpckit.echo.v1.EchoService/ServerStream"}, codes.Unavailable, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := &echo.FailFirst{N: 2}
-			c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv), client.WithRetry(fastRetry, tc.methods...)))
-			if got := status.Code(echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi")); got != tc.wantCode {
+			b := &grpckittest.Backend{}
+			b.Faults.Next(2, grpckittest.Fault{Code: codes.Unavailable})
+			c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t, client.WithRetry(fastRetry, tc.methods...)))
+			if got := status.Code(echoErr(grpckittest.Context(t, 10*time.Second), c, "hi")); got != tc.wantCode {
 				t.Errorf("code: got %v, want %v", got, tc.wantCode)
 			}
-			if got := srv.Calls(); got != tc.wantCalls {
+			if got := b.Faults.Calls(); got != tc.wantCalls {
 				t.Errorf("server calls: got %d, want %d", got, tc.wantCalls)
 			}
 		})
@@ -71,15 +75,16 @@ func TestWithRetry(t *testing.T) {
 
 func TestWithRetryBudget(t *testing.T) {
 	const calls = 100
-	srv := &echo.FailFirst{N: 1 << 40}
+	b := &grpckittest.Backend{}
+	b.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
 	reg := prometheus.NewRegistry()
-	c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv), grpckit.WithMetrics(reg),
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t, grpckit.WithMetrics(reg),
 		client.WithRetry(fastRetry, echoMethod), client.WithRetryBudget(0.2, 0), client.WithoutBreaker()))
-	ctx := testsrv.Ctx(t, 30*time.Second)
+	ctx := grpckittest.Context(t, 30*time.Second)
 	for range calls {
 		_ = echoErr(ctx, c, "hi")
 	}
-	if got, want := srv.Calls(), int64(calls*1.2); got != want {
+	if got, want := b.Faults.Calls(), int64(calls*1.2); got != want {
 		t.Errorf("server calls: got %d, want %d (20%% retries)", got, want)
 	}
 	if got := counter(t, reg, "grpckit_retry_retries_total"); got != 20 {
@@ -88,11 +93,12 @@ func TestWithRetryBudget(t *testing.T) {
 }
 
 func TestDefaultBreaker(t *testing.T) {
-	in := testsrv.Start(t)
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	b.Faults.Next(breaker.DefaultThreshold, grpckittest.Fault{Code: codes.Unavailable})
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	for range breaker.DefaultThreshold {
-		if err := echoErr(ctx, c, "code Unavailable"); errors.Is(err, breaker.ErrRejected) {
+		if err := echoErr(ctx, c, "fail"); errors.Is(err, breaker.ErrRejected) {
 			t.Fatalf("before the threshold: got the breaker's rejection, want the server's error")
 		}
 	}
@@ -100,7 +106,7 @@ func TestDefaultBreaker(t *testing.T) {
 	if status.Code(err) != codes.Unavailable || !errors.Is(err, breaker.ErrRejected) {
 		t.Fatalf("after %d failures: got %v, want the breaker's Unavailable", breaker.DefaultThreshold, err)
 	}
-	if got := in.Echo.Calls(); got != breaker.DefaultThreshold {
+	if got := b.Faults.Calls(); got != breaker.DefaultThreshold {
 		t.Errorf("server calls: got %d, want %d", got, breaker.DefaultThreshold)
 	}
 }
@@ -109,19 +115,21 @@ func TestDefaultBreaker(t *testing.T) {
 // before they were sent, and handlers returning plain errors, leave it
 // closed for every caller.
 func TestDefaultBreakerIgnoresCallersAndAppErrors(t *testing.T) {
-	in := testsrv.Start(t)
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
+	b := &grpckittest.Backend{}
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t))
 	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
 	defer cancel()
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
+	b.Faults.Always(grpckittest.Fault{Code: codes.Unknown}) // as a handler returning a plain error
 	for i := range 2 * breaker.DefaultThreshold {
 		if got := status.Code(echoErr(expired, c, "hi")); got != codes.DeadlineExceeded {
 			t.Fatalf("expired call %d: got %v, want DeadlineExceeded", i, got)
 		}
-		if got := status.Code(echoErr(ctx, c, "code Unknown")); got != codes.Unknown {
+		if got := status.Code(echoErr(ctx, c, "plain error")); got != codes.Unknown {
 			t.Fatalf("plain error %d: got %v, want Unknown", i, got)
 		}
 	}
+	b.Faults.Reset()
 	if err := echoErr(ctx, c, "hi"); err != nil {
 		t.Fatalf("next call: got %v, want success (breaker closed)", err)
 	}
@@ -130,18 +138,19 @@ func TestDefaultBreakerIgnoresCallersAndAppErrors(t *testing.T) {
 func TestWithBreaker(t *testing.T) {
 	var fake clock.Fake
 	reg := prometheus.NewRegistry()
-	in := testsrv.Start(t)
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithMetrics(reg),
+	b := &grpckittest.Backend{}
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t, grpckit.WithMetrics(reg),
 		client.WithBreaker(breaker.WithThreshold(2), breaker.WithTimeout(time.Second), breaker.WithClock(fake.Now))))
-	ctx := testsrv.Ctx(t, 10*time.Second)
-	_ = echoErr(ctx, c, "code Unavailable")
-	_ = echoErr(ctx, c, "code Unavailable")
+	ctx := grpckittest.Context(t, 10*time.Second)
+	b.Faults.Next(2, grpckittest.Fault{Code: codes.Unavailable})
+	_ = echoErr(ctx, c, "fail")
+	_ = echoErr(ctx, c, "fail")
 	for range 3 {
 		if err := echoErr(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
 			t.Fatalf("open breaker: got %v, want ErrRejected", err)
 		}
 	}
-	if got := in.Echo.Calls(); got != 2 {
+	if got := b.Faults.Calls(); got != 2 {
 		t.Fatalf("server calls while open: got %d, want 2", got)
 	}
 	if got := counter(t, reg, "grpckit_breaker_rejected_total"); got != 3 {
@@ -154,7 +163,7 @@ func TestWithBreaker(t *testing.T) {
 	if err := echoErr(ctx, c, "hi"); err != nil {
 		t.Fatalf("closed again: got %v, want success", err)
 	}
-	if got := in.Echo.Calls(); got != 4 {
+	if got := b.Faults.Calls(); got != 4 {
 		t.Errorf("server calls: got %d, want 4", got)
 	}
 	if got := counter(t, reg, "grpckit_breaker_transitions_total"); got != 3 {
@@ -163,28 +172,30 @@ func TestWithBreaker(t *testing.T) {
 }
 
 func TestWithoutBreaker(t *testing.T) {
-	in := testsrv.Start(t)
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker()))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	b.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t, client.WithoutBreaker()))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	for range 20 {
-		if err := echoErr(ctx, c, "code Unavailable"); errors.Is(err, breaker.ErrRejected) {
+		if err := echoErr(ctx, c, "fail"); errors.Is(err, breaker.ErrRejected) {
 			t.Fatal("got a breaker rejection with the breaker off")
 		}
 	}
-	if got := in.Echo.Calls(); got != 20 {
+	if got := b.Faults.Calls(); got != 20 {
 		t.Errorf("server calls: got %d, want 20", got)
 	}
 }
 
 func TestWithAdaptiveThrottle(t *testing.T) {
 	var fake clock.Fake
-	in := testsrv.Start(t)
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithAdaptiveThrottle(
+	b := &grpckittest.Backend{}
+	b.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t, client.WithAdaptiveThrottle(
 		breaker.WithClock(fake.Now), breaker.WithRand(func() float64 { return 0.5 }))))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	rejected := 0
 	for range 100 {
-		if errors.Is(echoErr(ctx, c, "code Unavailable"), breaker.ErrRejected) {
+		if errors.Is(echoErr(ctx, c, "fail"), breaker.ErrRejected) {
 			rejected++
 		}
 	}
@@ -193,16 +204,16 @@ func TestWithAdaptiveThrottle(t *testing.T) {
 	if rejected != 98 {
 		t.Errorf("rejected: got %d, want 98", rejected)
 	}
-	if got := in.Echo.Calls(); got != 2 {
+	if got := b.Faults.Calls(); got != 2 {
 		t.Errorf("server calls: got %d, want 2", got)
 	}
 }
 
 func TestWithRateLimit(t *testing.T) {
 	var fake clock.Fake
-	in := testsrv.Start(t)
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithRateLimit(5, 2, ratelimit.WithClock(fake.Now))))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t, client.WithRateLimit(5, 2, ratelimit.WithClock(fake.Now))))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	rejected := 0
 	for range 2 + 4 {
 		if status.Code(echoErr(ctx, c, "hi")) == codes.ResourceExhausted {
@@ -212,20 +223,21 @@ func TestWithRateLimit(t *testing.T) {
 	if rejected != 4 {
 		t.Errorf("rejected: got %d, want 4", rejected)
 	}
-	if got := in.Echo.Calls(); got != 2 {
+	if got := b.Faults.Calls(); got != 2 {
 		t.Errorf("server calls: got %d, want 2", got)
 	}
 }
 
 func TestRetryStopsAtOpenBreaker(t *testing.T) {
-	srv := &echo.FailFirst{N: 1 << 40}
-	c := testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, srv),
+	b := &grpckittest.Backend{}
+	b.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
+	c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t,
 		client.WithRetry(fastRetry, echoMethod), client.WithBreaker(breaker.WithThreshold(1))))
-	err := echoErr(testsrv.Ctx(t, 10*time.Second), c, "hi")
+	err := echoErr(grpckittest.Context(t, 10*time.Second), c, "hi")
 	if !errors.Is(err, breaker.ErrRejected) {
 		t.Fatalf("got %v, want the breaker's rejection (attempt 2 refused)", err)
 	}
-	if got := srv.Calls(); got != 1 {
+	if got := b.Faults.Calls(); got != 1 {
 		t.Errorf("server calls: got %d, want 1", got)
 	}
 }
@@ -289,5 +301,42 @@ func BenchmarkResilience(b *testing.B) {
 	}
 	for _, inflight := range []int{1, 8} {
 		benchkit.Report(b, fmt.Sprintf("unary-%d", inflight), benchkit.Run(b, cfgs, 7, 3000, inflight, false))
+	}
+}
+
+// With the default balancer behind a resolver, calls that fail for want of
+// an endpoint leave the breaker closed, so calls succeed as soon as an
+// endpoint appears; failures from a backend still open it.
+func TestBreakerIgnoresCallsWithoutEndpoints(t *testing.T) {
+	b := &grpckittest.Backend{}
+	srv := grpckittest.NewServer(t, b.Register, grpckit.WithAccessLog(false))
+	src := &grpckittest.Source{}
+	rb, err := gkresolver.NewBuilder("nowhere", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := echov1.NewEchoServiceClient(grpckittest.Dial(t, "nowhere:///echo", grpckit.WithAccessLog(false),
+		client.WithDialOptions(grpc.WithResolvers(rb)),
+		client.WithBreaker(breaker.WithThreshold(2), breaker.WithTimeout(time.Hour))))
+	src.Replace() // the service has no instances
+	for i := range 5 {
+		if err := echoErr(grpckittest.Context(t, 5*time.Second), c, "hi"); status.Code(err) != codes.Unavailable || errors.Is(err, breaker.ErrRejected) {
+			t.Fatalf("call %d with no endpoints: got %v, want Unavailable from the resolver, not the breaker", i, err)
+		}
+	}
+	src.Replace(gkresolver.Endpoint{Addr: srv.Addr})
+	wait.For(t, 10*time.Second, "a call to succeed once an endpoint exists", func() bool {
+		err := echoErr(grpckittest.Context(t, 5*time.Second), c, "hi")
+		if errors.Is(err, breaker.ErrRejected) {
+			t.Fatalf("call once an endpoint exists: got the breaker's rejection")
+		}
+		return err == nil
+	})
+	b.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
+	for range 2 {
+		_ = echoErr(grpckittest.Context(t, 5*time.Second), c, "fail")
+	}
+	if err := echoErr(grpckittest.Context(t, 5*time.Second), c, "hi"); !errors.Is(err, breaker.ErrRejected) {
+		t.Fatalf("after 2 failures from a ready backend: got %v, want the breaker's rejection", err)
 	}
 }

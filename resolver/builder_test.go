@@ -3,6 +3,7 @@ package resolver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -18,7 +19,7 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
@@ -29,25 +30,25 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // fakeSource hands each Watch's Updater to the test and blocks until the
-// resolver closes.
+// resolver closes: for the benchmarks, which drive the core's Updater
+// directly, and for a source that returns early. The other tests feed
+// resolvers through grpckittest.Source.
 type fakeSource struct {
 	updaters chan resolver.Updater
-	targets  chan resolver.Target
 	returned atomic.Int32
 	early    error // returned at once by the first Watch, if set
 	calls    atomic.Int32
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{updaters: make(chan resolver.Updater, 4), targets: make(chan resolver.Target, 4)}
+	return &fakeSource{updaters: make(chan resolver.Updater, 4)}
 }
 
-func (s *fakeSource) Watch(ctx context.Context, t resolver.Target, u resolver.Updater) error {
+func (s *fakeSource) Watch(ctx context.Context, _ resolver.Target, u resolver.Updater) error {
 	defer s.returned.Add(1)
 	if s.calls.Add(1) == 1 && s.early != nil {
 		return s.early
 	}
-	s.targets <- t
 	s.updaters <- u
 	<-ctx.Done()
 	return nil
@@ -66,19 +67,28 @@ func (s *fakeSource) updater(t *testing.T) resolver.Updater {
 
 func dial(t *testing.T, b *resolver.Builder, service string) echov1.EchoServiceClient {
 	t.Helper()
-	conn, err := client.New(b.Scheme()+":///"+service, client.WithInsecure(), grpckit.WithLogger(quiet),
+	conn := grpckittest.Dial(t, b.Scheme()+":///"+service, grpckit.WithLogger(quiet),
 		client.WithDialOptions(grpc.WithResolvers(b)))
-	if err != nil {
-		t.Fatalf("client.New: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
 	conn.Connect()
-	return testsrv.Echo(conn)
+	return echov1.NewEchoServiceClient(conn)
+}
+
+// watched waits until src has n resolvers watching it, and returns their
+// targets.
+func watched(t *testing.T, src *grpckittest.Source, n int) []resolver.Target {
+	t.Helper()
+	wait.For(t, 5*time.Second, fmt.Sprintf("%d resolvers watching", n), func() bool { return len(src.Watching()) == n })
+	return src.Watching()
+}
+
+// serve starts an echo server for the resolvers to find.
+func serve(t *testing.T) *grpckittest.Server {
+	return grpckittest.NewServer(t, new(grpckittest.Backend).Register, grpckit.WithLogger(quiet))
 }
 
 func call(t *testing.T, ec echov1.EchoServiceClient) error {
 	t.Helper()
-	_, err := ec.Echo(testsrv.Ctx(t, 2*time.Second), &echov1.EchoRequest{Message: "hi"})
+	_, err := ec.Echo(grpckittest.Context(t, 2*time.Second), &echov1.EchoRequest{Message: "hi"})
 	return err
 }
 
@@ -101,28 +111,27 @@ func gather(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestBuildDoesNotWaitAndReportsErrors(t *testing.T) {
-	src := newFakeSource()
+	src := &grpckittest.Source{}
 	b, err := resolver.NewBuilder("fake", src, resolver.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ec := dial(t, b, "svc")
-	u := src.updater(t)
-	if tg := <-src.targets; tg.Service != "svc" || tg.Scheme != "fake" {
+	if tg := watched(t, src, 1)[0]; tg.Service != "svc" || tg.Scheme != "fake" {
 		t.Errorf("target = %+v, want scheme fake, service svc", tg)
 	}
-	u.ReportError(errors.New("registry down"))
+	src.ReportError(errors.New("registry down"))
 	err = call(t, ec)
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "registry down") {
 		t.Fatalf("call before the first answer: got %v, want Unavailable mentioning the registry error", err)
 	}
-	in := testsrv.Start(t, grpckit.WithLogger(quiet))
-	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr}})
+	in := serve(t)
+	src.Replace(resolver.Endpoint{Addr: in.Addr})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 }
 
 func TestKeepsEndpointsOnErrors(t *testing.T) {
-	src := newFakeSource()
+	src := &grpckittest.Source{}
 	reg := prometheus.NewRegistry()
 	now := time.Unix(1000, 0)
 	var clock atomic.Pointer[time.Time]
@@ -133,14 +142,14 @@ func TestKeepsEndpointsOnErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	ec := dial(t, b, "svc")
-	u := src.updater(t)
-	in := testsrv.Start(t, grpckit.WithLogger(quiet))
-	u.Apply(resolver.Change{Key: "a", Endpoint: resolver.Endpoint{Addr: in.Addr, Weight: 3}})
+	watched(t, src, 1)
+	in := serve(t)
+	src.Update(resolver.Change{Key: in.Addr, Endpoint: resolver.Endpoint{Addr: in.Addr, Weight: 3}})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 	updates := gather(t, reg, "grpckit_resolver_updates_total")
 
 	for range 5 {
-		u.ReportError(errors.New("registry down"))
+		src.ReportError(errors.New("registry down"))
 	}
 	later := now.Add(90 * time.Second)
 	clock.Store(&later)
@@ -164,8 +173,8 @@ func TestKeepsEndpointsOnErrors(t *testing.T) {
 		}
 	}
 	// Back in sync without news: staleness 0, nothing pushed.
-	u.Apply()
-	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr, Weight: 3}})
+	src.Update()
+	src.Replace(resolver.Endpoint{Addr: in.Addr, Weight: 3})
 	if got := gather(t, reg, "grpckit_resolver_staleness_seconds"); got != 0 {
 		t.Errorf("staleness after sync = %v, want 0", got)
 	}
@@ -173,7 +182,7 @@ func TestKeepsEndpointsOnErrors(t *testing.T) {
 		t.Errorf("updates after identical states = %v, want %v", got, updates)
 	}
 	// The service really has no instances: the list empties.
-	u.Replace(nil)
+	src.Replace()
 	wait.For(t, 10*time.Second, "calls fail", func() bool { return status.Code(call(t, ec)) == codes.Unavailable })
 	if got := gather(t, reg, "grpckit_resolver_endpoints"); got != 0 {
 		t.Errorf("endpoints = %v, want 0", got)
@@ -181,24 +190,24 @@ func TestKeepsEndpointsOnErrors(t *testing.T) {
 }
 
 func TestMaxStaleness(t *testing.T) {
-	src := newFakeSource()
+	src := &grpckittest.Source{}
 	b, err := resolver.NewBuilder("fake", src, resolver.WithLogger(quiet), resolver.WithMaxStaleness(300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ec := dial(t, b, "svc")
-	u := src.updater(t)
-	in := testsrv.Start(t, grpckit.WithLogger(quiet))
-	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr}})
+	watched(t, src, 1)
+	in := serve(t)
+	src.Replace(resolver.Endpoint{Addr: in.Addr})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
-	u.ReportError(errors.New("registry down")) // once: the timer must act
+	src.ReportError(errors.New("registry down")) // once: the timer must act
 	if err := call(t, ec); err != nil {
 		t.Fatalf("call right after the error: %v, want success", err)
 	}
 	// The balancer's error text varies ("no children to pick from" for
 	// round_robin); the resolver logs the cause.
 	wait.For(t, 10*time.Second, "endpoints given up", func() bool { return status.Code(call(t, ec)) == codes.Unavailable })
-	u.Apply()
+	src.Update()
 	wait.For(t, 10*time.Second, "endpoints back", func() bool { return call(t, ec) == nil })
 }
 
@@ -225,7 +234,7 @@ func TestWatchRestartedAndClosed(t *testing.T) {
 
 func TestNewBuilderErrors(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	if _, err := resolver.NewBuilder("x", newFakeSource(), resolver.WithRegisterer(reg)); err != nil {
+	if _, err := resolver.NewBuilder("x", &grpckittest.Source{}, resolver.WithRegisterer(reg)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -234,11 +243,11 @@ func TestNewBuilderErrors(t *testing.T) {
 		src    resolver.Source
 		opts   []resolver.Option
 	}{
-		{"empty scheme", "", newFakeSource(), nil},
-		{"bad scheme", "1x", newFakeSource(), nil},
+		{"empty scheme", "", &grpckittest.Source{}, nil},
+		{"bad scheme", "1x", &grpckittest.Source{}, nil},
 		{"nil source", "x", nil, nil},
-		{"negative staleness", "x", newFakeSource(), []resolver.Option{resolver.WithMaxStaleness(-1)}},
-		{"same scheme same registry", "x", newFakeSource(), []resolver.Option{resolver.WithRegisterer(reg)}},
+		{"negative staleness", "x", &grpckittest.Source{}, []resolver.Option{resolver.WithMaxStaleness(-1)}},
+		{"same scheme same registry", "x", &grpckittest.Source{}, []resolver.Option{resolver.WithRegisterer(reg)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := resolver.NewBuilder(tc.scheme, tc.src, tc.opts...); err == nil {
@@ -246,7 +255,7 @@ func TestNewBuilderErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := resolver.NewBuilder("y", newFakeSource(), resolver.WithRegisterer(reg)); err != nil {
+	if _, err := resolver.NewBuilder("y", &grpckittest.Source{}, resolver.WithRegisterer(reg)); err != nil {
 		t.Errorf("second scheme on the same registry: %v, want nil", err)
 	}
 }

@@ -9,8 +9,7 @@ import (
 
 	grpcresolver "google.golang.org/grpc/resolver"
 
-	"github.com/grpckit/grpckit"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	"github.com/grpckit/grpckit/resolver"
 )
@@ -40,7 +39,7 @@ func snapshotOf(scheme string) []resolver.State {
 }
 
 func TestSnapshot(t *testing.T) {
-	src := newFakeSource()
+	src := &grpckittest.Source{}
 	now := time.Unix(1000, 0)
 	var clock atomic.Pointer[time.Time]
 	clock.Store(&now)
@@ -49,7 +48,7 @@ func TestSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	ec := dial(t, b, "svc")
-	u := src.updater(t)
+	watched(t, src, 1)
 
 	// Before the first answer: listed, not answered, no endpoints.
 	wait.For(t, 5*time.Second, "resolver listed", func() bool { return len(snapshotOf("snap")) == 1 })
@@ -57,13 +56,13 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("before the first answer: got %+v, want service svc, not answered, no endpoints", s)
 	}
 
-	u.ReportError(errors.New("not yet"))
+	src.ReportError(errors.New("not yet"))
 	if s := snapshotOf("snap")[0]; s.Answered || s.Error != "not yet" || s.Staleness != 0 {
 		t.Errorf("error before the first answer: got %+v, want not answered, error \"not yet\", staleness 0", s)
 	}
 
-	in := testsrv.Start(t, grpckit.WithLogger(quiet))
-	u.Replace(map[string]resolver.Endpoint{"a": {Addr: in.Addr, Weight: 3, Zone: "z1", Metadata: map[string]string{"k": "v"}}})
+	in := serve(t)
+	src.Replace(resolver.Endpoint{Addr: in.Addr, Weight: 3, Zone: "z1", Metadata: map[string]string{"k": "v"}})
 	wait.For(t, 10*time.Second, "calls succeed", func() bool { return call(t, ec) == nil })
 	s := snapshotOf("snap")[0]
 	if !s.Answered || len(s.Endpoints) != 1 || s.Endpoints[0].Addr != in.Addr || s.Endpoints[0].Weight != 3 || s.Endpoints[0].Zone != "z1" {
@@ -78,27 +77,27 @@ func TestSnapshot(t *testing.T) {
 	}
 
 	// Registry down: endpoints kept, error and staleness shown.
-	u.ReportError(errors.New("registry down"))
+	src.ReportError(errors.New("registry down"))
 	later := now.Add(42 * time.Second)
 	clock.Store(&later)
 	s = snapshotOf("snap")[0]
 	if len(s.Endpoints) != 1 || s.Error != "registry down" || s.Staleness != 42*time.Second {
 		t.Errorf("registry down: got %d endpoints, error %q, staleness %v; want 1, \"registry down\", 42s", len(s.Endpoints), s.Error, s.Staleness)
 	}
-	u.Apply()
+	src.Update()
 	if s := snapshotOf("snap")[0]; s.Error != "" || s.Staleness != 0 {
 		t.Errorf("in sync again: got error %q, staleness %v; want none, 0", s.Error, s.Staleness)
 	}
 }
 
 func TestSnapshotForgetsClosedResolvers(t *testing.T) {
-	src := newFakeSource()
+	src := &grpckittest.Source{}
 	b, err := resolver.NewBuilder("snapclosed", src, resolver.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := build(t, b, "snapclosed:///svc")
-	src.updater(t)
+	watched(t, src, 1)
 	if got := len(snapshotOf("snapclosed")); got != 1 {
 		t.Fatalf("live resolvers: got %d, want 1", got)
 	}
@@ -109,7 +108,7 @@ func TestSnapshotForgetsClosedResolvers(t *testing.T) {
 }
 
 func TestSnapshotGaveUp(t *testing.T) {
-	src := newFakeSource()
+	src := &grpckittest.Source{}
 	now := time.Unix(1000, 0)
 	var clock atomic.Pointer[time.Time]
 	clock.Store(&now)
@@ -119,11 +118,11 @@ func TestSnapshotGaveUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	build(t, b, "snapstale:///svc")
-	u := src.updater(t)
-	u.Replace(map[string]resolver.Endpoint{"a": {Addr: "127.0.0.1:1"}})
+	watched(t, src, 1)
+	src.Replace(resolver.Endpoint{Addr: "127.0.0.1:1"})
 	later := now.Add(11 * time.Second)
 	clock.Store(&later)
-	u.ReportError(errors.New("registry down"))
+	src.ReportError(errors.New("registry down"))
 	s := snapshotOf("snapstale")
 	if len(s) != 1 || !s[0].GaveUp || len(s[0].Endpoints) != 0 || s[0].Staleness != 11*time.Second {
 		t.Fatalf("past the max staleness: got %+v, want gave up, no endpoints, staleness 11s", s)

@@ -14,13 +14,13 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/grpckit/grpckit/internal/echo"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -184,7 +184,7 @@ const (
 
 // The server advertises its limits in its first SETTINGS frame.
 func TestAdvertisedLimits(t *testing.T) {
-	in := testsrv.Start(t)
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register)
 	r := dialRaw(t, in.Addr)
 	for _, tc := range []struct {
 		id   http2.SettingID
@@ -204,7 +204,7 @@ func TestAdvertisedLimits(t *testing.T) {
 // extra ones (REFUSED_STREAM), and the connection and its other streams
 // stay up.
 func TestStreamLimitRefusesExtraStreams(t *testing.T) {
-	in := testsrv.Start(t)
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register)
 	r := dialRaw(t, in.Addr)
 	// Bidi streams whose handlers wait for a first message: all stay open.
 	var id uint32 = 1
@@ -239,11 +239,10 @@ func TestStreamLimitRefusesExtraStreams(t *testing.T) {
 // floods, which grpc-go uses; only a client that ignores the advertised
 // limit sends one.)
 func TestOversizedMetadataFailsOnlyItsCall(t *testing.T) {
-	in := testsrv.Start(t)
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register)
 	t.Run("grpc client", func(t *testing.T) {
-		conn := testsrv.Dial(t, in.Addr)
-		c := testsrv.Echo(conn)
-		ctx := testsrv.Ctx(t, 30*time.Second)
+		c := echov1.NewEchoServiceClient(in.Dial(t))
+		ctx := grpckittest.Context(t, 30*time.Second)
 		stream, err := c.BidiStream(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -286,7 +285,7 @@ func TestOversizedMetadataFailsOnlyItsCall(t *testing.T) {
 // handshake timeout (grpc-go's own default keeps it 120 s).
 func TestSilentConnectionClosed(t *testing.T) {
 	t.Parallel()
-	in := testsrv.Start(t)
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register)
 	c, err := net.Dial("tcp", in.Addr)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +302,7 @@ func TestSilentConnectionClosed(t *testing.T) {
 // With WithMaxConnections(n), the n+1st connection is served only once
 // one of the first n closes.
 func TestMaxConnections(t *testing.T) {
-	in := testsrv.Start(t, server.WithMaxConnections(2))
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, server.WithMaxConnections(2))
 	first := dialRaw(t, in.Addr)
 	_ = dialRaw(t, in.Addr)
 	c, err := net.Dial("tcp", in.Addr) // waits in the backlog
@@ -345,7 +344,7 @@ func heapInUse() uint64 {
 // admitted; the issue measured about 270 MiB held for 1,000.)
 func TestNonReadingClientIsBounded(t *testing.T) {
 	srv := &bigStreamer{}
-	addr := testsrv.Serve(t, srv)
+	addr := grpckittest.NewServer(t, func(r grpc.ServiceRegistrar) { echov1.RegisterEchoServiceServer(r, srv) }).Addr
 	baseGoroutines := runtime.NumGoroutine()
 	baseHeap := heapInUse()
 	r := dialRaw(t, addr)
@@ -391,7 +390,7 @@ func TestNonReadingClientIsBounded(t *testing.T) {
 
 // bigStreamer answers ServerStream with Count messages of 16 KiB.
 type bigStreamer struct {
-	echo.Server
+	echov1.UnimplementedEchoServiceServer
 	calls atomic.Int64
 }
 

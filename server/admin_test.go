@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,22 +15,12 @@ import (
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/server"
 )
-
-// staticSource lists fixed endpoints and keeps them until the resolver
-// closes.
-type staticSource map[string]resolver.Endpoint
-
-func (s staticSource) Watch(ctx context.Context, _ resolver.Target, u resolver.Updater) error {
-	u.Replace(s)
-	<-ctx.Done()
-	return nil
-}
 
 // getJSON decodes the JSON served at url into v.
 func getJSON(t *testing.T, url string, v any) {
@@ -50,25 +39,22 @@ func getJSON(t *testing.T, url string, v any) {
 }
 
 func TestAdminShowsResolversAndBalancers(t *testing.T) {
-	backend := testsrv.Start(t, grpckit.WithAccessLog(false))
-	b, err := resolver.NewBuilder("admintest", staticSource{"a": {Addr: backend.Addr, Zone: "z1"}})
+	backend := grpckittest.NewServer(t, new(grpckittest.Backend).Register, grpckit.WithAccessLog(false))
+	src := &grpckittest.Source{}
+	src.Replace(resolver.Endpoint{Addr: backend.Addr, Zone: "z1"})
+	b, err := resolver.NewBuilder("admintest", src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New("admintest:///echo", client.WithInsecure(), grpckit.WithAccessLog(false),
-		client.WithDialOptions(grpc.WithResolvers(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := grpckittest.Dial(t, "admintest:///echo", grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
 	ec := echov1.NewEchoServiceClient(conn)
 	for range 3 {
-		if _, err := ec.Echo(testsrv.Ctx(t, 5*time.Second), &echov1.EchoRequest{Message: "x"}); err != nil {
+		if _, err := ec.Echo(grpckittest.Context(t, 5*time.Second), &echov1.EchoRequest{Message: "x"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	adm := testsrv.Start(t, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
+	adm := grpckittest.NewServer(t, nil, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
 	base := "http://" + adm.Server.AdminAddr().String()
 
 	var rs []resolver.State
@@ -141,7 +127,7 @@ func TestAdminPprofOptIn(t *testing.T) {
 		{"opted in cmdline", []server.Option{server.WithPprof(true)}, "/debug/pprof/cmdline", http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := testsrv.Start(t, append(tc.opts, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))...)
+			in := grpckittest.NewServer(t, nil, append(tc.opts, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))...)
 			if got := get(t, "http://"+in.Server.AdminAddr().String()+tc.path, nil); got != tc.want {
 				t.Errorf("GET %s: got %d, want %d", tc.path, got, tc.want)
 			}
@@ -152,7 +138,7 @@ func TestAdminPprofOptIn(t *testing.T) {
 // The admin handler mounts on the user's own mux behind the user's own
 // authentication, without WithAdmin.
 func TestAdminHandlerBehindOwnAuth(t *testing.T) {
-	in := testsrv.Start(t, grpckit.WithAccessLog(false))
+	in := grpckittest.NewServer(t, nil, grpckit.WithAccessLog(false))
 	if in.Server.AdminAddr() != nil {
 		t.Fatalf("AdminAddr without WithAdmin: got %v, want nil", in.Server.AdminAddr())
 	}
@@ -191,7 +177,7 @@ func requireToken(token string, h http.Handler) http.Handler {
 // that never finishes its request (before: both were kept forever).
 func TestAdminClosesIdleAndSlowConnections(t *testing.T) {
 	t.Parallel()
-	in := testsrv.Start(t, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
+	in := grpckittest.NewServer(t, nil, server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
 	addr := in.Server.AdminAddr().String()
 	for _, tc := range []struct {
 		name  string

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -44,22 +44,24 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 
 func TestAccessLog(t *testing.T) {
 	slogs, clogs := &syncBuffer{}, &syncBuffer{}
-	in := testsrv.Start(t, grpckit.WithLogger(slog.New(slog.NewJSONHandler(slogs, nil))))
-	conn := testsrv.Dial(t, in.Addr, grpckit.WithLogger(slog.New(slog.NewJSONHandler(clogs, nil))))
-	ec := testsrv.Echo(conn)
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register, grpckit.WithLogger(slog.New(slog.NewJSONHandler(slogs, nil))))
+	conn := in.Dial(t, grpckit.WithLogger(slog.New(slog.NewJSONHandler(clogs, nil))))
+	ec := echov1.NewEchoServiceClient(conn)
+	ctx := grpckittest.Context(t, 10*time.Second)
 
 	for _, tc := range []struct {
-		msg   string
+		fail  codes.Code
 		code  string
 		level string
 	}{
-		{"hello", "OK", "INFO"},
-		{"code InvalidArgument", "InvalidArgument", "WARN"},
-		{"code Unavailable", "Unavailable", "ERROR"},
+		{codes.OK, "OK", "INFO"},
+		{codes.InvalidArgument, "InvalidArgument", "WARN"},
+		{codes.Unavailable, "Unavailable", "ERROR"},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
-			_, _ = ec.Echo(ctx, &echov1.EchoRequest{Message: tc.msg})
+			b.Faults.Next(1, grpckittest.Fault{Code: tc.fail})
+			_, _ = ec.Echo(ctx, &echov1.EchoRequest{Message: "hello"})
 			// The server logs after it has sent the response: poll.
 			wait.For(t, 5*time.Second, "the server log line", func() bool { return strings.Count(slogs.String(), "\n") == 1 })
 			for _, side := range []struct {
@@ -112,13 +114,15 @@ func TestAccessLog(t *testing.T) {
 func TestAccessLogOffAndFiltered(t *testing.T) {
 	buf := &syncBuffer{}
 	warnOnly := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	in := testsrv.Start(t, grpckit.WithLogger(warnOnly))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithAccessLog(false)))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register, grpckit.WithLogger(warnOnly))
+	ec := echov1.NewEchoServiceClient(in.Dial(t, grpckit.WithAccessLog(false)))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "quiet"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "code NotFound"}); status.Code(err) != codes.NotFound {
+	b.Faults.Next(1, grpckittest.Fault{Code: codes.NotFound})
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "not found"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("got %v, want NotFound", err)
 	}
 	wait.For(t, 5*time.Second, "the warning line", func() bool { return strings.Contains(buf.String(), "grpc.code=NotFound") })
@@ -155,9 +159,10 @@ func sample(t *testing.T, text, prefix string) string {
 
 func TestMetricsOnAdminEndpoint(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	in := testsrv.Start(t, grpckit.WithMetrics(reg), server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithMetrics(reg), grpckit.WithAccessLog(false)))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register, grpckit.WithMetrics(reg), server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
+	ec := echov1.NewEchoServiceClient(in.Dial(t, grpckit.WithMetrics(reg), grpckit.WithAccessLog(false)))
+	ctx := grpckittest.Context(t, 10*time.Second)
 
 	const ok, notFound = 5, 3
 	for range ok {
@@ -165,8 +170,9 @@ func TestMetricsOnAdminEndpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	b.Faults.Next(notFound, grpckittest.Fault{Code: codes.NotFound})
 	for range notFound {
-		_, _ = ec.Echo(ctx, &echov1.EchoRequest{Message: "code NotFound"})
+		_, _ = ec.Echo(ctx, &echov1.EchoRequest{Message: "not found"})
 	}
 	ss, err := ec.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "s", Count: 4})
 	if err != nil {
@@ -239,11 +245,11 @@ func TestMetricsOnAdminEndpoint(t *testing.T) {
 }
 
 func TestMetricsDefaultRegistryIsOwn(t *testing.T) {
-	in := testsrv.Start(t)
+	in := grpckittest.NewServer(t, nil)
 	if in.Server.Registry() == nil || in.Server.Registry() == prometheus.DefaultRegisterer {
 		t.Fatal("server metrics: want a registry of its own by default")
 	}
-	off := testsrv.Start(t, grpckit.WithMetrics(nil))
+	off := grpckittest.NewServer(t, nil, grpckit.WithMetrics(nil))
 	if off.Server.Registry() != nil {
 		t.Fatal("WithMetrics(nil): want metrics off")
 	}
@@ -256,13 +262,17 @@ func TestTracePropagation(t *testing.T) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 
-	leaf := testsrv.Start(t, grpckit.WithTracerProvider(tp), grpckit.WithLogger(logger))
-	leafConn := testsrv.Dial(t, leaf.Addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false))
+	leaf := grpckittest.NewServer(t, new(grpckittest.Backend).Register, grpckit.WithTracerProvider(tp), grpckit.WithLogger(logger))
+	next := echov1.NewEchoServiceClient(leaf.Dial(t, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
 
-	midAddr := testsrv.Serve(t, &testsrv.Relay{Next: testsrv.Echo(leafConn)}, grpckit.WithTracerProvider(tp), grpckit.WithLogger(logger))
-	ec := testsrv.Echo(testsrv.Dial(t, midAddr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
+	// The middle hop calls the leaf with the context it was called with.
+	relay := &grpckittest.Backend{Handler: func(ctx context.Context, _ *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+		return next.Echo(ctx, &echov1.EchoRequest{Message: "leaf"})
+	}}
+	mid := grpckittest.NewServer(t, relay.Register, grpckit.WithTracerProvider(tp), grpckit.WithLogger(logger))
+	ec := echov1.NewEchoServiceClient(mid.Dial(t, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
 
-	ctx, root := tp.Tracer("test").Start(testsrv.Ctx(t, 10*time.Second), "root")
+	ctx, root := tp.Tracer("test").Start(grpckittest.Context(t, 10*time.Second), "root")
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
 		t.Fatal(err)
 	}
@@ -291,9 +301,9 @@ func TestTracePropagation(t *testing.T) {
 func TestExemplarsCarryTraceID(t *testing.T) {
 	tp := sdktrace.NewTracerProvider()
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	in := testsrv.Start(t, grpckit.WithTracerProvider(tp), server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
-	ctx, root := tp.Tracer("test").Start(testsrv.Ctx(t, 10*time.Second), "root")
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, grpckit.WithTracerProvider(tp), server.WithAdmin("127.0.0.1:0"), grpckit.WithAccessLog(false))
+	ec := echov1.NewEchoServiceClient(in.Dial(t, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
+	ctx, root := tp.Tracer("test").Start(grpckittest.Context(t, 10*time.Second), "root")
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
 )
@@ -98,9 +98,9 @@ func TestInterceptorOrder(t *testing.T) {
 				opts = append(opts, server.WithOrder(tc.order...))
 				wantSeq = names(tc.order)
 			}
-			in := testsrv.Start(t, opts...)
-			ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
-			ctx := testsrv.Ctx(t, 10*time.Second)
+			in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, opts...)
+			ec := echov1.NewEchoServiceClient(in.Dial(t))
+			ctx := grpckittest.Context(t, 10*time.Second)
 
 			if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
 				t.Fatal(err)
@@ -126,9 +126,11 @@ func TestInterceptorOrder(t *testing.T) {
 // outside it see the Internal it produces, so metrics and logs record it.
 func TestRecoveryPosition(t *testing.T) {
 	rec := &recorder{codes: map[string]codes.Code{}}
-	in := testsrv.Start(t, append(rec.options(), grpckit.WithLogger(slog.New(slog.DiscardHandler)))...)
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	b.Faults.Next(1, grpckittest.Fault{Panic: true})
+	in := grpckittest.NewServer(t, b.Register, append(rec.options(), grpckit.WithLogger(slog.New(slog.DiscardHandler)))...)
+	ec := echov1.NewEchoServiceClient(in.Dial(t))
+	ctx := grpckittest.Context(t, 10*time.Second)
 
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "panic"}); status.Code(err) != codes.Internal {
 		t.Fatalf("got %v, want Internal", err)

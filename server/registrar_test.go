@@ -11,7 +11,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	"github.com/grpckit/grpckit/server"
 )
@@ -70,7 +70,7 @@ func TestRegistrarLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := lis.Addr().String()
-	conn := testsrv.Dial(t, addr)
+	conn := grpckittest.Dial(t, "passthrough:///"+addr)
 	reg.status = func() healthpb.HealthCheckResponse_ServingStatus {
 		// The in-process health server answers without the network.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

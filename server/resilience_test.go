@@ -13,10 +13,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/shed"
 	"github.com/grpckit/grpckit/internal/clock"
-	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -54,9 +54,10 @@ func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map
 func TestWithRateLimit(t *testing.T) {
 	var fake clock.Fake
 	reg := prometheus.NewRegistry()
-	in := testsrv.Start(t, grpckit.WithMetrics(reg), server.WithRateLimit(10, 3, ratelimit.WithClock(fake.Now)))
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register, grpckit.WithMetrics(reg), server.WithRateLimit(10, 3, ratelimit.WithClock(fake.Now)))
+	c := echov1.NewEchoServiceClient(in.Dial(t))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	rejected := 0
 	for range 3 + 2 {
 		if echoCode(ctx, c, "hi") == codes.ResourceExhausted {
@@ -66,7 +67,7 @@ func TestWithRateLimit(t *testing.T) {
 	if rejected != 2 {
 		t.Errorf("burst of 5 with burst 3: got %d ResourceExhausted, want 2", rejected)
 	}
-	if got := in.Echo.Calls(); got != 3 {
+	if got := b.Faults.Calls(); got != 3 {
 		t.Errorf("handler calls: got %d, want 3", got)
 	}
 	if got := counterValue(t, reg, "grpckit_ratelimit_rejected_total", map[string]string{"limiter": "server_rate", "reason": "rate"}); got != 2 {
@@ -76,10 +77,10 @@ func TestWithRateLimit(t *testing.T) {
 
 func TestWithRateLimitKeyed(t *testing.T) {
 	var fake clock.Fake
-	in := testsrv.Start(t, server.WithRateLimit(1, 2,
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, server.WithRateLimit(1, 2,
 		ratelimit.WithKey(ratelimit.ByMetadata("tenant")), ratelimit.WithClock(fake.Now)))
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	c := echov1.NewEchoServiceClient(in.Dial(t))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	noisy := metadata.AppendToOutgoingContext(ctx, "tenant", "noisy")
 	quiet := metadata.AppendToOutgoingContext(ctx, "tenant", "quiet")
 	rejected := 0
@@ -100,19 +101,21 @@ func TestWithRateLimitKeyed(t *testing.T) {
 
 func TestWithConcurrencyLimit(t *testing.T) {
 	const limit, extra = 2, 3
-	in := testsrv.Start(t, server.WithConcurrencyLimit(limit))
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	slow, cancel := context.WithCancel(testsrv.Ctx(t, 20*time.Second))
+	b := &grpckittest.Backend{}
+	b.Faults.Next(limit, grpckittest.Fault{Hang: true})
+	in := grpckittest.NewServer(t, b.Register, server.WithConcurrencyLimit(limit))
+	c := echov1.NewEchoServiceClient(in.Dial(t))
+	slow, cancel := context.WithCancel(grpckittest.Context(t, 20*time.Second))
 	var wg sync.WaitGroup
 	for range limit {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = echoCode(slow, c, "sleep 20s")
+			_ = echoCode(slow, c, "hang")
 		}()
 	}
-	wait.For(t, 10*time.Second, "condition", func() bool { return in.Echo.Calls() == limit })
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	wait.For(t, 10*time.Second, "condition", func() bool { return b.Faults.Calls() == limit })
+	ctx := grpckittest.Context(t, 10*time.Second)
 	rejected := 0
 	for range extra {
 		if echoCode(ctx, c, "hi") == codes.ResourceExhausted {
@@ -131,9 +134,10 @@ func TestWithLoadShedding(t *testing.T) {
 	// With a fake clock every call takes 0 s: after one complete bucket the
 	// estimate is 0 in flight, and the floor of 1 is the limit.
 	var fake clock.Fake
-	in := testsrv.Start(t, server.WithLoadShedding(shed.WithClock(fake.Now), shed.WithWindow(time.Second, 10), shed.WithMinLimit(1)))
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register, server.WithLoadShedding(shed.WithClock(fake.Now), shed.WithWindow(time.Second, 10), shed.WithMinLimit(1)))
+	c := echov1.NewEchoServiceClient(in.Dial(t))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	for range 5 {
 		if code := echoCode(ctx, c, "hi"); code != codes.OK {
 			t.Fatalf("warm-up: got %v, want OK", code)
@@ -142,8 +146,9 @@ func TestWithLoadShedding(t *testing.T) {
 	fake.Advance(100 * time.Millisecond)
 	slow, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = echoCode(slow, c, "sleep 20s") }()
-	wait.For(t, 10*time.Second, "condition", func() bool { return in.Echo.Calls() == 6 })
+	b.Faults.Next(1, grpckittest.Fault{Hang: true})
+	go func() { defer close(done); _ = echoCode(slow, c, "hang") }()
+	wait.For(t, 10*time.Second, "condition", func() bool { return b.Faults.Calls() == 6 })
 	if code := echoCode(ctx, c, "hi"); code != codes.ResourceExhausted {
 		t.Errorf("call beyond the limit of 1: got %v, want ResourceExhausted", code)
 	}

@@ -21,8 +21,8 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/testcert"
-	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -48,8 +48,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// waitFor polls cond until it holds or d passes.
-
 func TestAllCallShapes(t *testing.T) {
 	pair, err := testcert.New()
 	if err != nil {
@@ -64,20 +62,10 @@ func TestAllCallShapes(t *testing.T) {
 		{name: "tls", sopt: []server.Option{grpckit.WithTLS(pair.Server)}, copt: []client.Option{grpckit.WithTLS(pair.Client)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := testsrv.Start(t, tc.sopt...)
-			var conn *client.Conn
-			if tc.name == "tls" {
-				c, err := client.New("passthrough:///"+in.Addr, tc.copt...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = c.Close() })
-				conn = c
-			} else {
-				conn = testsrv.Dial(t, in.Addr)
-			}
-			ec := testsrv.Echo(conn)
-			ctx := testsrv.Ctx(t, 10*time.Second)
+			b := &grpckittest.Backend{}
+			in := grpckittest.NewServer(t, b.Register, tc.sopt...)
+			ec := echov1.NewEchoServiceClient(in.Dial(t, tc.copt...))
+			ctx := grpckittest.Context(t, 10*time.Second)
 
 			r, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 			if err != nil || r.GetMessage() != "hi" {
@@ -136,7 +124,7 @@ func TestAllCallShapes(t *testing.T) {
 			if _, err := bs.Recv(); !errors.Is(err, io.EOF) {
 				t.Fatalf("bidi end: got %v, want io.EOF", err)
 			}
-			if n := in.Echo.Calls(); n != 4 {
+			if n := b.Faults.Calls(); n != 4 {
 				t.Fatalf("server saw %d calls, want 4", n)
 			}
 		})
@@ -149,9 +137,9 @@ func healthStatus(ctx context.Context, conn grpc.ClientConnInterface, service st
 }
 
 func TestHealthAndShutdownDrain(t *testing.T) {
-	in := testsrv.Start(t, server.WithDrainDelay(300*time.Millisecond))
-	conn := testsrv.Dial(t, in.Addr)
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, server.WithDrainDelay(300*time.Millisecond))
+	conn := in.Dial(t)
+	ctx := grpckittest.Context(t, 10*time.Second)
 
 	for _, svc := range []string{"", "grpckit.echo.v1.EchoService"} {
 		st, err := healthStatus(ctx, conn, svc)
@@ -179,7 +167,7 @@ func TestHealthAndShutdownDrain(t *testing.T) {
 	if err != nil || st != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("health during drain = %v, %v; want NOT_SERVING", st, err)
 	}
-	if _, err := testsrv.Echo(conn).Echo(ctx, &echov1.EchoRequest{Message: "still here"}); err != nil {
+	if _, err := echov1.NewEchoServiceClient(conn).Echo(ctx, &echov1.EchoRequest{Message: "still here"}); err != nil {
 		t.Fatalf("call during drain: %v, want success", err)
 	}
 	select {
@@ -190,7 +178,7 @@ func TestHealthAndShutdownDrain(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown blocked by a health Watch stream")
 	}
-	if err := in.Wait(5 * time.Second); !errors.Is(err, server.ErrServerClosed) {
+	if err := in.Wait(grpckittest.Context(t, 5*time.Second)); !errors.Is(err, server.ErrServerClosed) {
 		t.Fatalf("Serve returned %v, want ErrServerClosed", err)
 	}
 }
@@ -211,8 +199,8 @@ func TestSetServingStatus(t *testing.T) {
 		_ = srv.Close()
 		<-served
 	}()
-	conn := testsrv.Dial(t, lis.Addr().String())
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	conn := grpckittest.Dial(t, "passthrough:///"+lis.Addr().String())
+	ctx := grpckittest.Context(t, 10*time.Second)
 	if st, err := healthStatus(ctx, conn, "custom"); err != nil || st != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("custom before = %v, %v; want NOT_SERVING kept by Serve", st, err)
 	}
@@ -226,7 +214,7 @@ func TestSetServingStatus(t *testing.T) {
 }
 
 func listServices(t *testing.T, conn grpc.ClientConnInterface) ([]string, error) {
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	s, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
 	if err != nil {
 		return nil, err
@@ -253,8 +241,8 @@ func listServices(t *testing.T, conn grpc.ClientConnInterface) ([]string, error)
 
 func TestReflection(t *testing.T) {
 	t.Run("on by default", func(t *testing.T) {
-		in := testsrv.Start(t)
-		names, err := listServices(t, testsrv.Dial(t, in.Addr))
+		in := grpckittest.NewServer(t, new(grpckittest.Backend).Register)
+		names, err := listServices(t, in.Dial(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,8 +254,8 @@ func TestReflection(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		in := testsrv.Start(t, server.WithReflection(false))
-		_, err := listServices(t, testsrv.Dial(t, in.Addr))
+		in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, server.WithReflection(false))
+		_, err := listServices(t, in.Dial(t))
 		if status.Code(err) != codes.Unimplemented {
 			t.Fatalf("reflection off: got %v, want Unimplemented", err)
 		}
@@ -286,10 +274,13 @@ func TestPanicRecovery(t *testing.T) {
 
 func testPanicRecovery(t *testing.T, opts ...server.Option) {
 	logs := &syncBuffer{}
-	in := testsrv.Start(t, append([]server.Option{grpckit.WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, opts...)...)
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register, append([]server.Option{grpckit.WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, opts...)...)
+	ec := echov1.NewEchoServiceClient(in.Dial(t))
+	ctx := grpckittest.Context(t, 10*time.Second)
 
+	// The unary call's handler panics, then the stream's.
+	b.Faults.Next(2, grpckittest.Fault{Panic: true})
 	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "panic"})
 	if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != "internal error" {
 		t.Fatalf("panicking unary call: got %v, want Internal \"internal error\"", err)
@@ -298,7 +289,10 @@ func testPanicRecovery(t *testing.T, opts ...server.Option) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bs.Send(&echov1.BidiStreamRequest{Message: "panic"}); err != nil {
+	// The handler panics as the stream starts: the server may have ended
+	// the stream before the message goes out (io.EOF); its status comes
+	// with Recv.
+	if err := bs.Send(&echov1.BidiStreamRequest{Message: "panic"}); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
 	}
 	if _, err := bs.Recv(); status.Code(err) != codes.Internal || strings.Contains(err.Error(), "goroutine") {
@@ -308,7 +302,8 @@ func testPanicRecovery(t *testing.T, opts ...server.Option) {
 		t.Fatalf("call after panic = %v, %v; want success", r, err)
 	}
 	out := logs.String()
-	for _, want := range []string{`"grpc.method":"Echo"`, `"grpc.method":"BidiStream"`, "echo: asked to panic", "goroutine ", "echo.behave"} {
+	for _, want := range []string{`"grpc.method":"Echo"`, `"grpc.method":"BidiStream"`, "grpckittest: injected panic", "goroutine ",
+		"grpckittest.(*Backend).Echo", "grpckittest.(*Backend).BidiStream"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
@@ -316,19 +311,21 @@ func testPanicRecovery(t *testing.T, opts ...server.Option) {
 }
 
 func TestShutdownLetsInFlightFinish(t *testing.T) {
-	in := testsrv.Start(t)
-	conn := testsrv.Dial(t, in.Addr)
-	ec := testsrv.Echo(conn)
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register)
+	conn := in.Dial(t)
+	ec := echov1.NewEchoServiceClient(conn)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	if err := conn.WaitForReady(ctx); err != nil {
 		t.Fatal(err)
 	}
+	b.Faults.Next(1, grpckittest.Fault{Delay: 400 * time.Millisecond})
 	slow := make(chan error, 1)
 	go func() {
-		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "sleep 400ms"})
+		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "slow"})
 		slow <- err
 	}()
-	wait.For(t, 5*time.Second, "the slow call to arrive", func() bool { return in.Echo.Calls() == 1 })
+	wait.For(t, 5*time.Second, "the slow call to arrive", func() bool { return b.Faults.Calls() == 1 })
 
 	done := make(chan error, 1)
 	go func() { done <- in.Server.Shutdown(ctx) }()
@@ -343,21 +340,23 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
-	if err := in.Wait(5 * time.Second); !errors.Is(err, server.ErrServerClosed) {
+	if err := in.Wait(grpckittest.Context(t, 5*time.Second)); !errors.Is(err, server.ErrServerClosed) {
 		t.Fatalf("Serve = %v, want ErrServerClosed", err)
 	}
 }
 
 func TestShutdownDeadlineForcesStop(t *testing.T) {
-	in := testsrv.Start(t)
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	ctx := testsrv.Ctx(t, 20*time.Second)
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register)
+	ec := echov1.NewEchoServiceClient(in.Dial(t))
+	ctx := grpckittest.Context(t, 20*time.Second)
+	b.Faults.Next(1, grpckittest.Fault{Hang: true})
 	slow := make(chan error, 1)
 	go func() {
-		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "sleep 10s"})
+		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hang"})
 		slow <- err
 	}()
-	wait.For(t, 5*time.Second, "the slow call to arrive", func() bool { return in.Echo.Calls() == 1 })
+	wait.For(t, 5*time.Second, "the slow call to arrive", func() bool { return b.Faults.Calls() == 1 })
 
 	sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -397,9 +396,9 @@ func TestServeAfterClose(t *testing.T) {
 }
 
 func TestMaxRecvMsgSize(t *testing.T) {
-	in := testsrv.Start(t, grpckit.WithMaxRecvMsgSize(1024))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, grpckit.WithMaxRecvMsgSize(1024))
+	ec := echov1.NewEchoServiceClient(in.Dial(t))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: strings.Repeat("x", 2048)}); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("oversized request: got %v, want ResourceExhausted", err)
 	}
@@ -454,13 +453,15 @@ func TestOnlyRecoveryCoversRawOptions(t *testing.T) {
 		}
 		return h(srv, ss)
 	}
-	in := testsrv.Start(t, grpckit.WithAccessLog(false), grpckit.WithMetrics(nil),
+	b := &grpckittest.Backend{}
+	in := grpckittest.NewServer(t, b.Register, grpckit.WithAccessLog(false), grpckit.WithMetrics(nil),
 		grpckit.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 		server.WithServerOptions(grpc.UnaryInterceptor(panicky), grpc.ChainStreamInterceptor(panickyStream),
 			grpc.UnknownServiceHandler(func(any, grpc.ServerStream) error { panic("unknown service") })))
-	conn := testsrv.Dial(t, in.Addr)
-	ec := testsrv.Echo(conn)
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	conn := in.Dial(t)
+	ec := echov1.NewEchoServiceClient(conn)
+	ctx := grpckittest.Context(t, 10*time.Second)
+	b.Faults.Next(1, grpckittest.Fault{Panic: true}) // the handler of the first call
 	for _, msg := range []string{"panic", "interceptor panic"} {
 		if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: msg}); status.Code(err) != codes.Internal {
 			t.Errorf("unary %q: got %v, want Internal", msg, err)

@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -12,14 +13,16 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/recovery"
+	"github.com/grpckit/grpckit/internal/baregrpc"
 	"github.com/grpckit/grpckit/internal/clock"
-	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
@@ -28,14 +31,24 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const echoMethod = "/grpckit.echo.v1.EchoService/Echo"
 
-// dial starts an echo server and a client guarded by p.
-func dial(t *testing.T, p breaker.Policy) (*testsrv.Instance, echov1.EchoServiceClient) {
+// backend starts an echo backend on a bare grpc-go server, with recovery
+// (a panicking handler answers Internal), and returns it and its address.
+func backend(t *testing.T) (*grpckittest.Backend, string) {
 	t.Helper()
-	in := testsrv.Start(t)
-	conn := testsrv.Dial(t, in.Addr, client.WithoutBreaker(), // the builder's own
-		client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(p)),
-		client.WithStreamInterceptor(client.SlotBreaker, breaker.StreamClientInterceptor(p)))
-	return in, testsrv.Echo(conn)
+	b := &grpckittest.Backend{}
+	quiet := recovery.WithLogger(slog.New(slog.DiscardHandler))
+	return b, baregrpc.Serve(t, b.Register, grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(quiet)),
+		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(quiet)))
+}
+
+// dial starts an echo backend and a bare grpc-go client guarded by p.
+func dial(t *testing.T, p breaker.Policy) (*grpckittest.Backend, echov1.EchoServiceClient) {
+	t.Helper()
+	b, addr := backend(t)
+	conn := baregrpc.Dial(t, addr,
+		grpc.WithChainUnaryInterceptor(breaker.UnaryClientInterceptor(p)),
+		grpc.WithChainStreamInterceptor(breaker.StreamClientInterceptor(p)))
+	return b, echov1.NewEchoServiceClient(conn)
 }
 
 func call(ctx context.Context, c echov1.EchoServiceClient, msg string) error {
@@ -52,10 +65,11 @@ func TestTripAndRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, c := dial(t, b)
-	ctx := testsrv.Ctx(t, 20*time.Second)
+	ctx := grpckittest.Context(t, 20*time.Second)
 
+	in.Faults.Next(3, grpckittest.Fault{Code: codes.Unavailable})
 	for i := range 3 {
-		if code := status.Code(call(ctx, c, "code Unavailable")); code != codes.Unavailable {
+		if code := status.Code(call(ctx, c, "fail")); code != codes.Unavailable {
 			t.Fatalf("failing call %d: got %v, want Unavailable", i, code)
 		}
 	}
@@ -72,7 +86,7 @@ func TestTripAndRecover(t *testing.T) {
 			t.Errorf("message: got %q, want %q", msg, breaker.Message)
 		}
 	}
-	if got := in.Echo.Calls(); got != 3 {
+	if got := in.Faults.Calls(); got != 3 {
 		t.Fatalf("server calls while open: got %d, want 3", got)
 	}
 	if got := b.States(); len(got) != 1 || got[echoMethod] != gobreaker.StateOpen {
@@ -85,8 +99,9 @@ func TestTripAndRecover(t *testing.T) {
 	// After the timeout one probe goes through; others wait their turn.
 	fake.Advance(5 * time.Second)
 	probe := make(chan error, 1)
-	go func() { probe <- call(ctx, c, "sleep 1s") }()
-	wait.For(t, 10*time.Second, "condition", func() bool { return in.Echo.Calls() == 4 })
+	in.Faults.Next(1, grpckittest.Fault{Delay: time.Second})
+	go func() { probe <- call(ctx, c, "slow") }()
+	wait.For(t, 10*time.Second, "condition", func() bool { return in.Faults.Calls() == 4 })
 	if err := call(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
 		t.Errorf("second call while half-open: got %v, want ErrRejected", err)
 	}
@@ -101,7 +116,7 @@ func TestTripAndRecover(t *testing.T) {
 			t.Fatalf("closed breaker: got %v, want success", err)
 		}
 	}
-	if got := in.Echo.Calls(); got != 7 {
+	if got := in.Faults.Calls(); got != 7 {
 		t.Errorf("server calls: got %d, want 7", got)
 	}
 	if got := metric(t, reg, "grpckit_breaker_state", "key", echoMethod); got != 0 {
@@ -118,16 +133,17 @@ func TestFailedProbeReopens(t *testing.T) {
 	var fake clock.Fake
 	b, _ := breaker.New("test", breaker.WithThreshold(1), breaker.WithTimeout(time.Second), breaker.WithClock(fake.Now))
 	in, c := dial(t, b)
-	ctx := testsrv.Ctx(t, 10*time.Second)
-	_ = call(ctx, c, "code Unavailable")
+	ctx := grpckittest.Context(t, 10*time.Second)
+	in.Faults.Next(2, grpckittest.Fault{Code: codes.Unavailable})
+	_ = call(ctx, c, "fail")
 	fake.Advance(time.Second)
-	if code := status.Code(call(ctx, c, "code Unavailable")); code != codes.Unavailable {
+	if code := status.Code(call(ctx, c, "fail")); code != codes.Unavailable {
 		t.Fatalf("probe: got %v, want Unavailable from the server", code)
 	}
 	if err := call(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
 		t.Fatalf("after a failed probe: got %v, want ErrRejected", err)
 	}
-	if got := in.Echo.Calls(); got != 2 {
+	if got := in.Faults.Calls(); got != 2 {
 		t.Errorf("server calls: got %d, want 2", got)
 	}
 }
@@ -150,10 +166,11 @@ func TestFailureCodes(t *testing.T) {
 	} {
 		t.Run(tc.code.String(), func(t *testing.T) {
 			b, _ := breaker.New("test", breaker.WithThreshold(2))
-			_, c := dial(t, b)
-			ctx := testsrv.Ctx(t, 10*time.Second)
+			in, c := dial(t, b)
+			in.Faults.Always(grpckittest.Fault{Code: tc.code})
+			ctx := grpckittest.Context(t, 10*time.Second)
 			for range 4 {
-				_ = call(ctx, c, "code "+tc.code.String())
+				_ = call(ctx, c, "fail")
 			}
 			want := gobreaker.StateClosed
 			if tc.trip {
@@ -166,13 +183,15 @@ func TestFailureCodes(t *testing.T) {
 	}
 	t.Run("custom", func(t *testing.T) {
 		b, _ := breaker.New("test", breaker.WithThreshold(1), breaker.WithFailureCodes(codes.NotFound))
-		_, c := dial(t, b)
-		ctx := testsrv.Ctx(t, 10*time.Second)
-		_ = call(ctx, c, "code Unavailable")
+		in, c := dial(t, b)
+		in.Faults.Next(1, grpckittest.Fault{Code: codes.Unavailable})
+		in.Faults.Next(1, grpckittest.Fault{Code: codes.NotFound})
+		ctx := grpckittest.Context(t, 10*time.Second)
+		_ = call(ctx, c, "fail")
 		if got := b.State(echoMethod); got != gobreaker.StateClosed {
 			t.Errorf("Unavailable with failure codes {NotFound}: got %v, want closed", got)
 		}
-		_ = call(ctx, c, "code NotFound")
+		_ = call(ctx, c, "fail")
 		if got := b.State(echoMethod); got != gobreaker.StateOpen {
 			t.Errorf("NotFound with failure codes {NotFound}: got %v, want open", got)
 		}
@@ -201,40 +220,42 @@ func TestCallersOwnFailuresDoNotCount(t *testing.T) {
 		t.Cleanup(cancel)
 		return ctx
 	}
-	live := func(t *testing.T) context.Context { return testsrv.Ctx(t, 10*time.Second) }
+	live := func(t *testing.T) context.Context { return grpckittest.Context(t, 10*time.Second) }
 	for _, tc := range []struct {
 		name     string
 		ctx      func(*testing.T) context.Context
-		msg      string
+		fault    grpckittest.Fault
 		wantCode codes.Code
 	}{
-		{"deadline passed before the call", expired, "hi", codes.DeadlineExceeded},
-		{"tight deadline on a slow call", tight, "sleep 10s", codes.DeadlineExceeded},
-		{"cancelled in flight", cancelled, "sleep 10s", codes.Canceled},
-		{"plain Go error from the handler", live, "code Unknown", codes.Unknown},
-		{"handler panic", live, "panic", codes.Internal},
-		{"data loss from the handler", live, "code DataLoss", codes.DataLoss},
+		{"deadline passed before the call", expired, grpckittest.Fault{}, codes.DeadlineExceeded},
+		{"tight deadline on a slow call", tight, grpckittest.Fault{Hang: true}, codes.DeadlineExceeded},
+		{"cancelled in flight", cancelled, grpckittest.Fault{Hang: true}, codes.Canceled},
+		{"plain Go error from the handler", live, grpckittest.Fault{Code: codes.Unknown}, codes.Unknown},
+		{"handler panic", live, grpckittest.Fault{Panic: true}, codes.Internal},
+		{"data loss from the handler", live, grpckittest.Fault{Code: codes.DataLoss}, codes.DataLoss},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := breaker.New("test")
-			_, c := dial(t, b)
+			in, c := dial(t, b)
 			// A ready connection: the calls below are judged, not excluded
 			// for want of one.
-			if err := call(testsrv.Ctx(t, 10*time.Second), c, "hi"); err != nil {
+			if err := call(grpckittest.Context(t, 10*time.Second), c, "hi"); err != nil {
 				t.Fatal(err)
 			}
+			in.Faults.Always(tc.fault)
 			for i := range 2 * breaker.DefaultThreshold {
-				if got := status.Code(call(tc.ctx(t), c, tc.msg)); got != tc.wantCode {
+				if got := status.Code(call(tc.ctx(t), c, "hi")); got != tc.wantCode {
 					t.Fatalf("call %d: got %v, want %v", i, got, tc.wantCode)
 				}
 			}
+			in.Faults.Reset()
 			if got := b.State(echoMethod); got != gobreaker.StateClosed {
 				t.Fatalf("state after %d calls: got %v, want closed", 2*breaker.DefaultThreshold, got)
 			}
 			if got := b.Counts(echoMethod).TotalFailures; got != 0 {
 				t.Errorf("failures counted: got %d, want 0", got)
 			}
-			if err := call(testsrv.Ctx(t, 10*time.Second), c, "hi"); err != nil {
+			if err := call(grpckittest.Context(t, 10*time.Second), c, "hi"); err != nil {
 				t.Errorf("next call: got %v, want success", err)
 			}
 		})
@@ -247,10 +268,11 @@ func TestCallersOwnFailuresDoNotCount(t *testing.T) {
 func TestHungBackendOpens(t *testing.T) {
 	t.Run("own deadline with a fair budget", func(t *testing.T) {
 		b, _ := breaker.New("test", breaker.WithThreshold(2), breaker.WithMinBudget(100*time.Millisecond))
-		_, c := dial(t, b)
+		in, c := dial(t, b)
+		in.Faults.Always(grpckittest.Fault{Hang: true})
 		for i := range 2 {
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			err := call(ctx, c, "sleep 1m")
+			err := call(ctx, c, "hang")
 			cancel()
 			if got := status.Code(err); got != codes.DeadlineExceeded {
 				t.Fatalf("call %d: got %v, want DeadlineExceeded", i, got)
@@ -262,9 +284,10 @@ func TestHungBackendOpens(t *testing.T) {
 	})
 	t.Run("returned by the server", func(t *testing.T) {
 		b, _ := breaker.New("test", breaker.WithThreshold(2))
-		_, c := dial(t, b)
+		in, c := dial(t, b)
+		in.Faults.Always(grpckittest.Fault{Code: codes.DeadlineExceeded})
 		for range 2 {
-			_ = call(testsrv.Ctx(t, 10*time.Second), c, "code DeadlineExceeded")
+			_ = call(grpckittest.Context(t, 10*time.Second), c, "fail")
 		}
 		if got := b.State(echoMethod); got != gobreaker.StateOpen {
 			t.Errorf("state: got %v, want open", got)
@@ -278,9 +301,10 @@ func TestHungBackendOpens(t *testing.T) {
 func TestKeys(t *testing.T) {
 	t.Run("per method", func(t *testing.T) {
 		b, _ := breaker.New("test", breaker.WithThreshold(1))
-		_, c := dial(t, b)
-		ctx := testsrv.Ctx(t, 10*time.Second)
-		_ = call(ctx, c, "code Unavailable")
+		in, c := dial(t, b)
+		ctx := grpckittest.Context(t, 10*time.Second)
+		in.Faults.Next(1, grpckittest.Fault{Code: codes.Unavailable})
+		_ = call(ctx, c, "fail")
 		st, err := c.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "hi", Count: 1})
 		if err != nil {
 			t.Fatalf("stream on another method: got %v, want success", err)
@@ -292,12 +316,13 @@ func TestKeys(t *testing.T) {
 	t.Run("per service", func(t *testing.T) {
 		b, _ := breaker.New("test", breaker.WithThreshold(1), breaker.WithKey(breaker.ByService))
 		in, c := dial(t, b)
-		ctx := testsrv.Ctx(t, 10*time.Second)
-		_ = call(ctx, c, "code Unavailable")
+		ctx := grpckittest.Context(t, 10*time.Second)
+		in.Faults.Next(1, grpckittest.Fault{Code: codes.Unavailable})
+		_ = call(ctx, c, "fail")
 		if _, err := c.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "hi"}); !errors.Is(err, breaker.ErrRejected) {
 			t.Fatalf("stream on the same service: got %v, want ErrRejected", err)
 		}
-		if got := in.Echo.Calls(); got != 1 {
+		if got := in.Faults.Calls(); got != 1 {
 			t.Errorf("server calls: got %d, want 1", got)
 		}
 	})
@@ -311,14 +336,15 @@ func TestOnStateChangeConcurrent(t *testing.T) {
 		defer mu.Unlock()
 		changes = append(changes, from.String()+"→"+to.String())
 	}))
-	_, c := dial(t, b)
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	in, c := dial(t, b)
+	in.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
+	ctx := grpckittest.Context(t, 10*time.Second)
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = call(ctx, c, "code Unavailable")
+			_ = call(ctx, c, "fail")
 		}()
 	}
 	wg.Wait()
@@ -338,7 +364,7 @@ func TestThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, c := dial(t, th)
-	ctx := testsrv.Ctx(t, 20*time.Second)
+	ctx := grpckittest.Context(t, 20*time.Second)
 
 	// A healthy backend is never throttled.
 	for range 50 {
@@ -349,8 +375,9 @@ func TestThrottle(t *testing.T) {
 	// Now it fails every call. With K=2 and 50 accepts, rejection starts
 	// once requests - 2·accepts > (requests+1)/2, i.e. requests > 201.
 	rejected := 0
+	in.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
 	for i := range 400 {
-		err := call(ctx, c, "code Unavailable")
+		err := call(ctx, c, "fail")
 		if errors.Is(err, breaker.ErrRejected) {
 			if rejected == 0 && i+50 < 201 {
 				t.Errorf("first rejection at request %d, want after 201", i+50)
@@ -360,7 +387,7 @@ func TestThrottle(t *testing.T) {
 			t.Fatalf("failing backend: got %v, want Unavailable", err)
 		}
 	}
-	if got, want := in.Echo.Calls(), int64(50+400-rejected); got != want {
+	if got, want := in.Faults.Calls(), int64(50+400-rejected); got != want {
 		t.Errorf("server calls: got %d, want %d (rejections send nothing)", got, want)
 	}
 	if rejected < 200 {
@@ -374,6 +401,7 @@ func TestThrottle(t *testing.T) {
 	}
 	// When the window has passed, the history is forgotten.
 	fake.Advance(2 * time.Minute) // the window, rounded up, is 16 × 2^32 ns ≈ 69 s
+	in.Faults.Always(grpckittest.Fault{})
 	if err := call(ctx, c, "hi"); err != nil {
 		t.Errorf("after the window: got %v, want success", err)
 	}
@@ -420,29 +448,28 @@ func TestNoConnectionDoesNotTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := testsrv.Start(t)
+	in, addr := backend(t)
 	r := manual.NewBuilderWithScheme("nowhere")
 	r.InitialState(resolver.State{})
-	conn, err := client.New("nowhere:///echo", client.WithInsecure(), client.WithoutBreaker(),
-		client.WithDialOptions(grpc.WithResolvers(r)),
-		client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(b)))
+	conn, err := grpc.NewClient("nowhere:///echo", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithResolvers(r), grpc.WithChainUnaryInterceptor(breaker.UnaryClientInterceptor(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close() }()
-	c := testsrv.Echo(conn)
+	c := echov1.NewEchoServiceClient(conn)
 	for i := range 5 {
-		if code := status.Code(call(testsrv.Ctx(t, 5*time.Second), c, "hi")); code != codes.Unavailable {
+		if code := status.Code(call(grpckittest.Context(t, 5*time.Second), c, "hi")); code != codes.Unavailable {
 			t.Fatalf("call %d with no endpoints: got %v, want Unavailable", i, code)
 		}
 	}
 	if got := b.State(echoMethod); got != gobreaker.StateClosed {
 		t.Fatalf("breaker after calls with no connection: %v, want closed", got)
 	}
-	r.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: in.Addr}}})
+	r.UpdateState(resolver.State{Addresses: []resolver.Address{{Addr: addr}}})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := call(testsrv.Ctx(t, 5*time.Second), c, "hi")
+		err := call(grpckittest.Context(t, 5*time.Second), c, "hi")
 		if err == nil {
 			break
 		}
@@ -452,8 +479,9 @@ func TestNoConnectionDoesNotTrip(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// A backend that answers with failures still trips it.
+	in.Faults.Next(2, grpckittest.Fault{Code: codes.Unavailable})
 	for range 2 {
-		_ = call(testsrv.Ctx(t, 5*time.Second), c, "code Unavailable")
+		_ = call(grpckittest.Context(t, 5*time.Second), c, "fail")
 	}
 	if got := b.State(echoMethod); got != gobreaker.StateOpen {
 		t.Fatalf("breaker after 2 failures from a ready backend: %v, want open", got)
@@ -470,14 +498,15 @@ func TestFirstCallOfNewConnectionCounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := testsrv.Start(t)
-		conn, err := client.New("passthrough:///"+in.Addr, client.WithInsecure(), client.WithoutBreaker(),
-			client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(b)))
+		in, addr := backend(t)
+		in.Faults.Next(1, grpckittest.Fault{Code: codes.Unavailable})
+		conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithChainUnaryInterceptor(breaker.UnaryClientInterceptor(b)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := testsrv.Echo(conn)
-		if code := status.Code(call(testsrv.Ctx(t, 5*time.Second), c, "code Unavailable")); code != codes.Unavailable {
+		c := echov1.NewEchoServiceClient(conn)
+		if code := status.Code(call(grpckittest.Context(t, 5*time.Second), c, "fail")); code != codes.Unavailable {
 			t.Fatalf("round %d: got %v, want the backend's Unavailable", i, code)
 		}
 		if got := b.State(echoMethod); got != gobreaker.StateOpen {

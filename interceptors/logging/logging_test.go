@@ -14,12 +14,13 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 
-	"github.com/grpckit/grpckit"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/logging"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/baregrpc"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -91,17 +92,39 @@ func TestDefaultLevel(t *testing.T) {
 	}
 }
 
+// serve serves an echo backend and grpc's health service on a bare grpc-go
+// server with the logging interceptors configured by sopts (none: no
+// logging), and returns a bare client with the client interceptors
+// configured by copts (none: no logging).
+func serve(t *testing.T, sopts, copts []logging.Option) *grpc.ClientConn {
+	t.Helper()
+	var so []grpc.ServerOption
+	if sopts != nil {
+		so = append(so, grpc.ChainUnaryInterceptor(logging.UnaryServerInterceptor(sopts...)),
+			grpc.ChainStreamInterceptor(logging.StreamServerInterceptor(sopts...)))
+	}
+	var co []grpc.DialOption
+	if copts != nil {
+		co = append(co, grpc.WithChainUnaryInterceptor(logging.UnaryClientInterceptor(copts...)),
+			grpc.WithChainStreamInterceptor(logging.StreamClientInterceptor(copts...)))
+	}
+	addr := baregrpc.Serve(t, func(r grpc.ServiceRegistrar) {
+		(&grpckittest.Backend{}).Register(r)
+		healthpb.RegisterHealthServer(r, health.NewServer())
+	}, so...)
+	return baregrpc.Dial(t, addr, co...)
+}
+
 func TestStreamsAndOptions(t *testing.T) {
 	sbuf, cbuf := &buffer{}, &buffer{}
 	slogger := slog.New(slog.NewJSONHandler(sbuf, nil))
 	clogger := slog.New(slog.NewJSONHandler(cbuf, nil))
-	in := testsrv.Start(t, grpckit.WithLogger(slogger), grpckit.WithLoggingOptions(
-		logging.WithPayloads(true),
-		logging.WithLevels(func(codes.Code) slog.Level { return slog.LevelDebug + 1 }), // everything just above Debug
-	))
-	conn := testsrv.Dial(t, in.Addr, grpckit.WithLogger(clogger), grpckit.WithLoggingOptions(logging.WithLogHealth(true)))
-	ec := testsrv.Echo(conn)
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	conn := serve(t,
+		[]logging.Option{logging.WithLogger(slogger), logging.WithPayloads(true),
+			logging.WithLevels(func(codes.Code) slog.Level { return slog.LevelDebug + 1 })}, // everything just above Debug
+		[]logging.Option{logging.WithLogger(clogger), logging.WithLogHealth(true)})
+	ec := echov1.NewEchoServiceClient(conn)
+	ctx := grpckittest.Context(t, 10*time.Second)
 
 	// Levels below the logger's threshold (Info) are dropped: the server logs nothing.
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "payload-x"}); err != nil {
@@ -141,10 +164,9 @@ func TestStreamsAndOptions(t *testing.T) {
 
 func TestPayloadsWhenAsked(t *testing.T) {
 	sbuf := &buffer{}
-	in := testsrv.Start(t, grpckit.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))),
-		grpckit.WithLoggingOptions(logging.WithPayloads(true)))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithAccessLog(false)))
-	if _, err := ec.Echo(testsrv.Ctx(t, 10*time.Second), &echov1.EchoRequest{Message: "payload-x"}); err != nil {
+	conn := serve(t, []logging.Option{logging.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))), logging.WithPayloads(true)}, nil)
+	ec := echov1.NewEchoServiceClient(conn)
+	if _, err := ec.Echo(grpckittest.Context(t, 10*time.Second), &echov1.EchoRequest{Message: "payload-x"}); err != nil {
 		t.Fatal(err)
 	}
 	l := waitLines(t, sbuf, 1)[0]
@@ -156,14 +178,9 @@ func TestPayloadsWhenAsked(t *testing.T) {
 
 func TestHealthLoggedWhenAsked(t *testing.T) {
 	sbuf := &buffer{}
-	in := testsrv.Start(t, grpckit.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))),
-		grpckit.WithLoggingOptions(logging.WithLogHealth(true)))
-	conn := testsrv.Dial(t, in.Addr, grpckit.WithAccessLog(false))
-	if err := conn.WaitForReady(testsrv.Ctx(t, 10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	ctx := testsrv.Ctx(t, 10*time.Second)
-	ss, err := testsrv.Echo(conn).ServerStream(ctx, &echov1.ServerStreamRequest{Message: "s", Count: 2})
+	conn := serve(t, []logging.Option{logging.WithLogger(slog.New(slog.NewJSONHandler(sbuf, nil))), logging.WithLogHealth(true)}, nil)
+	ctx := grpckittest.Context(t, 10*time.Second)
+	ss, err := echov1.NewEchoServiceClient(conn).ServerStream(ctx, &echov1.ServerStreamRequest{Message: "s", Count: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -21,13 +20,11 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/metrics"
-	"github.com/grpckit/grpckit/internal/echo"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/internal/baregrpc"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -178,29 +175,13 @@ func settle(t testing.TB, g prometheus.Gatherer) {
 	}
 }
 
-// serve serves the echo service on loopback with srvOpts and returns a
-// client connection with dialOpts; both end with the test.
-func serve(t *testing.T, srvOpts []grpc.ServerOption, dialOpts []grpc.DialOption) *grpc.ClientConn {
+// serve serves an echo backend on a bare grpc-go server on loopback with
+// srvOpts and returns a bare client connection with dialOpts, and the
+// backend; both end with the test.
+func serve(t *testing.T, srvOpts []grpc.ServerOption, dialOpts []grpc.DialOption) (*grpc.ClientConn, *grpckittest.Backend) {
 	t.Helper()
-	srv := grpc.NewServer(srvOpts...)
-	echov1.RegisterEchoServiceServer(srv, &echo.Server{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(lis) }()
-	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
-		append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dialOpts...)...)
-	if err != nil {
-		t.Fatalf("NewClient: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		srv.Stop()
-		<-done
-	})
-	return conn
+	b := &grpckittest.Backend{}
+	return baregrpc.Dial(t, baregrpc.Serve(t, b.Register, srvOpts...), dialOpts...), b
 }
 
 // wantCode fails the test unless err has code want.
@@ -211,22 +192,25 @@ func wantCode(t *testing.T, what string, err error, want codes.Code) {
 	}
 }
 
-// drive makes the calls of the compatibility test on conn.
-func drive(t *testing.T, conn *grpc.ClientConn) {
-	ctx := testsrv.Ctx(t, 10*time.Second)
+// drive makes the calls of the compatibility test on conn, to b.
+func drive(t *testing.T, conn *grpc.ClientConn, b *grpckittest.Backend) {
+	ctx := grpckittest.Context(t, 10*time.Second)
 	ec := echov1.NewEchoServiceClient(conn)
 
 	for range 2 {
 		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 		wantCode(t, "unary", err, codes.OK)
 	}
-	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "code Unavailable"})
+	b.Faults.Next(1, grpckittest.Fault{Code: codes.Unavailable})
+	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "fail"})
 	wantCode(t, "unary asked to fail", err, codes.Unavailable)
 
 	dctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	_, err = ec.Echo(dctx, &echov1.EchoRequest{Message: "sleep 10s"})
+	b.Faults.Next(1, grpckittest.Fault{Hang: true})
+	_, err = ec.Echo(dctx, &echov1.EchoRequest{Message: "hang"})
 	cancel()
 	wantCode(t, "unary past its deadline", err, codes.DeadlineExceeded)
+	b.Faults.Reset() // in case the call never reached the handler
 
 	err = conn.Invoke(ctx, "/grpckit.echo.v1.EchoService/Nope", &echov1.EchoRequest{}, &echov1.EchoResponse{})
 	wantCode(t, "unknown method", err, codes.Unimplemented)
@@ -269,7 +253,8 @@ func drive(t *testing.T, conn *grpc.ClientConn) {
 		t.Fatalf("server stream Recv after the end: got %v, want io.EOF", err)
 	}
 
-	ss, err = ec.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "code NotFound", Count: 3})
+	b.Faults.Next(1, grpckittest.Fault{Code: codes.NotFound})
+	ss, err = ec.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "x", Count: 3})
 	wantCode(t, "failing server stream", err, codes.OK)
 	_, err = ss.Recv()
 	wantCode(t, "failing server stream Recv", err, codes.NotFound)
@@ -304,10 +289,10 @@ func TestCompatibleLoopback(t *testing.T) {
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	a, _ := reference(t, regA)
 	b, _ := lean(t, regB)
-	conn := serve(t,
+	conn, backend := serve(t,
 		[]grpc.ServerOption{grpc.ChainUnaryInterceptor(a.us, b.us), grpc.ChainStreamInterceptor(a.ss, b.ss)},
 		[]grpc.DialOption{grpc.WithChainUnaryInterceptor(a.uc, b.uc), grpc.WithChainStreamInterceptor(a.sc, b.sc)})
-	drive(t, conn)
+	drive(t, conn, backend)
 	settle(t, regA)
 	settle(t, regB)
 	sameExposition(t, regA, regB)
@@ -466,7 +451,7 @@ func TestCompatibleDirect(t *testing.T) {
 // calls then count from there.
 func TestInitializeMetrics(t *testing.T) {
 	srv := grpc.NewServer()
-	echov1.RegisterEchoServiceServer(srv, &echo.Server{})
+	echov1.RegisterEchoServiceServer(srv, &grpckittest.Backend{})
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
 	_, sm := reference(t, regA)
 	b, s := lean(t, regB)
@@ -511,9 +496,14 @@ func TestInitializeMetrics(t *testing.T) {
 // share the series: no registration error, and their counts add up.
 func TestSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	addrs := []string{
-		testsrv.Start(t, grpckit.WithMetrics(reg), grpckit.WithAccessLog(false)).Addr,
-		testsrv.Start(t, grpckit.WithMetrics(reg), grpckit.WithAccessLog(false)).Addr,
+	var addrs []string
+	for i := range 2 {
+		s, err := metrics.NewServer(reg)
+		if err != nil {
+			t.Fatalf("NewServer %d on the same registry: %v", i+1, err)
+		}
+		addrs = append(addrs, baregrpc.Serve(t, (&grpckittest.Backend{}).Register,
+			grpc.ChainUnaryInterceptor(s.UnaryServerInterceptor()), grpc.ChainStreamInterceptor(s.StreamServerInterceptor())))
 	}
 	c1, err := metrics.NewClient(reg)
 	if err != nil {
@@ -523,14 +513,9 @@ func TestSharedRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second NewClient on the same registry: %v", err)
 	}
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	for i, c := range []*metrics.Client{c1, c2} {
-		cc, err := grpc.NewClient("passthrough:///"+addrs[i], grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithUnaryInterceptor(c.UnaryClientInterceptor()))
-		if err != nil {
-			t.Fatalf("grpc.NewClient: %v", err)
-		}
-		t.Cleanup(func() { _ = cc.Close() })
+		cc := baregrpc.Dial(t, addrs[i], grpc.WithUnaryInterceptor(c.UnaryClientInterceptor()))
 		for range 2 + i {
 			if _, err := echov1.NewEchoServiceClient(cc).Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
 				t.Fatalf("Echo: %v", err)

@@ -13,18 +13,18 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
+	"github.com/grpckit/grpckit/internal/baregrpc"
 	"github.com/grpckit/grpckit/internal/clock"
-	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
-	"github.com/grpckit/grpckit/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,13 +38,28 @@ func newLimiter(t *testing.T, opts ...ratelimit.Option) *ratelimit.Limiter {
 	return l
 }
 
-// serve starts an echo server limited by l.
-func serve(t *testing.T, l *ratelimit.Limiter) (*testsrv.Instance, echov1.EchoServiceClient) {
+// serve starts an echo backend on a bare grpc-go server limited by l, and
+// returns it and a bare client of it.
+func serve(t *testing.T, l *ratelimit.Limiter) (*grpckittest.Backend, echov1.EchoServiceClient) {
 	t.Helper()
-	in := testsrv.Start(t,
-		server.WithUnaryInterceptor(server.SlotLimit, ratelimit.UnaryServerInterceptor(l)),
-		server.WithStreamInterceptor(server.SlotLimit, ratelimit.StreamServerInterceptor(l)))
-	return in, testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker()))
+	b := &grpckittest.Backend{}
+	addr := baregrpc.Serve(t, b.Register,
+		grpc.ChainUnaryInterceptor(ratelimit.UnaryServerInterceptor(l)),
+		grpc.ChainStreamInterceptor(ratelimit.StreamServerInterceptor(l)))
+	return b, echov1.NewEchoServiceClient(baregrpc.Dial(t, addr))
+}
+
+// dialLimited starts an echo backend on a bare grpc-go server and returns
+// it and a bare client of it limited by l (its unary calls, and its
+// streams with streams set).
+func dialLimited(t *testing.T, l *ratelimit.Limiter, streams bool) (*grpckittest.Backend, echov1.EchoServiceClient) {
+	t.Helper()
+	b := &grpckittest.Backend{}
+	opts := []grpc.DialOption{grpc.WithChainUnaryInterceptor(ratelimit.UnaryClientInterceptor(l))}
+	if streams {
+		opts = append(opts, grpc.WithChainStreamInterceptor(ratelimit.StreamClientInterceptor(l)))
+	}
+	return b, echov1.NewEchoServiceClient(baregrpc.Dial(t, baregrpc.Serve(t, b.Register), opts...))
 }
 
 func call(ctx context.Context, c echov1.EchoServiceClient, msg string) codes.Code {
@@ -66,7 +81,7 @@ func TestBurst(t *testing.T) {
 			var fake clock.Fake
 			l := newLimiter(t, ratelimit.WithRate(tc.r, tc.burst), ratelimit.WithClock(fake.Now))
 			in, c := serve(t, l)
-			ctx := testsrv.Ctx(t, 10*time.Second)
+			ctx := grpckittest.Context(t, 10*time.Second)
 			var rejected int
 			for range tc.burst + tc.k {
 				switch code := call(ctx, c, "hi"); code {
@@ -80,7 +95,7 @@ func TestBurst(t *testing.T) {
 			if rejected != tc.k {
 				t.Errorf("rejected: got %d, want %d", rejected, tc.k)
 			}
-			if got, want := in.Echo.Calls(), int64(tc.burst); got != want {
+			if got, want := in.Faults.Calls(), int64(tc.burst); got != want {
 				t.Errorf("server calls: got %d, want %d", got, want)
 			}
 			// One interval later exactly one more call fits.
@@ -98,7 +113,7 @@ func TestBurst(t *testing.T) {
 func TestRejectionMessage(t *testing.T) {
 	var fake clock.Fake
 	_, c := serve(t, newLimiter(t, ratelimit.WithRate(1, 1), ratelimit.WithClock(fake.Now)))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "a"})
 	_, err := c.Echo(ctx, &echov1.EchoRequest{Message: "b"})
 	st := status.Convert(err)
@@ -146,7 +161,7 @@ func TestKeyedIsolation(t *testing.T) {
 			var fake clock.Fake
 			l := newLimiter(t, ratelimit.WithRate(1, 3), ratelimit.WithKey(tc.key), ratelimit.WithClock(fake.Now))
 			_, c := serve(t, l)
-			ctx := testsrv.Ctx(t, 10*time.Second)
+			ctx := grpckittest.Context(t, 10*time.Second)
 			noisy := 0
 			for range 20 {
 				if tc.call(tc.ctx(ctx, "noisy"), c, "noisy") == codes.ResourceExhausted {
@@ -185,7 +200,10 @@ func TestConcurrency(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLimiter(t, ratelimit.WithConcurrency(tc.c))
 			in, c := serve(t, l)
-			slow, cancel := context.WithCancel(testsrv.Ctx(t, 20*time.Second))
+			if !tc.stream {
+				in.Faults.Next(tc.c, grpckittest.Fault{Hang: true}) // the slow calls
+			}
+			slow, cancel := context.WithCancel(grpckittest.Context(t, 20*time.Second))
 			var wg sync.WaitGroup
 			codesCh := make(chan codes.Code, tc.c)
 			for range tc.c {
@@ -203,11 +221,11 @@ func TestConcurrency(t *testing.T) {
 						codesCh <- status.Code(err)
 						return
 					}
-					codesCh <- call(slow, c, "sleep 20s")
+					codesCh <- call(slow, c, "hang")
 				}()
 			}
-			wait.For(t, 10*time.Second, "condition", func() bool { return l.InFlight() == tc.c && in.Echo.Calls() == int64(tc.c) })
-			ctx := testsrv.Ctx(t, 10*time.Second)
+			wait.For(t, 10*time.Second, "condition", func() bool { return l.InFlight() == tc.c && in.Faults.Calls() == int64(tc.c) })
+			ctx := grpckittest.Context(t, 10*time.Second)
 			rejected := 0
 			for range tc.k {
 				var code codes.Code
@@ -248,11 +266,8 @@ func TestClient(t *testing.T) {
 	t.Run("fail fast", func(t *testing.T) {
 		var fake clock.Fake
 		l := newLimiter(t, ratelimit.WithRate(1, 2), ratelimit.WithClock(fake.Now))
-		in := testsrv.Start(t)
-		c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker(),
-			client.WithUnaryInterceptor(client.SlotRateLimit, ratelimit.UnaryClientInterceptor(l)),
-			client.WithStreamInterceptor(client.SlotRateLimit, ratelimit.StreamClientInterceptor(l))))
-		ctx := testsrv.Ctx(t, 10*time.Second)
+		in, c := dialLimited(t, l, true)
+		ctx := grpckittest.Context(t, 10*time.Second)
 		rejected := 0
 		for range 5 {
 			if call(ctx, c, "hi") == codes.ResourceExhausted {
@@ -265,17 +280,15 @@ func TestClient(t *testing.T) {
 		if rejected != 3 {
 			t.Errorf("rejected: got %d, want 3", rejected)
 		}
-		if got := in.Echo.Calls(); got != 2 {
+		if got := in.Faults.Calls(); got != 2 {
 			t.Errorf("server calls: got %d, want 2 (rejections send nothing)", got)
 		}
 	})
 	t.Run("wait", func(t *testing.T) {
 		// 50 calls/s, burst 1: the second call waits about 20 ms.
 		l := newLimiter(t, ratelimit.WithRate(50, 1), ratelimit.WithWait())
-		in := testsrv.Start(t)
-		c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker(),
-			client.WithUnaryInterceptor(client.SlotRateLimit, ratelimit.UnaryClientInterceptor(l))))
-		ctx := testsrv.Ctx(t, 10*time.Second)
+		in, c := dialLimited(t, l, false)
+		ctx := grpckittest.Context(t, 10*time.Second)
 		for i := range 3 {
 			if code := call(ctx, c, "hi"); code != codes.OK {
 				t.Fatalf("call %d: got %v, want OK", i, code)
@@ -288,7 +301,7 @@ func TestClient(t *testing.T) {
 		if code := call(short, c, "hi"); code != codes.ResourceExhausted {
 			t.Errorf("deadline shorter than the wait: got %v, want ResourceExhausted", code)
 		}
-		if got := in.Echo.Calls(); got != 4 {
+		if got := in.Faults.Calls(); got != 4 {
 			t.Errorf("server calls: got %d, want 4", got)
 		}
 	})
@@ -476,10 +489,8 @@ func TestByPeer(t *testing.T) {
 func TestWaitCancelled(t *testing.T) {
 	// 1 call/s, burst 1: the second call would wait a second.
 	l := newLimiter(t, ratelimit.WithRate(1, 1), ratelimit.WithWait())
-	in := testsrv.Start(t)
-	c := testsrv.Echo(testsrv.Dial(t, in.Addr, client.WithoutBreaker(),
-		client.WithUnaryInterceptor(client.SlotRateLimit, ratelimit.UnaryClientInterceptor(l))))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	in, c := dialLimited(t, l, false)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	if code := call(ctx, c, "hi"); code != codes.OK {
 		t.Fatalf("first call: got %v, want OK", code)
 	}
@@ -490,7 +501,7 @@ func TestWaitCancelled(t *testing.T) {
 	if code := <-done; code != codes.Canceled {
 		t.Errorf("cancelled while waiting: got %v, want Canceled", code)
 	}
-	if got := in.Echo.Calls(); got != 1 {
+	if got := in.Faults.Calls(); got != 1 {
 		t.Errorf("server calls: got %d, want 1", got)
 	}
 }

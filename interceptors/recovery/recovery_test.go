@@ -5,14 +5,22 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/recovery"
+	"github.com/grpckit/grpckit/internal/baregrpc"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type fakeStream struct{ grpc.ServerStream }
 
@@ -69,4 +77,57 @@ func TestWrapService(t *testing.T) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
+}
+
+// On a bare grpc-go server, a panicking unary handler or stream handler
+// answers Internal with the generic message, without the stack; the panic
+// and the stack go to the log; the server goes on serving.
+func TestInterceptorsOnBareServer(t *testing.T) {
+	var logs syncBuffer
+	l := recovery.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	b := &grpckittest.Backend{}
+	addr := baregrpc.Serve(t, b.Register, grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(l)),
+		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(l)))
+	ec := echov1.NewEchoServiceClient(baregrpc.Dial(t, addr))
+	ctx := grpckittest.Context(t, 10*time.Second)
+
+	b.Faults.Next(2, grpckittest.Fault{Panic: true}) // the unary call, then the stream
+	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+	if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != recovery.Message {
+		t.Errorf("panicking unary call: got %v, want Internal %q", err, recovery.Message)
+	}
+	bs, err := ec.BidiStream(ctx)
+	if err == nil {
+		_, err = bs.Recv()
+	}
+	if st := status.Convert(err); st.Code() != codes.Internal || st.Message() != recovery.Message {
+		t.Errorf("panicking stream: got %v, want Internal %q", err, recovery.Message)
+	}
+	if r, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "after"}); err != nil || r.GetMessage() != "after" {
+		t.Fatalf("call after the panics: got %v, %v; want the echo", r, err)
+	}
+	out := logs.String()
+	for _, want := range []string{"grpckittest: injected panic", "goroutine ", "grpckittest.(*Backend).Echo", "grpckittest.(*Backend).BidiStream"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger used from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/breaker"
 	"github.com/grpckit/grpckit/interceptors/retry"
+	"github.com/grpckit/grpckit/internal/baregrpc"
 	"github.com/grpckit/grpckit/internal/clock"
-	"github.com/grpckit/grpckit/internal/echo"
-	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -36,17 +36,33 @@ func newRetrier(t *testing.T, opts ...retry.Option) *retry.Retrier {
 	return r
 }
 
-func dial(t *testing.T, addr string, r *retry.Retrier, more ...client.Option) echov1.EchoServiceClient {
-	// The builder's own breaker is off: these tests install what they test.
-	opts := append([]client.Option{client.WithoutBreaker(), client.WithUnaryInterceptor(client.SlotRetry, retry.UnaryClientInterceptor(r))}, more...)
-	return testsrv.Echo(testsrv.Dial(t, addr, opts...))
+// dial serves b on a bare grpc-go server and returns a bare client of it
+// whose calls go through r's interceptor, then through inner.
+func dial(t *testing.T, b *grpckittest.Backend, r *retry.Retrier, inner ...grpc.UnaryClientInterceptor) echov1.EchoServiceClient {
+	t.Helper()
+	chain := append([]grpc.UnaryClientInterceptor{retry.UnaryClientInterceptor(r)}, inner...)
+	return echov1.NewEchoServiceClient(baregrpc.Dial(t, baregrpc.Serve(t, b.Register), grpc.WithChainUnaryInterceptor(chain...)))
+}
+
+// failing returns a backend whose first n calls fail with code.
+func failing(n int, code codes.Code) *grpckittest.Backend {
+	b := &grpckittest.Backend{}
+	b.Faults.Next(n, grpckittest.Fault{Code: code})
+	return b
+}
+
+// failingAlways returns a backend whose calls all fail with Unavailable.
+func failingAlways() *grpckittest.Backend {
+	b := &grpckittest.Backend{}
+	b.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
+	return b
 }
 
 func TestRetries(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		opts      []retry.Option
-		fail      int64
+		fail      int
 		code      codes.Code
 		wantCode  codes.Code
 		wantCalls int64
@@ -61,16 +77,16 @@ func TestRetries(t *testing.T) {
 		{"custom codes", []retry.Option{retry.WithMethods(fast(codes.Aborted), echoMethod)}, 2, codes.Aborted, codes.OK, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := &echo.FailFirst{N: tc.fail, Code: tc.code}
-			c := dial(t, testsrv.Serve(t, srv), newRetrier(t, tc.opts...))
-			resp, err := c.Echo(testsrv.Ctx(t, 10*time.Second), &echov1.EchoRequest{Message: "hi"})
+			srv := failing(tc.fail, tc.code)
+			c := dial(t, srv, newRetrier(t, tc.opts...))
+			resp, err := c.Echo(grpckittest.Context(t, 10*time.Second), &echov1.EchoRequest{Message: "hi"})
 			if got := status.Code(err); got != tc.wantCode {
 				t.Fatalf("code: got %v, want %v", got, tc.wantCode)
 			}
 			if err == nil && resp.GetMessage() != "hi" {
 				t.Errorf("reply: got %q, want %q", resp.GetMessage(), "hi")
 			}
-			if got := srv.Calls(); got != tc.wantCalls {
+			if got := srv.Faults.Calls(); got != tc.wantCalls {
 				t.Errorf("server calls: got %d, want %d", got, tc.wantCalls)
 			}
 		})
@@ -88,13 +104,13 @@ func TestBudget(t *testing.T) {
 		{"none", 0, 50},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := &echo.FailFirst{N: 1 << 40, Code: codes.Unavailable}
-			c := dial(t, testsrv.Serve(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod), retry.WithBudget(tc.ratio, 0)))
-			ctx := testsrv.Ctx(t, 30*time.Second)
+			srv := failingAlways()
+			c := dial(t, srv, newRetrier(t, retry.WithMethods(fast(), echoMethod), retry.WithBudget(tc.ratio, 0)))
+			ctx := grpckittest.Context(t, 30*time.Second)
 			for range tc.calls {
 				_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 			}
-			extra := srv.Calls() - int64(tc.calls)
+			extra := srv.Faults.Calls() - int64(tc.calls)
 			if want := int64(float64(tc.calls) * tc.ratio); extra != want {
 				t.Errorf("retries: got %d, want %d (%v of %d calls, attempts would allow %d)", extra, want, tc.ratio, tc.calls, 2*tc.calls)
 			}
@@ -102,33 +118,33 @@ func TestBudget(t *testing.T) {
 	}
 	t.Run("floor", func(t *testing.T) {
 		var fake clock.Fake
-		srv := &echo.FailFirst{N: 1 << 40, Code: codes.Unavailable}
-		c := dial(t, testsrv.Serve(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod),
+		srv := failingAlways()
+		c := dial(t, srv, newRetrier(t, retry.WithMethods(fast(), echoMethod),
 			retry.WithBudget(0, 5), retry.WithClock(fake.Now)))
-		ctx := testsrv.Ctx(t, 30*time.Second)
+		ctx := grpckittest.Context(t, 30*time.Second)
 		for range 10 {
 			_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 		}
-		if got := srv.Calls(); got != 15 {
+		if got := srv.Faults.Calls(); got != 15 {
 			t.Errorf("server calls with a floor of 5/s: got %d, want 15", got)
 		}
 		fake.Advance(time.Second)
 		_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
-		if got := srv.Calls(); got != 18 {
+		if got := srv.Faults.Calls(); got != 18 {
 			t.Errorf("server calls one second later: got %d, want 18", got)
 		}
 	})
 }
 
 func TestBreakerRejectionNotRetried(t *testing.T) {
-	srv := &echo.FailFirst{N: 1 << 40, Code: codes.Unavailable}
+	srv := failingAlways()
 	b, err := breaker.New("test", breaker.WithThreshold(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := dial(t, testsrv.Serve(t, srv), newRetrier(t, retry.WithMethods(fast(), echoMethod)),
-		client.WithUnaryInterceptor(client.SlotBreaker, breaker.UnaryClientInterceptor(b)))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	c := dial(t, srv, newRetrier(t, retry.WithMethods(fast(), echoMethod)),
+		breaker.UnaryClientInterceptor(b))
+	ctx := grpckittest.Context(t, 10*time.Second)
 	// Attempt 1 fails and opens the breaker; attempt 2 is rejected and ends
 	// the retries.
 	if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); !errors.Is(err, breaker.ErrRejected) {
@@ -137,15 +153,15 @@ func TestBreakerRejectionNotRetried(t *testing.T) {
 	if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); !errors.Is(err, breaker.ErrRejected) {
 		t.Fatalf("second call: got %v, want the breaker's rejection", err)
 	}
-	if got := srv.Calls(); got != 1 {
+	if got := srv.Faults.Calls(); got != 1 {
 		t.Errorf("server calls: got %d, want 1", got)
 	}
 }
 
 func TestDeadline(t *testing.T) {
-	srv := &echo.FailFirst{N: 1 << 40, Code: codes.Unavailable}
+	srv := failingAlways()
 	slow := retry.Policy{MaxAttempts: 5, InitialBackoff: time.Minute}
-	c := dial(t, testsrv.Serve(t, srv), newRetrier(t, retry.WithMethods(slow, echoMethod)))
+	c := dial(t, srv, newRetrier(t, retry.WithMethods(slow, echoMethod)))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -156,7 +172,7 @@ func TestDeadline(t *testing.T) {
 	if time.Since(start) >= 5*time.Second {
 		t.Errorf("returned after %v, want at once: the backoff cannot fit the deadline", time.Since(start))
 	}
-	if got := srv.Calls(); got != 1 {
+	if got := srv.Faults.Calls(); got != 1 {
 		t.Errorf("server calls: got %d, want 1", got)
 	}
 }

@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/shed"
+	"github.com/grpckit/grpckit/internal/baregrpc"
 	"github.com/grpckit/grpckit/internal/clock"
-	"github.com/grpckit/grpckit/internal/testsrv"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
-	"github.com/grpckit/grpckit/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -53,17 +53,18 @@ func (s *timed) BidiStream(stream echov1.EchoService_BidiStreamServer) error {
 	return stream.Send(&echov1.BidiStreamResponse{Message: "ok"})
 }
 
-// serve serves impl behind sh on 127.0.0.1:0 until the test ends.
+// serve serves impl behind sh on a bare grpc-go server on 127.0.0.1:0
+// until the test ends, and returns a bare client of it.
 func serve(t testing.TB, sh *shed.Shedder, impl echov1.EchoServiceServer) echov1.EchoServiceClient {
 	t.Helper()
-	var opts []server.Option
+	var opts []grpc.ServerOption
 	if sh != nil {
 		opts = append(opts,
-			server.WithUnaryInterceptor(server.SlotLimit, shed.UnaryServerInterceptor(sh)),
-			server.WithStreamInterceptor(server.SlotLimit, shed.StreamServerInterceptor(sh)))
+			grpc.ChainUnaryInterceptor(shed.UnaryServerInterceptor(sh)),
+			grpc.ChainStreamInterceptor(shed.StreamServerInterceptor(sh)))
 	}
-	// No client breaker: these tests measure the server alone.
-	return testsrv.Echo(testsrv.Dial(t, testsrv.Serve(t, impl, opts...), client.WithoutBreaker()))
+	addr := baregrpc.Serve(t, func(r grpc.ServiceRegistrar) { echov1.RegisterEchoServiceServer(r, impl) }, opts...)
+	return echov1.NewEchoServiceClient(baregrpc.Dial(t, addr))
 }
 
 // warm runs calls of 10 ms (fake time) one after the other, 10 per 100 ms
@@ -71,7 +72,7 @@ func serve(t testing.TB, sh *shed.Shedder, impl echov1.EchoServiceServer) echov1
 // bucket at 10 ms, a limit of 10·10ms/100ms = 1 in flight.
 func warm(t *testing.T, c echov1.EchoServiceClient, fake *clock.Fake) {
 	t.Helper()
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	for i := range 20 {
 		if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
 			t.Fatalf("warm-up call %d: %v", i, err)
@@ -115,7 +116,7 @@ func TestShed(t *testing.T) {
 			if got := sh.Limit(); got != 1 {
 				t.Fatalf("limit: got %d, want 1", got)
 			}
-			ctx := testsrv.Ctx(t, 10*time.Second)
+			ctx := grpckittest.Context(t, 10*time.Second)
 			held := make(chan error, 1)
 			go func() {
 				_, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hold"})
@@ -215,7 +216,7 @@ func TestCPUCooldown(t *testing.T) {
 	if got := sh.Limit(); got != 1 {
 		t.Fatalf("limit: got %d, want 1", got)
 	}
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	held := make(chan error, 1)
 	go func() {
 		_, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hold"})

@@ -17,16 +17,15 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/grpckit/grpckit"
-	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
+	"github.com/grpckit/grpckit/interceptors/tracing"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
-	"github.com/grpckit/grpckit/server"
 )
 
-// sampledEnv is a server and a client that each decide root calls with
-// WithTraceSampling, recording spans; the server notes what each call
-// brought: its trace header and baggage.
+// sampledEnv is a bare grpc-go server and client, traced by the
+// interceptors, that each decide root calls with WithSampling, recording
+// spans; the server notes what each call brought: its trace header and
+// baggage.
 type sampledEnv struct {
 	srec, crec *tracetest.SpanRecorder
 	ctp        *sdktrace.TracerProvider
@@ -45,17 +44,16 @@ func startSampled(t *testing.T, serverRatio, clientRatio float64) *sampledEnv {
 	stp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.srec))
 	e.ctp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.crec))
 	t.Cleanup(func() { _ = stp.Shutdown(context.Background()); _ = e.ctp.Shutdown(context.Background()) })
-	in := testsrv.Start(t, grpckit.WithTracerProvider(stp), grpckit.WithTraceSampling(serverRatio), grpckit.WithAccessLog(false),
-		server.WithUnaryInterceptor(server.SlotUser, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	e.addr = serveTraced(t, &grpckittest.Backend{}, []tracing.Option{tracing.WithTracerProvider(stp), tracing.WithSampling(serverRatio)},
+		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			md, _ := metadata.FromIncomingContext(ctx)
 			e.mu.Lock()
 			e.headers = append(e.headers, strings.Join(md.Get("traceparent"), ","))
 			e.bags = append(e.bags, baggage.FromContext(ctx).Member("tenant").Value())
 			e.mu.Unlock()
 			return h(ctx, req)
-		}))
-	e.addr = in.Addr
-	e.ec = testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithTracerProvider(e.ctp), grpckit.WithTraceSampling(clientRatio), grpckit.WithAccessLog(false)))
+		})
+	e.ec = dialTraced(t, e.addr, tracing.WithTracerProvider(e.ctp), tracing.WithSampling(clientRatio))
 	return e
 }
 
@@ -84,7 +82,7 @@ func withTenant(t *testing.T, ctx context.Context) context.Context {
 // crosses.
 func TestSamplingZeroBuildsAndSendsNothing(t *testing.T) {
 	e := startSampled(t, 0, 0)
-	ctx := withTenant(t, testsrv.Ctx(t, 10*time.Second))
+	ctx := withTenant(t, grpckittest.Context(t, 10*time.Second))
 	for range 20 {
 		e.call(t, ctx)
 	}
@@ -114,7 +112,7 @@ func TestSamplingZeroBuildsAndSendsNothing(t *testing.T) {
 // inside a sampled span is traced end to end, in the caller's trace.
 func TestSamplingFollowsParent(t *testing.T) {
 	e := startSampled(t, 0, 0)
-	ctx, root := e.ctp.Tracer("test").Start(testsrv.Ctx(t, 10*time.Second), "root")
+	ctx, root := e.ctp.Tracer("test").Start(grpckittest.Context(t, 10*time.Second), "root")
 	e.call(t, ctx)
 	root.End()
 	spans := append(waitSpans(t, e.srec, 1), waitSpans(t, e.crec, 2)...)
@@ -129,7 +127,7 @@ func TestSamplingFollowsParent(t *testing.T) {
 // the client, and the server follows.
 func TestSamplingAllTracesEveryRoot(t *testing.T) {
 	e := startSampled(t, 0, 1)
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 10*time.Second)
 	for range 10 {
 		e.call(t, ctx)
 	}
@@ -153,7 +151,7 @@ func TestSamplingAllTracesEveryRoot(t *testing.T) {
 func TestSamplingRatio(t *testing.T) {
 	const calls = 400
 	e := startSampled(t, 0, 0.5)
-	ctx := testsrv.Ctx(t, 20*time.Second)
+	ctx := grpckittest.Context(t, 20*time.Second)
 	for range calls {
 		e.call(t, ctx)
 	}
@@ -183,17 +181,6 @@ func TestSamplingRatio(t *testing.T) {
 	}
 }
 
-func TestTraceSamplingRejectsBadRatio(t *testing.T) {
-	for _, r := range []float64{-0.1, 1.5, math.NaN()} {
-		if _, err := server.New(grpckit.WithTraceSampling(r)); err == nil || !strings.Contains(err.Error(), "WithTraceSampling") {
-			t.Errorf("server ratio %v: got %v, want an error naming WithTraceSampling", r, err)
-		}
-		if _, err := client.New("passthrough:///127.0.0.1:1", grpckit.WithTraceSampling(r)); err == nil || !strings.Contains(err.Error(), "WithTraceSampling") {
-			t.Errorf("client ratio %v: got %v, want an error naming WithTraceSampling", r, err)
-		}
-	}
-}
-
 // TestSamplingNestedCallsFollowTheServedCall: a call the relay decided not
 // to trace makes an untraced nested call, although the relay's client
 // would trace every root of its own; a traced call is traced end to end.
@@ -203,16 +190,22 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	next := testsrv.Echo(testsrv.Dial(t, leaf.addr, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithAccessLog(false)))
-	mid := testsrv.Serve(t, &testsrv.Relay{Next: next}, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	// A relay calls the next hop with the context it was called with.
+	relay := func(next echov1.EchoServiceClient) *grpckittest.Backend {
+		return &grpckittest.Backend{Handler: func(ctx context.Context, _ *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+			return next.Echo(ctx, &echov1.EchoRequest{Message: "leaf"})
+		}}
+	}
+	next := dialTraced(t, leaf.addr, tracing.WithTracerProvider(tp), tracing.WithSampling(1))
+	mid := serveTraced(t, relay(next), []tracing.Option{tracing.WithTracerProvider(tp), tracing.WithSampling(0)})
+	ctx := grpckittest.Context(t, 10*time.Second)
 
 	// The same relay whose client leaves sampling to the provider, which
 	// samples everything.
-	nextByProvider := testsrv.Echo(testsrv.Dial(t, leaf.addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
-	mid2 := testsrv.Serve(t, &testsrv.Relay{Next: nextByProvider}, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false))
+	nextByProvider := dialTraced(t, leaf.addr, tracing.WithTracerProvider(tp))
+	mid2 := serveTraced(t, relay(nextByProvider), []tracing.Option{tracing.WithTracerProvider(tp), tracing.WithSampling(0)})
 
-	untraced := testsrv.Echo(testsrv.Dial(t, mid, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false)))
+	untraced := dialTraced(t, mid, tracing.WithTracerProvider(tp), tracing.WithSampling(0))
 	for range 10 {
 		if _, err := untraced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
 			t.Fatal(err)
@@ -231,7 +224,7 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 
 	// The provider-deciding client's nested calls are roots of their own:
 	// its provider samples every call.
-	viaProvider := testsrv.Echo(testsrv.Dial(t, mid2, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0), grpckit.WithAccessLog(false)))
+	viaProvider := dialTraced(t, mid2, tracing.WithTracerProvider(tp), tracing.WithSampling(0))
 	if _, err := viaProvider.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +236,7 @@ func TestSamplingNestedCallsFollowTheServedCall(t *testing.T) {
 	rec.Reset()
 	leaf.srec.Reset()
 
-	traced := testsrv.Echo(testsrv.Dial(t, mid, grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithAccessLog(false)))
+	traced := dialTraced(t, mid, tracing.WithTracerProvider(tp), tracing.WithSampling(1))
 	if _, err := traced.Echo(ctx, &echov1.EchoRequest{Message: "relay"}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/grpckit/grpckit"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
+	"github.com/grpckit/grpckit/interceptors/tracing"
+	"github.com/grpckit/grpckit/internal/baregrpc"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
-	"github.com/grpckit/grpckit/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -36,6 +36,25 @@ func waitSpans(t *testing.T, rec *tracetest.SpanRecorder, n int) []sdktrace.Read
 	return rec.Ended()
 }
 
+// serveTraced serves b on a bare grpc-go server whose calls go through the
+// tracing interceptors configured by opts, then through inner, and returns
+// its address.
+func serveTraced(t *testing.T, b *grpckittest.Backend, opts []tracing.Option, inner ...grpc.UnaryServerInterceptor) string {
+	t.Helper()
+	return baregrpc.Serve(t, b.Register,
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{tracing.UnaryServerInterceptor(opts...)}, inner...)...),
+		grpc.ChainStreamInterceptor(tracing.StreamServerInterceptor(opts...)))
+}
+
+// dialTraced returns a bare grpc-go echo client of addr whose calls go
+// through the tracing interceptors configured by opts.
+func dialTraced(t *testing.T, addr string, opts ...tracing.Option) echov1.EchoServiceClient {
+	t.Helper()
+	return echov1.NewEchoServiceClient(baregrpc.Dial(t, addr,
+		grpc.WithChainUnaryInterceptor(tracing.UnaryClientInterceptor(opts...)),
+		grpc.WithChainStreamInterceptor(tracing.StreamClientInterceptor(opts...))))
+}
+
 func attr(s sdktrace.ReadOnlySpan, key string) string {
 	for _, a := range s.Attributes() {
 		if string(a.Key) == key {
@@ -49,9 +68,9 @@ func TestStreamSpansAndStatus(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	in := testsrv.Start(t, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithTracerProvider(tp), grpckit.WithAccessLog(false)))
-	ctx := testsrv.Ctx(t, 10*time.Second)
+	b := &grpckittest.Backend{}
+	ec := dialTraced(t, serveTraced(t, b, []tracing.Option{tracing.WithTracerProvider(tp)}), tracing.WithTracerProvider(tp))
+	ctx := grpckittest.Context(t, 10*time.Second)
 
 	ss, err := ec.ServerStream(ctx, &echov1.ServerStreamRequest{Message: "s", Count: 2})
 	if err != nil {
@@ -74,7 +93,8 @@ func TestStreamSpansAndStatus(t *testing.T) {
 	}
 
 	rec.Reset()
-	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "code Internal"}); status.Code(err) != codes.Internal {
+	b.Faults.Next(1, grpckittest.Fault{Code: codes.Internal})
+	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "fail"}); status.Code(err) != codes.Internal {
 		t.Fatalf("got %v, want Internal", err)
 	}
 	for _, s := range waitSpans(t, rec, 2) {
@@ -94,13 +114,13 @@ func TestUnsampledDecisionPropagates(t *testing.T) {
 
 	var seen trace.SpanContext
 	var bag string
-	in := testsrv.Start(t, grpckit.WithTracerProvider(stp), grpckit.WithAccessLog(false),
-		server.WithUnaryInterceptor(server.SlotUser, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	addr := serveTraced(t, &grpckittest.Backend{}, []tracing.Option{tracing.WithTracerProvider(stp)},
+		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			seen = trace.SpanContextFromContext(ctx)
 			bag = baggage.FromContext(ctx).Member("tenant").Value()
 			return h(ctx, req)
-		}))
-	ec := testsrv.Echo(testsrv.Dial(t, in.Addr, grpckit.WithTracerProvider(ctp), grpckit.WithAccessLog(false)))
+		})
+	ec := dialTraced(t, addr, tracing.WithTracerProvider(ctp))
 	m, err := baggage.NewMember("tenant", "acme")
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +129,7 @@ func TestUnsampledDecisionPropagates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, root := ctp.Tracer("test").Start(baggage.ContextWithBaggage(testsrv.Ctx(t, 10*time.Second), b), "root")
+	ctx, root := ctp.Tracer("test").Start(baggage.ContextWithBaggage(grpckittest.Context(t, 10*time.Second), b), "root")
 	defer root.End()
 	if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
 		t.Fatal(err)

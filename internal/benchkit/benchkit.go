@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/echo"
+	"github.com/grpckit/grpckit/grpckittest"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
 )
@@ -81,7 +81,7 @@ func start(tb testing.TB, cfg Config) *target {
 	var closeConn func() error
 	if cfg.Bare {
 		s := grpc.NewServer()
-		echov1.RegisterEchoServiceServer(s, &echo.Server{})
+		echov1.RegisterEchoServiceServer(s, &grpckittest.Backend{})
 		go func() { _ = s.Serve(lis) }()
 		stopServer = s.Stop
 		cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -94,7 +94,7 @@ func start(tb testing.TB, cfg Config) *target {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		echov1.RegisterEchoServiceServer(s, &echo.Server{})
+		echov1.RegisterEchoServiceServer(s, &grpckittest.Backend{})
 		done := make(chan struct{})
 		go func() { defer close(done); _ = s.Serve(lis) }()
 		stopServer = func() { _ = s.Close(); <-done }

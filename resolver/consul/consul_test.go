@@ -21,8 +21,8 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/consultest"
-	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
@@ -50,8 +50,8 @@ func newEnv(t *testing.T) *env {
 }
 
 // startServer starts an echo server registered with c (the agent's client
-// by default).
-func (e *env) startServer(t *testing.T, c *api.Client, opts ...consul.RegistrarOption) (*testsrv.Instance, *consul.Registrar) {
+// by default), and returns its backend, which counts its calls.
+func (e *env) startServer(t *testing.T, c *api.Client, opts ...consul.RegistrarOption) (*grpckittest.Backend, *consul.Registrar) {
 	t.Helper()
 	if c == nil {
 		c = e.client
@@ -63,8 +63,9 @@ func (e *env) startServer(t *testing.T, c *api.Client, opts ...consul.RegistrarO
 	if err != nil {
 		t.Fatalf("NewRegistrar: %v", err)
 	}
-	in := testsrv.Start(t, server.WithRegistrar(reg), server.WithDrainDelay(0), grpckit.WithAccessLog(false))
-	return in, reg
+	b := &grpckittest.Backend{}
+	grpckittest.NewServer(t, b.Register, server.WithRegistrar(reg), server.WithDrainDelay(0), grpckit.WithAccessLog(false))
+	return b, reg
 }
 
 // dial returns an echo client for consul:///svc through c.
@@ -80,13 +81,9 @@ func (e *env) dial(t *testing.T, c *api.Client, opts ...consul.BuilderOption) ec
 	if err != nil {
 		t.Fatalf("NewBuilder: %v", err)
 	}
-	conn, err := client.New("consul:///"+e.svc, append([]client.Option{client.WithInsecure(), grpckit.WithAccessLog(false),
+	conn := grpckittest.Dial(t, "consul:///"+e.svc, append([]client.Option{grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b))}, e.copts...)...)
-	if err != nil {
-		t.Fatalf("client.New: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return testsrv.Echo(conn)
+	return echov1.NewEchoServiceClient(conn)
 }
 
 // passing returns the IDs of the service's passing instances, as the agent
@@ -118,16 +115,16 @@ func calls(t *testing.T, c echov1.EchoServiceClient, n int) int {
 	return failed
 }
 
-func callCounts(ins []*testsrv.Instance) []int64 {
+func callCounts(ins []*grpckittest.Backend) []int64 {
 	out := make([]int64, len(ins))
 	for i, in := range ins {
-		out[i] = in.Echo.Calls()
+		out[i] = in.Faults.Calls()
 	}
 	return out
 }
 
 // allServe waits until every instance receives calls from c.
-func allServe(t *testing.T, c echov1.EchoServiceClient, ins []*testsrv.Instance) {
+func allServe(t *testing.T, c echov1.EchoServiceClient, ins []*grpckittest.Backend) {
 	t.Helper()
 	base := callCounts(ins)
 	wait.For(t, 10*time.Second, "every instance to receive calls", func() bool {
@@ -146,7 +143,7 @@ func TestThreeInstancesAllUsed(t *testing.T) {
 	// Round robin makes the expected split exact; the default p2c spreads
 	// by latency.
 	e.copts = []client.Option{client.WithBalancer("round_robin")}
-	var ins []*testsrv.Instance
+	var ins []*grpckittest.Backend
 	for range 3 {
 		in, _ := e.startServer(t, nil)
 		ins = append(ins, in)
@@ -171,7 +168,7 @@ func TestCriticalInstanceStopsReceivingCalls(t *testing.T) {
 	// which p2c, free to favour the faster one, does not promise.
 	e.copts = []client.Option{client.WithBalancer("round_robin")}
 	var sick atomic.Bool
-	var ins []*testsrv.Instance
+	var ins []*grpckittest.Backend
 	var regs []*consul.Registrar
 	for i := range 3 {
 		var opts []consul.RegistrarOption
@@ -198,9 +195,9 @@ func TestCriticalInstanceStopsReceivingCalls(t *testing.T) {
 	id := regs[0].ServiceID()
 	wait.For(t, 5*time.Second, "the agent to report the instance critical", func() bool { return !e.passing(t)[id] })
 	wait.For(t, 5*time.Second, "calls to avoid the critical instance", func() bool {
-		before := ins[0].Echo.Calls()
+		before := ins[0].Faults.Calls()
 		calls(t, c, 20)
-		return ins[0].Echo.Calls() == before
+		return ins[0].Faults.Calls() == before
 	})
 	before := callCounts(ins)
 	if failed := calls(t, c, 100); failed != 0 {
@@ -221,7 +218,7 @@ func TestCriticalInstanceStopsReceivingCalls(t *testing.T) {
 
 func TestConsulDownKeepsEndpoints(t *testing.T) {
 	e := newEnv(t)
-	var ins []*testsrv.Instance
+	var ins []*grpckittest.Backend
 	for range 3 {
 		in, _ := e.startServer(t, nil)
 		ins = append(ins, in)
@@ -325,11 +322,11 @@ func TestAgentForgetsRegistration(t *testing.T) {
 			wait.For(t, 5*time.Second, "the instance to pass", func() bool { return e.passing(t)[reg.ServiceID()] })
 			id := reg.ServiceID()
 			c := e.dial(t, nil)
-			allServe(t, c, []*testsrv.Instance{in})
+			allServe(t, c, []*grpckittest.Backend{in})
 
 			tt.forget(t, reg, proxy)
 			wait.For(t, 5*time.Second, "the registration to come back", func() bool { return e.passing(t)[id] })
-			allServe(t, c, []*testsrv.Instance{in})
+			allServe(t, c, []*grpckittest.Backend{in})
 		})
 	}
 }
@@ -346,7 +343,7 @@ func TestNoPassingInstanceIsEmptyList(t *testing.T) {
 		return nil
 	}))
 	c := e.dial(t, nil)
-	allServe(t, c, []*testsrv.Instance{in})
+	allServe(t, c, []*grpckittest.Backend{in})
 	sick.Store(true)
 	wait.For(t, 5*time.Second, "the agent to report it critical", func() bool { return !e.passing(t)[reg.ServiceID()] })
 	// The empty list reaches the balancer just before the resolver's error
@@ -364,7 +361,7 @@ func TestNoPassingInstanceIsEmptyList(t *testing.T) {
 		t.Fatalf("callers see %v, want Unavailable naming %s and saying it has no instances", err, e.svc)
 	}
 	sick.Store(false)
-	allServe(t, c, []*testsrv.Instance{in})
+	allServe(t, c, []*grpckittest.Backend{in})
 }
 
 func TestClientStartsWhileConsulDown(t *testing.T) {
@@ -380,7 +377,7 @@ func TestClientStartsWhileConsulDown(t *testing.T) {
 		t.Fatalf("got %v, want Unavailable before the first answer", err)
 	}
 	proxy.Up(t)
-	allServe(t, c, []*testsrv.Instance{in})
+	allServe(t, c, []*grpckittest.Backend{in})
 }
 
 func TestTargetTagFilterAndMetadata(t *testing.T) {
@@ -397,13 +394,13 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	c := testsrv.Echo(conn)
-	allServe(t, c, []*testsrv.Instance{blue})
-	before := green.Echo.Calls()
+	c := echov1.NewEchoServiceClient(conn)
+	allServe(t, c, []*grpckittest.Backend{blue})
+	before := green.Faults.Calls()
 	if failed := calls(t, c, 50); failed != 0 {
 		t.Fatalf("got %d failed calls, want 0", failed)
 	}
-	if got := green.Echo.Calls() - before; got != 0 {
+	if got := green.Faults.Calls() - before; got != 0 {
 		t.Errorf("untagged instance got %d calls, want 0", got)
 	}
 
@@ -415,7 +412,7 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 	defer conn2.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err = testsrv.Echo(conn2).Echo(ctx, &echov1.EchoRequest{Message: "hi"})
+	_, err = echov1.NewEchoServiceClient(conn2).Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "colour") {
 		t.Errorf("got %v, want Unavailable naming the parameter", err)
 	}
@@ -431,7 +428,7 @@ func TestRegistrar(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := testsrv.Ctx(t, 5*time.Second)
+	ctx := grpckittest.Context(t, 5*time.Second)
 	if err := reg.Register(ctx, "0.0.0.0:9"); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
@@ -523,18 +520,18 @@ func TestServerCutOffTurnsCriticalWithinTTL(t *testing.T) {
 	other, _ := e.startServer(t, nil)
 	wait.For(t, 5*time.Second, "2 passing instances", func() bool { return len(e.passing(t)) == 2 })
 	c := e.dial(t, nil)
-	allServe(t, c, []*testsrv.Instance{cut, other})
+	allServe(t, c, []*grpckittest.Backend{cut, other})
 
 	proxy.Down() // the registrar's TTL updates stop reaching the agent
 	// TTL 600ms: critical within it, plus the blocking query's round.
 	wait.For(t, 3*time.Second, "the cut-off instance to turn critical", func() bool { return !e.passing(t)[reg.ServiceID()] })
 	wait.For(t, 3*time.Second, "calls to avoid it", func() bool {
-		before := cut.Echo.Calls()
+		before := cut.Faults.Calls()
 		if failed := calls(t, c, 20); failed != 0 {
 			t.Fatalf("got %d failed calls, want 0", failed)
 		}
-		return cut.Echo.Calls() == before
+		return cut.Faults.Calls() == before
 	})
 	proxy.Up(t)
-	allServe(t, c, []*testsrv.Instance{cut, other})
+	allServe(t, c, []*grpckittest.Backend{cut, other})
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/consultest"
-	"github.com/grpckit/grpckit/internal/echo"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver/consul"
 	"github.com/grpckit/grpckit/server"
@@ -41,7 +41,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	echov1.RegisterEchoServiceServer(srv, &echo.Server{})
+	echov1.RegisterEchoServiceServer(srv, &grpckittest.Backend{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)

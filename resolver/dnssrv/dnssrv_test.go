@@ -22,8 +22,8 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/dnstest"
-	"github.com/grpckit/grpckit/internal/testsrv"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
@@ -113,11 +113,19 @@ func hasAddrs(cc *fakeCC, want ...string) func() bool {
 	}
 }
 
+// instance is an echo server on 127.0.0.1 and its backend, which counts
+// its calls.
+type instance struct {
+	*grpckittest.Server
+	Echo *grpckittest.Backend
+}
+
 // startServer starts an echo server on 127.0.0.1 and returns it with its
 // port.
-func startServer(t *testing.T) (*testsrv.Instance, uint16) {
+func startServer(t *testing.T) (instance, uint16) {
 	t.Helper()
-	in := testsrv.Start(t, grpckit.WithAccessLog(false))
+	b := &grpckittest.Backend{}
+	in := instance{grpckittest.NewServer(t, b.Register, grpckit.WithAccessLog(false)), b}
 	_, p, _ := net.SplitHostPort(in.Addr)
 	port, _ := strconv.Atoi(p)
 	return in, uint16(port)
@@ -132,13 +140,9 @@ func dial(t *testing.T, dnsAddr string, opts ...Option) echov1.EchoServiceClient
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New("dnssrv://"+dnsAddr+"/"+name, client.WithInsecure(), grpckit.WithAccessLog(false),
+	conn := grpckittest.Dial(t, "dnssrv://"+dnsAddr+"/"+name, grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return testsrv.Echo(conn)
+	return echov1.NewEchoServiceClient(conn)
 }
 
 func call(c echov1.EchoServiceClient) error {
@@ -149,12 +153,12 @@ func call(c echov1.EchoServiceClient) error {
 }
 
 // served waits until in receives calls from c, and returns the failures.
-func served(t *testing.T, c echov1.EchoServiceClient, in *testsrv.Instance) {
+func served(t *testing.T, c echov1.EchoServiceClient, in instance) {
 	t.Helper()
-	before := in.Echo.Calls()
+	before := in.Echo.Faults.Calls()
 	wait.For(t, 5*time.Second, "calls on "+in.Addr, func() bool {
 		_ = call(c)
-		return in.Echo.Calls() > before
+		return in.Echo.Faults.Calls() > before
 	})
 }
 
@@ -169,13 +173,13 @@ func TestPriorityWithFallback(t *testing.T) {
 	d.SetHost("backup.svc.test", "127.0.0.1")
 	c := dial(t, d.Addr())
 	served(t, c, primary)
-	before := backup.Echo.Calls()
+	before := backup.Echo.Faults.Calls()
 	for range 20 {
 		if err := call(c); err != nil {
 			t.Fatalf("call: %v", err)
 		}
 	}
-	if got := backup.Echo.Calls() - before; got != 0 {
+	if got := backup.Echo.Faults.Calls() - before; got != 0 {
 		t.Errorf("priority 20 got %d calls while priority 10 has targets, want 0", got)
 	}
 
@@ -239,16 +243,16 @@ func TestTTLRefresh(t *testing.T) {
 	// The deadline is the record's TTL plus a second for the connection.
 	wait.For(t, (ttl+1)*time.Second, "the change within its TTL", func() bool {
 		_ = call(c)
-		return two.Echo.Calls() > 0
+		return two.Echo.Faults.Calls() > 0
 	})
 	t.Logf("change picked up after %v (TTL %ds)", time.Since(changed).Round(time.Millisecond), ttl)
 	// The old record is gone from the list: calls stop reaching it.
 	wait.For(t, 2*time.Second, "calls to leave the old target", func() bool {
-		before := one.Echo.Calls()
+		before := one.Echo.Faults.Calls()
 		for range 10 {
 			_ = call(c)
 		}
-		return one.Echo.Calls() == before
+		return one.Echo.Faults.Calls() == before
 	})
 }
 

@@ -32,7 +32,7 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/resolver/etcd"
@@ -41,7 +41,7 @@ import (
 
 // stamped is an echo server that records when calls arrive.
 type stamped struct {
-	*testsrv.Instance
+	*grpckittest.Server
 	// Unix ns of the client's dial to it starting and returning, and of
 	// its transport for that connection being up, 0 until they happen.
 	dialStart, dialed, connBegin atomic.Int64
@@ -62,7 +62,7 @@ type stamped struct {
 
 func startStamped(b *testing.B) *stamped {
 	s := &stamped{}
-	s.Instance = testsrv.Start(b, grpckit.WithLogger(quiet), server.WithServerOptions(grpc.StatsHandler(&connStamp{s})), server.WithUnaryInterceptor(server.SlotUser,
+	s.Server = grpckittest.NewServer(b, new(grpckittest.Backend).Register, grpckit.WithLogger(quiet), server.WithServerOptions(grpc.StatsHandler(&connStamp{s})), server.WithUnaryInterceptor(server.SlotUser,
 		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			now := time.Now().UnixNano()
 			sent := int64(-1)
@@ -204,7 +204,7 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 		target := "etcd:///" + svc
 		var base []grpcresolver.Endpoint
 		for range 2 {
-			in := testsrv.Start(b, grpckit.WithLogger(quiet))
+			in := grpckittest.NewServer(b, new(grpckittest.Backend).Register, grpckit.WithLogger(quiet))
 			base = append(base, grpcresolver.Endpoint{Addresses: []grpcresolver.Address{{Addr: in.Addr}}})
 		}
 		switch name {

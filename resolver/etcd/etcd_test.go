@@ -24,7 +24,7 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
@@ -99,21 +99,25 @@ func (f *fixture) registrar(t testing.TB, cli *clientv3.Client, opts ...etcd.Reg
 	return r
 }
 
+// instance is an echo server and its backend, which counts its calls.
+type instance struct {
+	Addr   string
+	Server *server.Server
+	Echo   *grpckittest.Backend
+}
+
 // serve starts an echo server registered through r.
-func serve(t testing.TB, r *etcd.Registrar) *testsrv.Instance {
+func serve(t testing.TB, r *etcd.Registrar) *instance {
 	t.Helper()
-	return testsrv.Start(t, server.WithRegistrar(r), server.WithDrainDelay(500*time.Millisecond), grpckit.WithLogger(quiet))
+	b := &grpckittest.Backend{}
+	srv := grpckittest.NewServer(t, b.Register, server.WithRegistrar(r), server.WithDrainDelay(500*time.Millisecond), grpckit.WithLogger(quiet))
+	return &instance{Addr: srv.Addr, Server: srv.Server, Echo: b}
 }
 
 func (f *fixture) dial(t testing.TB, opts ...client.Option) *client.Conn {
 	t.Helper()
-	conn, err := client.New("etcd:///"+svc, append([]client.Option{client.WithInsecure(), grpckit.WithLogger(quiet),
+	return grpckittest.Dial(t, "etcd:///"+svc, append([]client.Option{grpckit.WithLogger(quiet),
 		client.WithDialOptions(grpc.WithResolvers(f.builder))}, opts...)...)
-	if err != nil {
-		t.Fatalf("client.New: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return conn
 }
 
 // keys returns how many keys the service has in etcd.
@@ -133,7 +137,7 @@ func (f *fixture) keys(t testing.TB) int {
 // load runs calls on conn from n goroutines until stop is called, which
 // returns how many calls were made and the failures.
 func load(conn *client.Conn, n int) (stop func() (calls int64, failed []error)) {
-	ec := testsrv.Echo(conn)
+	ec := echov1.NewEchoServiceClient(conn)
 	var (
 		done  = make(chan struct{})
 		wg    sync.WaitGroup
@@ -178,21 +182,21 @@ func load(conn *client.Conn, n int) (stop func() (calls int64, failed []error)) 
 
 // gotCalls reports a function that tells whether in received calls since it
 // was made.
-func gotCalls(in *testsrv.Instance) func() bool {
-	base := in.Echo.Calls()
-	return func() bool { return in.Echo.Calls() > base }
+func gotCalls(in *instance) func() bool {
+	base := in.Echo.Faults.Calls()
+	return func() bool { return in.Echo.Faults.Calls() > base }
 }
 
 // quietFor reports whether in received no call for d.
-func quietFor(in *testsrv.Instance, d time.Duration) bool {
-	before := in.Echo.Calls()
+func quietFor(in *instance, d time.Duration) bool {
+	before := in.Echo.Faults.Calls()
 	time.Sleep(d)
-	return in.Echo.Calls() == before
+	return in.Echo.Faults.Calls() == before
 }
 
 func TestSpreadJoinAndLeave(t *testing.T) {
 	f := newFixture(t)
-	var ins []*testsrv.Instance
+	var ins []*instance
 	for range 3 {
 		ins = append(ins, serve(t, f.registrar(t, nil)))
 	}
@@ -241,17 +245,17 @@ func TestSpreadJoinAndLeave(t *testing.T) {
 		if err := <-shutdownDone; err != nil {
 			t.Fatalf("Shutdown: %v", err)
 		}
-		last := leaving.Echo.Calls()
+		last := leaving.Echo.Faults.Calls()
 		calls, errs := stop()
 		stop = func() (int64, []error) { return 0, nil }
 		if len(errs) != 0 {
 			t.Fatalf("failed calls during the shutdown: got %d of %d (first %v), want 0", len(errs), calls, errs[0])
 		}
-		if got := leaving.Echo.Calls(); got != last {
+		if got := leaving.Echo.Faults.Calls(); got != last {
 			t.Errorf("calls on the deregistered server after its shutdown: got %d, want %d", got, last)
 		}
-		for _, in := range []*testsrv.Instance{ins[0], ins[2], ins[3]} {
-			if in.Echo.Calls() == 0 {
+		for _, in := range []*instance{ins[0], ins[2], ins[3]} {
+			if in.Echo.Faults.Calls() == 0 {
 				t.Errorf("server %s got no calls, want some", in.Addr)
 			}
 		}
@@ -274,13 +278,13 @@ func TestEtcdOutage(t *testing.T) {
 	conn := f.dial(t)
 	stop := load(conn, 4)
 	defer func() { stop() }()
-	wait.For(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && b.Echo.Calls() > 0 })
+	wait.For(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Faults.Calls() > 0 && b.Echo.Faults.Calls() > 0 })
 
 	f.etcd.Stop(t)
 	// Deregistering while etcd is down gives up after RevokeTimeout, so a
 	// server's shutdown is not held up (the lease expires on its own).
 	start := time.Now()
-	err = other.Deregister(testsrv.Ctx(t, 30*time.Second))
+	err = other.Deregister(grpckittest.Context(t, 30*time.Second))
 	if d := time.Since(start); err == nil || d > etcd.RevokeTimeout+time.Second {
 		t.Errorf("Deregister with etcd down: %v after %v, want an error within %v", err, d, etcd.RevokeTimeout)
 	} // takes ~5s: embed drains open watch streams first
@@ -334,7 +338,7 @@ func TestKilledServerDisappears(t *testing.T) {
 	conn := f.dial(t)
 	stop := load(conn, 2)
 	defer stop()
-	wait.For(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Calls() > 0 && killed.Echo.Calls() > 0 })
+	wait.For(t, 10*time.Second, "both servers get calls", func() bool { return a.Echo.Faults.Calls() > 0 && killed.Echo.Faults.Calls() > 0 })
 
 	// The registrar loses its etcd client: no keep-alive, no revoke, as if
 	// its process had died. The gRPC server keeps serving, so only the
@@ -357,7 +361,7 @@ func TestDeletedKeyIsPutBack(t *testing.T) {
 	}
 	wait.For(t, 5*time.Second, "registered", func() bool { return f.keys(t) == 1 })
 	for i := range 3 {
-		ctx := testsrv.Ctx(t, 2*time.Second)
+		ctx := grpckittest.Context(t, 2*time.Second)
 		if _, err := f.cli.Delete(ctx, r.Key()); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
@@ -375,13 +379,13 @@ func TestDeletedKeyIsPutBack(t *testing.T) {
 		}
 	}
 	// Deregister deletes it for good.
-	if err := r.Deregister(testsrv.Ctx(t, 2*time.Second)); err != nil {
+	if err := r.Deregister(grpckittest.Context(t, 2*time.Second)); err != nil {
 		t.Fatalf("Deregister: %v", err)
 	}
 	if got := f.keys(t); got != 0 {
 		t.Errorf("keys after Deregister: got %d, want 0", got)
 	}
-	if err := r.Deregister(testsrv.Ctx(t, time.Second)); err != nil {
+	if err := r.Deregister(grpckittest.Context(t, time.Second)); err != nil {
 		t.Errorf("second Deregister: %v, want nil", err)
 	}
 }
@@ -393,8 +397,8 @@ func TestClientStartsWhileEtcdIsDown(t *testing.T) {
 	// The default client, breaker included: calls that fail for want of
 	// endpoints must not hold later calls off once etcd is back.
 	conn := f.dial(t) // must not fail or block
-	ec := testsrv.Echo(conn)
-	ctx := testsrv.Ctx(t, 3*time.Second)
+	ec := echov1.NewEchoServiceClient(conn)
+	ctx := grpckittest.Context(t, 3*time.Second)
 	_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
 	if got := status.Code(err); got != codes.Unavailable {
 		t.Fatalf("call while etcd is down: got %v (%v), want Unavailable", got, err)
@@ -406,10 +410,10 @@ func TestClientStartsWhileEtcdIsDown(t *testing.T) {
 	f.etcd.Restart(t)
 	in := serve(t, f.registrar(t, nil))
 	wait.For(t, 10*time.Second, "calls succeed", func() bool {
-		_, err := ec.Echo(testsrv.Ctx(t, time.Second), &echov1.EchoRequest{Message: "hi"})
+		_, err := ec.Echo(grpckittest.Context(t, time.Second), &echov1.EchoRequest{Message: "hi"})
 		return err == nil
 	})
-	if in.Echo.Calls() == 0 {
+	if in.Echo.Faults.Calls() == 0 {
 		t.Errorf("calls on the server: got 0, want > 0")
 	}
 }
@@ -418,7 +422,7 @@ func TestMalformedValuesAreSkipped(t *testing.T) {
 	f := newFixture(t)
 	good := serve(t, f.registrar(t, nil, etcd.WithInstanceID("good")))
 	wait.For(t, 5*time.Second, "registered", func() bool { return f.keys(t) == 1 })
-	ctx := testsrv.Ctx(t, 5*time.Second)
+	ctx := grpckittest.Context(t, 5*time.Second)
 	prefix := f.etcd.Prefix + svc + "/"
 	bad := map[string]string{
 		"garbage":  "not json",
@@ -432,9 +436,9 @@ func TestMalformedValuesAreSkipped(t *testing.T) {
 		}
 	}
 	conn := f.dial(t)
-	ec := testsrv.Echo(conn)
+	ec := echov1.NewEchoServiceClient(conn)
 	wait.For(t, 5*time.Second, "good endpoint serves", func() bool {
-		_, err := ec.Echo(testsrv.Ctx(t, time.Second), &echov1.EchoRequest{Message: "hi"})
+		_, err := ec.Echo(grpckittest.Context(t, time.Second), &echov1.EchoRequest{Message: "hi"})
 		return err == nil
 	})
 	// While watching: a bad value, and the good key overwritten with garbage.
@@ -447,13 +451,13 @@ func TestMalformedValuesAreSkipped(t *testing.T) {
 	wait.For(t, 5*time.Second, "invalid entries counted", func() bool {
 		return metricValue(t, f.reg, "grpckit_resolver_invalid_entries_total") >= float64(len(bad)+2)
 	})
-	base := good.Echo.Calls()
+	base := good.Echo.Faults.Calls()
 	for i := range 20 {
 		if _, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
 			t.Fatalf("call %d: %v, want success", i, err)
 		}
 	}
-	if got := good.Echo.Calls() - base; got != 20 {
+	if got := good.Echo.Faults.Calls() - base; got != 20 {
 		t.Errorf("calls on the good server: got %d, want 20", got)
 	}
 	if got := metricValue(t, f.reg, "grpckit_resolver_endpoints"); got != 1 {

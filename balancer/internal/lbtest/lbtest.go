@@ -16,16 +16,17 @@ import (
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer/internal/lb"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/internal/testsrv"
+	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	gkresolver "github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/server"
 )
 
-// Backend is a loopback echo server with a controllable service time and
-// failure switch.
+// Backend is a loopback echo server (grpckittest's) with a controllable
+// service time and failure switch. They live here rather than in the kit's
+// Faults because a balancer test may run them on its own clock.
 type Backend struct {
-	*testsrv.Instance
+	*grpckittest.Server
 	// Delay is the service time in nanoseconds added to every call.
 	Delay atomic.Int64
 	// Clock, when set, makes Delay pass on that clock instead of in real
@@ -62,7 +63,8 @@ func Start(tb testing.TB, n int) []*Backend {
 	bs := make([]*Backend, n)
 	for i := range bs {
 		b := &Backend{}
-		b.Instance = testsrv.Start(tb, grpckit.WithAccessLog(false), server.WithUnaryInterceptor(server.SlotUser, b.intercept))
+		b.Server = grpckittest.NewServer(tb, new(grpckittest.Backend).Register, grpckit.WithAccessLog(false),
+			server.WithUnaryInterceptor(server.SlotUser, b.intercept))
 		bs[i] = b
 	}
 	return bs
@@ -124,12 +126,8 @@ func Dial(tb testing.TB, name, cfg string, eps []resolver.Endpoint, opts ...clie
 	if cfg != "" {
 		dial = append(dial, grpc.WithDefaultServiceConfig(fmt.Sprintf(`{"loadBalancingConfig":[{%q:%s}]}`, name, cfg)))
 	}
-	all := append([]client.Option{client.WithInsecure(), grpckit.WithAccessLog(false), client.WithBalancer(name), client.WithDialOptions(dial...)}, opts...)
-	conn, err := client.New(target, all...)
-	if err != nil {
-		tb.Fatalf("client.New: %v", err)
-	}
-	tb.Cleanup(func() { _ = conn.Close() })
+	all := append([]client.Option{grpckit.WithAccessLog(false), client.WithBalancer(name), client.WithDialOptions(dial...)}, opts...)
+	conn := grpckittest.Dial(tb, target, all...)
 	conn.Connect()
 	return &Client{Conn: conn, R: r, Target: target}
 }
