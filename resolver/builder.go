@@ -53,9 +53,9 @@ func WithMaxStaleness(d time.Duration) Option {
 	return func(c *config) { c.maxStaleness = d }
 }
 
-// WithClock sets the clock used for the staleness metrics and policy.
+// withClock sets the clock used for the staleness metrics and policy.
 // Default: time.Now.
-func WithClock(now func() time.Time) Option {
+func withClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
 			c.now = now

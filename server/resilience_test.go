@@ -16,7 +16,6 @@ import (
 	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/shed"
-	"github.com/grpckit/grpckit/internal/clock"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -27,7 +26,7 @@ func echoCode(ctx context.Context, c echov1.EchoServiceClient, msg string) codes
 	return status.Code(err)
 }
 
-// counterValue returns the value of the counter name{labels} in reg.
+// counterValue returns the value of the counter or gauge name{labels} in reg.
 func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -45,6 +44,9 @@ func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map
 					continue next
 				}
 			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
 			return m.GetCounter().GetValue()
 		}
 	}
@@ -52,10 +54,10 @@ func counterValue(t *testing.T, reg prometheus.Gatherer, name string, labels map
 }
 
 func TestWithRateLimit(t *testing.T) {
-	var fake clock.Fake
 	reg := prometheus.NewRegistry()
 	b := &grpckittest.Backend{}
-	in := grpckittest.NewServer(t, b.Register, grpckit.WithMetrics(reg), server.WithRateLimit(10, 3, ratelimit.WithClock(fake.Now)))
+	// One token per 1,000 s: none comes back while the test runs.
+	in := grpckittest.NewServer(t, b.Register, grpckit.WithMetrics(reg), server.WithRateLimit(0.001, 3))
 	c := echov1.NewEchoServiceClient(in.Dial(t))
 	ctx := grpckittest.Context(t, 10*time.Second)
 	rejected := 0
@@ -76,9 +78,8 @@ func TestWithRateLimit(t *testing.T) {
 }
 
 func TestWithRateLimitKeyed(t *testing.T) {
-	var fake clock.Fake
-	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, server.WithRateLimit(1, 2,
-		ratelimit.WithKey(ratelimit.ByMetadata("tenant")), ratelimit.WithClock(fake.Now)))
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, server.WithRateLimit(0.001, 2,
+		ratelimit.WithKey(ratelimit.ByMetadata("tenant"))))
 	c := echov1.NewEchoServiceClient(in.Dial(t))
 	ctx := grpckittest.Context(t, 10*time.Second)
 	noisy := metadata.AppendToOutgoingContext(ctx, "tenant", "noisy")
@@ -131,24 +132,27 @@ func TestWithConcurrencyLimit(t *testing.T) {
 }
 
 func TestWithLoadShedding(t *testing.T) {
-	// With a fake clock every call takes 0 s: after one complete bucket the
-	// estimate is 0 in flight, and the floor of 1 is the limit.
-	var fake clock.Fake
+	// Calls of a fraction of a millisecond make the estimate of what the
+	// server can hold in flight far below 1: once a complete bucket has
+	// measurements, the floor of 1 is the limit (grpckit_shed_limit shows it).
+	reg := prometheus.NewRegistry()
 	b := &grpckittest.Backend{}
-	in := grpckittest.NewServer(t, b.Register, server.WithLoadShedding(shed.WithClock(fake.Now), shed.WithWindow(time.Second, 10), shed.WithMinLimit(1)))
+	in := grpckittest.NewServer(t, b.Register, grpckit.WithMetrics(reg),
+		server.WithLoadShedding(shed.WithWindow(time.Second, 10), shed.WithMinLimit(1)))
 	c := echov1.NewEchoServiceClient(in.Dial(t))
 	ctx := grpckittest.Context(t, 10*time.Second)
-	for range 5 {
+	wait.For(t, 10*time.Second, "the shedder's limit of 1", func() bool {
 		if code := echoCode(ctx, c, "hi"); code != codes.OK {
 			t.Fatalf("warm-up: got %v, want OK", code)
 		}
-	}
-	fake.Advance(100 * time.Millisecond)
+		return counterValue(t, reg, "grpckit_shed_limit", nil) == 1
+	})
 	slow, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	n := b.Faults.Calls()
 	b.Faults.Next(1, grpckittest.Fault{Hang: true})
 	go func() { defer close(done); _ = echoCode(slow, c, "hang") }()
-	wait.For(t, 10*time.Second, "condition", func() bool { return b.Faults.Calls() == 6 })
+	wait.For(t, 10*time.Second, "the held call", func() bool { return b.Faults.Calls() == n+1 })
 	if code := echoCode(ctx, c, "hi"); code != codes.ResourceExhausted {
 		t.Errorf("call beyond the limit of 1: got %v, want ResourceExhausted", code)
 	}

@@ -232,14 +232,14 @@ func WithMaxKeys(n int) Option {
 	}
 }
 
-// WithClock sets the clock, for tests. Default: the runtime's monotonic clock.
-func WithClock(now func() time.Time) Option {
+// withClock sets the clock, for tests. Default: the runtime's monotonic clock.
+func withClock(now func() time.Time) Option {
 	return func(c *config) { c.now = clock.FromTime(now) }
 }
 
-// WithRand sets the throttle's source of uniform numbers in [0, 1), for
+// withRand sets the throttle's source of uniform numbers in [0, 1), for
 // tests. Throttle only. Default: math/rand/v2.Float64.
-func WithRand(f func() float64) Option {
+func withRand(f func() float64) Option {
 	return func(c *config) { c.rand = f }
 }
 

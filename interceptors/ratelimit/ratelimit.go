@@ -133,9 +133,9 @@ func WithMaxKeys(n int) Option {
 	}
 }
 
-// WithClock sets the clock, for tests. Default: the runtime's monotonic
+// withClock sets the clock, for tests. Default: the runtime's monotonic
 // clock.
-func WithClock(now func() time.Time) Option {
+func withClock(now func() time.Time) Option {
 	return func(c *config) { c.now = clock.FromTime(now) }
 }
 

@@ -158,15 +158,15 @@ func WithBudget(ratio, minPerSecond float64) Option {
 	}
 }
 
-// WithClock sets the clock of the budget's floor, for tests. Default: the
+// withClock sets the clock of the budget's floor, for tests. Default: the
 // runtime's monotonic clock.
-func WithClock(now func() time.Time) Option {
+func withClock(now func() time.Time) Option {
 	return func(c *config) { c.now = clock.FromTime(now) }
 }
 
-// WithRand sets the jitter's source of uniform numbers in [0, 1), for
+// withRand sets the jitter's source of uniform numbers in [0, 1), for
 // tests. Default: math/rand/v2.Float64.
-func WithRand(f func() float64) Option {
+func withRand(f func() float64) Option {
 	return func(c *config) {
 		if f != nil {
 			c.rand = f

@@ -98,8 +98,8 @@ func WithCPU(usage func() float64, threshold float64) Option {
 	}
 }
 
-// WithClock sets the clock, for tests. Default: the runtime's monotonic clock.
-func WithClock(now func() time.Time) Option {
+// withClock sets the clock, for tests. Default: the runtime's monotonic clock.
+func withClock(now func() time.Time) Option {
 	return func(c *config) { c.now = clock.FromTime(now) }
 }
 
