@@ -75,7 +75,11 @@
 // itself; on a shared 2-core machine (median of 8 interleaved runs): 26 ns,
 // 0 allocations, 0.41× time.Now, against 163 ns for gobreaker's Execute and
 // 214 ns and 1 allocation for its two-step API. The throttle: 51 ns, 0
-// allocations, 0.94× time.Now.
+// allocations, 0.94× time.Now. A call whose context has a deadline (every
+// call through the client builder's default deadline) also reads the
+// monotonic clock once for its budget: BenchmarkAdmitDeadline, 53 ns
+// against 17 ns before the budget rule (median of 5 interleaved runs),
+// still 0 allocations.
 //
 // Every transition is logged (slog, Info; Warn when opening) and, with
 // [WithRegisterer], exported: grpckit_breaker_state{target,key} (0 closed,
