@@ -1,7 +1,6 @@
 package grpckit_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +28,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/logging"
+	"github.com/grpckit/grpckit/internal/logbuf"
 	"github.com/grpckit/grpckit/internal/testcert"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -64,28 +64,10 @@ func TestSameErrorsOnBothSides(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger used from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // One set of shared options configures a server and a client the same
 // way: one logger, one registry, TLS, message size limits.
 func TestSharedOptionsOnBothSides(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	reg := prometheus.NewRegistry()
 	pair, err := testcert.New()
 	if err != nil {
@@ -162,7 +144,7 @@ func gathered(t *testing.T, g prometheus.Gatherer, name string) bool {
 }
 
 // jsonLines returns the JSON lines logged to b, by grpc.component.
-func jsonLines(t *testing.T, b *syncBuffer) map[string][]map[string]any {
+func jsonLines(t *testing.T, b *logbuf.Buffer) map[string][]map[string]any {
 	t.Helper()
 	out := map[string][]map[string]any{}
 	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
@@ -182,7 +164,7 @@ func jsonLines(t *testing.T, b *syncBuffer) map[string][]map[string]any {
 // WithLoggingOptions reaches the access log of both builders, unary calls
 // and streams alike (what each option does is package logging's test).
 func TestLoggingOptionsOnBothSides(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	opts := []grpckit.Option{
 		grpckit.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))),
 		grpckit.WithLoggingOptions(logging.WithPayloads(true), logging.WithLogHealth(true),

@@ -20,6 +20,7 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/grpckittest"
+	"github.com/grpckit/grpckit/internal/logbuf"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/server"
@@ -43,7 +44,7 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 }
 
 func TestAccessLog(t *testing.T) {
-	slogs, clogs := &syncBuffer{}, &syncBuffer{}
+	slogs, clogs := &logbuf.Buffer{}, &logbuf.Buffer{}
 	b := &grpckittest.Backend{}
 	in := grpckittest.NewServer(t, b.Register, grpckit.WithLogger(slog.New(slog.NewJSONHandler(slogs, nil))))
 	conn := in.Dial(t, grpckit.WithLogger(slog.New(slog.NewJSONHandler(clogs, nil))))
@@ -66,12 +67,10 @@ func TestAccessLog(t *testing.T) {
 			wait.For(t, 5*time.Second, "the server log line", func() bool { return strings.Count(slogs.String(), "\n") == 1 })
 			for _, side := range []struct {
 				name string
-				buf  *syncBuffer
+				buf  *logbuf.Buffer
 			}{{"server", slogs}, {"client", clogs}} {
 				lines := jsonLines(t, side.buf.String())
-				side.buf.mu.Lock()
-				side.buf.b.Reset()
-				side.buf.mu.Unlock()
+				side.buf.Reset()
 				if len(lines) != 1 {
 					t.Fatalf("%s logged %d lines, want exactly 1", side.name, len(lines))
 				}
@@ -112,7 +111,7 @@ func TestAccessLog(t *testing.T) {
 }
 
 func TestAccessLogOffAndFiltered(t *testing.T) {
-	buf := &syncBuffer{}
+	buf := &logbuf.Buffer{}
 	warnOnly := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b := &grpckittest.Backend{}
 	in := grpckittest.NewServer(t, b.Register, grpckit.WithLogger(warnOnly))
@@ -259,7 +258,7 @@ func TestTracePropagation(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 
 	leaf := grpckittest.NewServer(t, new(grpckittest.Backend).Register, grpckit.WithTracerProvider(tp), grpckit.WithLogger(logger))

@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
+	"github.com/grpckit/grpckit/internal/logbuf"
 	"github.com/grpckit/grpckit/internal/testcert"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -29,24 +28,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for a logger used from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestAllCallShapes(t *testing.T) {
 	pair, err := testcert.New()
@@ -273,7 +254,7 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func testPanicRecovery(t *testing.T, opts ...server.Option) {
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	b := &grpckittest.Backend{}
 	in := grpckittest.NewServer(t, b.Register, append([]server.Option{grpckit.WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))}, opts...)...)
 	ec := echov1.NewEchoServiceClient(in.Dial(t))

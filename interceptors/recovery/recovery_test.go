@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/recovery"
 	"github.com/grpckit/grpckit/internal/baregrpc"
+	"github.com/grpckit/grpckit/internal/logbuf"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -83,7 +83,7 @@ func TestWrapService(t *testing.T) {
 // answers Internal with the generic message, without the stack; the panic
 // and the stack go to the log; the server goes on serving.
 func TestInterceptorsOnBareServer(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	l := recovery.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	b := &grpckittest.Backend{}
 	addr := baregrpc.Serve(t, b.Register, grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(l)),
@@ -112,22 +112,4 @@ func TestInterceptorsOnBareServer(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger used from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
