@@ -82,6 +82,7 @@ func New(target string, opts ...Option) (*Conn, error) {
 		dial = append(dial, grpc.WithChainStreamInterceptor(chain.StreamClient(s)))
 	}
 	dial = append(dial, b.dial...)
+	dial = append(dial, tokenDialOptions(cfg)...)
 	dial = append(dial, cfg.dialOpts...)
 	cc, err := grpc.NewClient(target, dial...)
 	if err != nil {

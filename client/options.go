@@ -41,6 +41,7 @@ type config struct {
 	user       chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
 	dialOpts   []grpc.DialOption
 	resilience resilienceConfig // resilience.go
+	token      tokenConfig      // auth.go
 }
 
 // Shared returns the shared part of the configuration.

@@ -44,6 +44,7 @@ type config struct {
 	grpcOpts    []grpc.ServerOption
 	obs         obsConfig        // observability.go
 	resilience  resilienceConfig // resilience.go
+	auth        authConfig       // auth.go
 }
 
 // Shared returns the shared part of the configuration.

@@ -105,7 +105,10 @@ func (s *Server) installBuiltins() error {
 	if err := s.installObservability(b); err != nil {
 		return err
 	}
-	return s.installResilience(b)
+	if err := s.installResilience(b); err != nil {
+		return err
+	}
+	return s.installAuth(b)
 }
 
 // builtins collects what the builder installs: interceptors by slot (unary

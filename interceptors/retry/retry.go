@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpckit/grpckit/interceptors/breaker"
 	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/methodname"
 )
 
 // Defaults.
@@ -116,7 +117,7 @@ func WithMethods(p Policy, methods ...string) Option {
 			pp.codes[code] = true
 		}
 		for _, m := range methods {
-			svc, name, ok := split(m)
+			svc, name, ok := methodname.Split(m)
 			switch {
 			case !ok:
 				c.invalid("WithMethods: %q is not /package.Service/Method or /package.Service/*", m)
@@ -127,22 +128,6 @@ func WithMethods(p Policy, methods ...string) Option {
 			}
 		}
 	}
-}
-
-// split splits "/svc/method" into "/svc" and "method".
-func split(m string) (svc, name string, ok bool) {
-	if len(m) < 4 || m[0] != '/' {
-		return "", "", false
-	}
-	for i := len(m) - 1; i > 1; i-- {
-		if m[i] == '/' {
-			if i == len(m)-1 {
-				return "", "", false
-			}
-			return m[:i], m[i+1:], true
-		}
-	}
-	return "", "", false
 }
 
 // WithBudget sets the retry budget: retries may add ratio (0 to 1) of the
@@ -252,7 +237,7 @@ func (r *Retrier) policy(method string) *policy {
 	if len(r.cfg.services) == 0 {
 		return nil
 	}
-	svc, _, ok := split(method)
+	svc, _, ok := methodname.Split(method)
 	if !ok {
 		return nil
 	}
