@@ -7,6 +7,7 @@
 package echov1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -21,7 +22,8 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// EchoRequest carries the message to echo.
+// EchoRequest carries the message to echo, at most 1,024 characters
+// (a buf.validate rule: package interceptors/validate enforces it).
 type EchoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
@@ -409,9 +411,9 @@ var File_grpckit_echo_v1_echo_proto protoreflect.FileDescriptor
 
 const file_grpckit_echo_v1_echo_proto_rawDesc = "" +
 	"\n" +
-	"\x1agrpckit/echo/v1/echo.proto\x12\x0fgrpckit.echo.v1\"'\n" +
-	"\vEchoRequest\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"(\n" +
+	"\x1agrpckit/echo/v1/echo.proto\x12\x0fgrpckit.echo.v1\x1a\x1bbuf/validate/validate.proto\"1\n" +
+	"\vEchoRequest\x12\"\n" +
+	"\amessage\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\amessage\"(\n" +
 	"\fEchoResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"E\n" +
 	"\x13ServerStreamRequest\x12\x18\n" +

@@ -1,0 +1,14 @@
+module github.com/grpckit/grpckit/tools/validateproto
+
+go 1.26.7
+
+require (
+	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.10-20250912141014-52f32327d4b0.1
+	github.com/jhump/protoreflect v1.19.0
+)
+
+require (
+	github.com/golang/protobuf v1.5.4 // indirect
+	github.com/jhump/protoreflect/v2 v2.0.0-beta.1 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
