@@ -43,7 +43,7 @@ func Example() {
 	reg := prometheus.NewRegistry()
 	logs, metrics := grpckit.WithLogger(logger), grpckit.WithMetrics(reg)
 
-	srv, err := server.New(logs, metrics)
+	srv, err := server.New(grpckit.WithInsecure(), logs, metrics)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func Example() {
 	}
 	go srv.Serve(lis)
 
-	conn, err := client.New("passthrough:///"+lis.Addr().String(), client.WithInsecure(), logs, metrics)
+	conn, err := client.New("passthrough:///"+lis.Addr().String(), grpckit.WithInsecure(), logs, metrics)
 	if err != nil {
 		log.Fatal(err)
 	}

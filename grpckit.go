@@ -8,8 +8,8 @@
 //
 //	reg := prometheus.NewRegistry()
 //	logs, metrics := grpckit.WithLogger(logger), grpckit.WithMetrics(reg)
-//	srv, err := server.New(logs, metrics, server.WithAdmin("127.0.0.1:9090"))
-//	conn, err := client.New(target, logs, metrics, client.WithInsecure())
+//	srv, err := server.New(grpckit.WithInsecure(), logs, metrics, server.WithAdmin("127.0.0.1:9090"))
+//	conn, err := client.New(target, logs, metrics, grpckit.WithInsecure())
 //
 // The builders themselves are in packages server and client; the
 // interceptors they assemble are in interceptors/...; docs/defaults.md
@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpckit/grpckit/interceptors/logging"
 	"github.com/grpckit/grpckit/interceptors/metrics"
@@ -127,11 +128,11 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 
 // WithTLS uses TLS with cfg: a server presents cfg's certificate, a client
 // verifies the server against cfg's roots (the system's when cfg.RootCAs
-// is nil) and the target's host name. nil is an error on both sides: pass
-// &tls.Config{} for a client with the system roots. Default: a server
-// serves plaintext (behind a mesh or a TLS-terminating proxy); a client
-// requires one of WithTLS, [WithTransportCredentials] or
-// client.WithInsecure.
+// is nil) and the target's host name (package certs builds both sides'
+// configurations from files, with mutual TLS and reloading). nil is an
+// error on both sides: pass &tls.Config{} for a client with the system
+// roots. Default: none; each builder requires one of WithTLS,
+// [WithTransportCredentials] or [WithInsecure].
 func WithTLS(cfg *tls.Config) Option {
 	return Option{func(c *shared.Common) {
 		if cfg == nil {
@@ -156,6 +157,15 @@ func WithTransportCredentials(creds credentials.TransportCredentials) Option {
 		}
 		c.Creds = creds
 	}}
+}
+
+// WithInsecure serves or connects in plaintext. Use it only where the
+// network is trusted (loopback, a mesh sidecar that terminates mutual TLS);
+// both builders refuse to start without transport security unless it is
+// asked for by this name. Like [WithTLS] and [WithTransportCredentials],
+// the last of them given wins.
+func WithInsecure() Option {
+	return Option{func(c *shared.Common) { c.Creds = insecure.NewCredentials() }}
 }
 
 // WithMaxRecvMsgSize sets the largest message received, in bytes (a

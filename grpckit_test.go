@@ -54,7 +54,7 @@ func TestSameErrorsOnBothSides(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, serr := server.New(tc.opt)
-			_, cerr := client.New("passthrough:///127.0.0.1:1", client.WithInsecure(), tc.opt)
+			_, cerr := client.New("passthrough:///127.0.0.1:1", grpckit.WithInsecure(), tc.opt)
 			for side, err := range map[string]error{"server": serr, "client": cerr} {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 					t.Errorf("%s: got %v, want an error starting %q", side, err, tc.want)
@@ -114,11 +114,11 @@ func TestSharedOptionsOnBothSides(t *testing.T) {
 		}
 	}
 	// nil turns metrics off on both sides.
-	off, err := server.New(grpckit.WithMetrics(nil))
+	off, err := server.New(grpckit.WithInsecure(), grpckit.WithMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	offConn, err := client.New("passthrough:///127.0.0.1:1", client.WithInsecure(), grpckit.WithMetrics(nil))
+	offConn, err := client.New("passthrough:///127.0.0.1:1", grpckit.WithInsecure(), grpckit.WithMetrics(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

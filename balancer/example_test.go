@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/client"
@@ -18,7 +19,7 @@ func ExampleNewCollector() {
 	reg.MustRegister(balancer.NewCollector())
 
 	conn, err := client.New("dns:///echo.example.internal:8443",
-		client.WithInsecure(),
+		grpckit.WithInsecure(),
 		client.WithBalancer(p2c.Name),
 		client.WithDialOptions(grpc.WithDefaultServiceConfig(
 			`{"loadBalancingConfig":[{"p2c":{"ejection":{"consecutiveFailures":3,"baseEjectionTime":"10s"}}}]}`)),

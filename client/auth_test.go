@@ -109,10 +109,10 @@ func TestWithPerRPCToken(t *testing.T) {
 		})
 	}
 	// Over plaintext, New refuses the token unless told.
-	if _, err := client.New("passthrough:///x", client.WithInsecure(), client.WithPerRPCToken(auth.StaticToken("t"))); err == nil {
+	if _, err := client.New("passthrough:///x", grpckit.WithInsecure(), client.WithPerRPCToken(auth.StaticToken("t"))); err == nil {
 		t.Error("WithPerRPCToken over WithInsecure: got nil error, want one")
 	}
-	if _, err := client.New("passthrough:///x", client.WithInsecure(), client.WithPerRPCToken(nil)); err == nil {
+	if _, err := client.New("passthrough:///x", grpckit.WithInsecure(), client.WithPerRPCToken(nil)); err == nil {
 		t.Error("WithPerRPCToken(nil): got nil error, want one")
 	}
 }

@@ -52,6 +52,10 @@ func New(target string, opts ...Option) (*Conn, error) {
 		b.close()
 		return nil, err
 	}
+	if err := installValidation(cfg, b); err != nil {
+		b.close()
+		return nil, err
+	}
 	sc, err := json.Marshal(map[string]any{
 		"loadBalancingConfig": []map[string]any{{cfg.balancer: map[string]any{}}},
 	})

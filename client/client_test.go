@@ -45,7 +45,7 @@ func TestInvalidOptions(t *testing.T) {
 		{"nil interceptor", "passthrough:///x", client.WithUnaryInterceptor(client.SlotUser, nil), "nil interceptor"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conn, err := client.New(tc.target, client.WithInsecure(), tc.opt)
+			conn, err := client.New(tc.target, grpckit.WithInsecure(), tc.opt)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || conn != nil {
 				t.Fatalf("New = %v, %v; want nil and an error containing %q", conn, err, tc.want)
 			}
@@ -116,7 +116,7 @@ func TestNoDefaultTimeout(t *testing.T) {
 
 func TestWaitForReadyAndClose(t *testing.T) {
 	in := grpckittest.NewServer(t, nil)
-	conn, err := client.New("passthrough:///"+in.Addr, client.WithInsecure())
+	conn, err := client.New("passthrough:///"+in.Addr, grpckit.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestWaitForReadyAndClose(t *testing.T) {
 
 func TestWaitForReadyHonoursContext(t *testing.T) {
 	// Nothing listens on port 1 of loopback.
-	conn, err := client.New("passthrough:///127.0.0.1:1", client.WithInsecure())
+	conn, err := client.New("passthrough:///127.0.0.1:1", grpckit.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
@@ -38,7 +39,7 @@ func Example() {
 	defer s.Stop()
 
 	conn, err := client.New("passthrough:///"+lis.Addr().String(),
-		client.WithInsecure(), // plaintext must be asked for
+		grpckit.WithInsecure(), // plaintext must be asked for
 		client.WithDefaultTimeout(5*time.Second))
 	if err != nil {
 		log.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/grpckit/grpckit/balancer/p2c"
@@ -15,8 +14,8 @@ import (
 
 // ErrNoCredentials is returned by [New] when no transport security was
 // chosen: pass grpckit.WithTLS, grpckit.WithTransportCredentials or,
-// knowingly, [WithInsecure].
-var ErrNoCredentials = errors.New("client: no transport credentials: use grpckit.WithTLS, grpckit.WithTransportCredentials or WithInsecure")
+// knowingly, grpckit.WithInsecure.
+var ErrNoCredentials = errors.New("client: no transport credentials: use grpckit.WithTLS, grpckit.WithTransportCredentials or grpckit.WithInsecure")
 
 // Option configures [New]: this package's options, and package grpckit's
 // shared ones (logging, metrics, tracing, TLS, message sizes), which mean
@@ -42,6 +41,7 @@ type config struct {
 	dialOpts   []grpc.DialOption
 	resilience resilienceConfig // resilience.go
 	token      tokenConfig      // auth.go
+	validation validationConfig // validation.go
 }
 
 // Shared returns the shared part of the configuration.
@@ -97,14 +97,6 @@ func newConfig(opts []Option) (*config, error) {
 
 func (c *config) errorf(format string, args ...any) {
 	c.common.Errorf("client: "+format, args...)
-}
-
-// WithInsecure connects in plaintext. Use it only where the network is
-// trusted (loopback, a mesh sidecar); it must be asked for explicitly.
-// Like grpckit.WithTLS and grpckit.WithTransportCredentials, which it
-// replaces, the last of them given wins.
-func WithInsecure() Option {
-	return option(func(c *config) { c.common.Creds = insecure.NewCredentials() })
 }
 
 // WithDefaultTimeout sets the deadline given to unary calls whose context

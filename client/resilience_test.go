@@ -239,7 +239,7 @@ func TestResilienceOptionErrors(t *testing.T) {
 		{"rate limit", client.WithRateLimit(-1, 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := client.New("passthrough:///127.0.0.1:1", client.WithInsecure(), tc.opt); err == nil {
+			if _, err := client.New("passthrough:///127.0.0.1:1", grpckit.WithInsecure(), tc.opt); err == nil {
 				t.Fatal("New: got nil error, want one")
 			}
 		})

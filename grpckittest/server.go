@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/server"
 )
@@ -32,7 +33,8 @@ type Server struct {
 // bufconnSize is the buffer of a NewBufconnServer listener, in bytes.
 const bufconnSize = 1 << 20
 
-// NewServer builds a server with server.New(opts...), lets register
+// NewServer builds a server with server.New(opts...), in plaintext
+// (grpckit.WithInsecure) unless opts choose other transport security, lets register
 // register its services (nil registers none: the server still has health
 // and reflection), and serves it on 127.0.0.1:0 until the test ends. It
 // fails the test if the server cannot be built or does not listen; at the
@@ -58,7 +60,7 @@ func NewBufconnServer(tb testing.TB, register func(grpc.ServiceRegistrar), opts 
 
 func serve(tb testing.TB, lis net.Listener, dialer func(context.Context, string) (net.Conn, error), register func(grpc.ServiceRegistrar), opts []server.Option) *Server {
 	tb.Helper()
-	srv, err := server.New(opts...)
+	srv, err := server.New(append([]server.Option{grpckit.WithInsecure()}, opts...)...)
 	if err != nil {
 		_ = lis.Close()
 		tb.Fatalf("grpckittest: server.New: %v", err)
@@ -105,13 +107,13 @@ func (s *Server) Dial(tb testing.TB, opts ...client.Option) *client.Conn {
 }
 
 // Dial builds a client for target with client.New and opts, and closes it
-// when the test ends. The client is in plaintext (client.WithInsecure)
+// when the test ends. The client is in plaintext (grpckit.WithInsecure)
 // unless opts choose other transport security (grpckit.WithTLS,
 // grpckit.WithTransportCredentials). Like client.New, it does not wait
 // for a connection. It fails the test if client.New fails.
 func Dial(tb testing.TB, target string, opts ...client.Option) *client.Conn {
 	tb.Helper()
-	conn, err := client.New(target, append([]client.Option{client.WithInsecure()}, opts...)...)
+	conn, err := client.New(target, append([]client.Option{grpckit.WithInsecure()}, opts...)...)
 	if err != nil {
 		tb.Fatalf("grpckittest: client.New(%q): %v", target, err)
 	}

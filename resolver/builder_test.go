@@ -219,7 +219,7 @@ func TestWatchRestartedAndClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New("fake:///svc", client.WithInsecure(), grpckit.WithLogger(quiet), client.WithDialOptions(grpc.WithResolvers(b)))
+	conn, err := client.New("fake:///svc", grpckit.WithInsecure(), grpckit.WithLogger(quiet), client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
@@ -53,7 +54,7 @@ func ExampleNewBuilder() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	conn, err := client.New("static:///echo", client.WithInsecure(),
+	conn, err := client.New("static:///echo", grpckit.WithInsecure(),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		log.Fatal(err)

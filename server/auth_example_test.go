@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/interceptors/auth"
 	"github.com/grpckit/grpckit/server"
 )
@@ -23,7 +24,7 @@ func ExampleWithAuth() {
 	}
 	defer verifier.Close()
 
-	srv, err := server.New(server.WithAuth(
+	srv, err := server.New(grpckit.WithInsecure(), server.WithAuth(
 		auth.WithVerifier(verifier),
 		auth.WithRules(
 			auth.Rule{Method: "/shop.Orders/Get", Scopes: []string{"orders.read"}},

@@ -149,7 +149,7 @@ func TestWithAuthErrors(t *testing.T) {
 		{"bad rule", []auth.Option{auth.WithMTLS(), auth.WithRules(auth.Rule{Method: "nope", Subjects: []string{"a"}})}, auth.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := server.New(server.WithAuth(tc.opts...)); !errors.Is(err, tc.want) {
+			if _, err := server.New(grpckit.WithInsecure(), server.WithAuth(tc.opts...)); !errors.Is(err, tc.want) {
 				t.Errorf("New: got %v, want %v", err, tc.want)
 			}
 		})

@@ -6,7 +6,7 @@
 // and lenient to other stacks' clients (see docs/defaults.md),
 // and the lifecycle that a rolling restart needs:
 //
-//	srv, err := server.New(grpckit.WithLogger(logger))
+//	srv, err := server.New(grpckit.WithTLS(tlsConfig), grpckit.WithLogger(logger))
 //	if err != nil { ... }
 //	addsvcv1.RegisterAddServiceServer(srv, impl) // *Server is a grpc.ServiceRegistrar
 //	go srv.Serve(lis)                            // health: SERVING

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/server"
@@ -25,7 +26,7 @@ func (adder) Sum(_ context.Context, req *addsvcv1.SumRequest) (*addsvcv1.SumResp
 // program).
 func Example() {
 	// Server: build, register the generated service, serve.
-	srv, err := server.New()
+	srv, err := server.New(grpckit.WithInsecure())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func Example() {
 	go srv.Serve(lis)
 
 	// Client: explicit transport security, generated client on top.
-	conn, err := client.New("passthrough:///"+lis.Addr().String(), client.WithInsecure())
+	conn, err := client.New("passthrough:///"+lis.Addr().String(), grpckit.WithInsecure())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"runtime"
 	"time"
 
@@ -10,6 +11,11 @@ import (
 	"github.com/grpckit/grpckit/internal/chain"
 	"github.com/grpckit/grpckit/internal/shared"
 )
+
+// ErrNoCredentials is returned by [New] when no transport security was
+// chosen: pass grpckit.WithTLS, grpckit.WithTransportCredentials or,
+// knowingly (behind a mesh or a TLS-terminating proxy), grpckit.WithInsecure.
+var ErrNoCredentials = errors.New("server: no transport credentials: use grpckit.WithTLS, grpckit.WithTransportCredentials or grpckit.WithInsecure")
 
 // Option configures [New]: this package's options, and package grpckit's
 // shared ones (logging, metrics, tracing, TLS, message sizes), which mean
@@ -45,6 +51,7 @@ type config struct {
 	obs         obsConfig        // observability.go
 	resilience  resilienceConfig // resilience.go
 	auth        authConfig       // auth.go
+	validation  validationConfig // validation.go
 }
 
 // Shared returns the shared part of the configuration.
@@ -106,6 +113,9 @@ func newConfig(opts []Option) (*config, error) {
 		if o != nil {
 			o.ServerOption(c)
 		}
+	}
+	if c.common.Creds == nil {
+		c.common.Errs = append(c.common.Errs, ErrNoCredentials)
 	}
 	if c.common.MaxRecv == 0 {
 		c.common.MaxRecv = DefaultMaxRecvMsgSize

@@ -11,6 +11,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/internal/wait"
 	"github.com/grpckit/grpckit/server"
@@ -61,7 +62,7 @@ func (f *fakeRegistrar) Events() []string {
 
 func TestRegistrarLifecycle(t *testing.T) {
 	reg := &fakeRegistrar{}
-	srv, err := server.New(server.WithRegistrar(reg), server.WithDrainDelay(50*time.Millisecond))
+	srv, err := server.New(grpckit.WithInsecure(), server.WithRegistrar(reg), server.WithDrainDelay(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestRegistrarLifecycle(t *testing.T) {
 
 func TestRegistrarError(t *testing.T) {
 	reg := &fakeRegistrar{err: errors.New("bad endpoint"), status: func() healthpb.HealthCheckResponse_ServingStatus { return 0 }}
-	srv, err := server.New(server.WithRegistrar(reg))
+	srv, err := server.New(grpckit.WithInsecure(), server.WithRegistrar(reg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func TestResilienceOptionErrors(t *testing.T) {
 		{"shed min limit 0", server.WithLoadShedding(shed.WithMinLimit(0))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := server.New(tc.opt)
+			_, err := server.New(grpckit.WithInsecure(), tc.opt)
 			if err == nil {
 				t.Fatal("New: got nil error, want one")
 			}

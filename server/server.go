@@ -108,7 +108,10 @@ func (s *Server) installBuiltins() error {
 	if err := s.installResilience(b); err != nil {
 		return err
 	}
-	return s.installAuth(b)
+	if err := s.installAuth(b); err != nil {
+		return err
+	}
+	return s.installValidation(b)
 }
 
 // builtins collects what the builder installs: interceptors by slot (unary

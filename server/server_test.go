@@ -165,7 +165,7 @@ func TestHealthAndShutdownDrain(t *testing.T) {
 }
 
 func TestSetServingStatus(t *testing.T) {
-	srv, err := server.New()
+	srv, err := server.New(grpckit.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestShutdownDeadlineForcesStop(t *testing.T) {
 }
 
 func TestServeAfterClose(t *testing.T) {
-	srv, err := server.New()
+	srv, err := server.New(grpckit.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}

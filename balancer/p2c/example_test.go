@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/client"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -53,7 +54,7 @@ func Example() {
 	}
 	r.InitialState(grpcresolver.State{Addresses: addrs})
 
-	conn, err := client.New(r.Scheme()+":///echo", client.WithInsecure(),
+	conn, err := client.New(r.Scheme()+":///echo", grpckit.WithInsecure(),
 		client.WithBalancer(p2c.Name), // the default, named for clarity
 		client.WithDialOptions(grpc.WithResolvers(r)))
 	if err != nil {

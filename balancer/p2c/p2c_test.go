@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer/internal/lbtest"
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/client"
@@ -358,7 +359,7 @@ func TestNoEndpointsFailsFast(t *testing.T) {
 }
 
 func TestInvalidConfigFailsClientConstruction(t *testing.T) {
-	_, err := client.New("passthrough:///127.0.0.1:1", client.WithInsecure(), client.WithBalancer(p2c.Name),
+	_, err := client.New("passthrough:///127.0.0.1:1", grpckit.WithInsecure(), client.WithBalancer(p2c.Name),
 		client.WithDialOptions(grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"p2c":{"ejection":{"maxEjectionPercent":200}}}]}`)))
 	if err == nil || !strings.Contains(err.Error(), "maxEjectionPercent") {
 		t.Errorf("got %v, want an error naming maxEjectionPercent", err)

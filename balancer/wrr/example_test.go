@@ -11,6 +11,7 @@ import (
 	grpcresolver "google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/balancer/wrr"
 	"github.com/grpckit/grpckit/client"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -49,7 +50,7 @@ func Example() {
 	r := manual.NewBuilderWithScheme("example")
 	r.InitialState(grpcresolver.State{Endpoints: endpoints})
 
-	conn, err := client.New(r.Scheme()+":///echo", client.WithInsecure(),
+	conn, err := client.New(r.Scheme()+":///echo", grpckit.WithInsecure(),
 		client.WithBalancer(wrr.Name),
 		client.WithDialOptions(grpc.WithResolvers(r)))
 	if err != nil {

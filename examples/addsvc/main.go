@@ -68,8 +68,8 @@ func run(useTLS bool, n int) error {
 		return errors.New("-servers must be at least 1")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var sopts []server.Option
-	copts := []client.Option{client.WithInsecure()}
+	sopts := []server.Option{grpckit.WithInsecure()} // loopback; -tls replaces it
+	copts := []client.Option{grpckit.WithInsecure()}
 	if useTLS {
 		pair, err := selfsigned.New()
 		if err != nil {

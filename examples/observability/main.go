@@ -74,6 +74,7 @@ func run(out io.Writer, jsonLogs bool) error {
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 
 	srv, err := server.New(
+		grpckit.WithInsecure(), // loopback
 		grpckit.WithLogger(logger),
 		grpckit.WithTracerProvider(tp),
 		server.WithAdmin("127.0.0.1:0"), // loopback only: /metrics, /healthz, /debug/grpckit/...
@@ -94,7 +95,7 @@ func run(out io.Writer, jsonLogs bool) error {
 		<-served
 	}()
 
-	conn, err := client.New("passthrough:///"+lis.Addr().String(), client.WithInsecure(),
+	conn, err := client.New("passthrough:///"+lis.Addr().String(), grpckit.WithInsecure(),
 		grpckit.WithLogger(logger), grpckit.WithTracerProvider(tp))
 	if err != nil {
 		return err

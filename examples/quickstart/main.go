@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/server"
@@ -25,7 +26,7 @@ func (adder) Sum(_ context.Context, req *addsvcv1.SumRequest) (*addsvcv1.SumResp
 
 func main() {
 	// Server: build, register the generated service, serve.
-	srv, err := server.New()
+	srv, err := server.New(grpckit.WithInsecure()) // plaintext on loopback: asked for by name
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func main() {
 	go srv.Serve(lis)
 
 	// Client: explicit transport security, generated client on top.
-	conn, err := client.New("passthrough:///"+lis.Addr().String(), client.WithInsecure())
+	conn, err := client.New("passthrough:///"+lis.Addr().String(), grpckit.WithInsecure())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -225,6 +225,9 @@ func (k *Checker) authenticate(ctx context.Context) (*Identity, error) {
 			if token == "" {
 				return nil, errors.New("empty bearer token")
 			}
+			if j, ok := k.verifier.(*JWT); ok {
+				return j.verify(ctx, token)
+			}
 			id, err := k.verifier.Verify(ctx, token)
 			if err != nil {
 				return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -118,6 +119,9 @@ func PerRPCCredentials(src TokenSource, opts ...ClientOption) credentials.PerRPC
 type bearer struct {
 	src    TokenSource
 	secure bool
+	// last is the last token and its header value, reused while the
+	// token does not change.
+	last atomic.Pointer[[2]string]
 }
 
 // GetRequestMetadata implements credentials.PerRPCCredentials.
@@ -135,7 +139,12 @@ func (b *bearer) GetRequestMetadata(ctx context.Context, _ ...string) (map[strin
 	if t == "" {
 		return nil, status.Error(codes.Unauthenticated, "auth: token source returned an empty token")
 	}
-	return map[string]string{"authorization": "Bearer " + t}, nil
+	last := b.last.Load()
+	if last == nil || last[0] != t {
+		last = &[2]string{t, "Bearer " + t}
+		b.last.Store(last)
+	}
+	return map[string]string{"authorization": last[1]}, nil
 }
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials.

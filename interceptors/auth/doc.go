@@ -47,6 +47,38 @@
 // parsed with the standard library: RSA (2048 bits or more), EC P-256 and
 // P-384, and Ed25519 keys; other key types are skipped.
 //
+// # Token cache and costs
+//
+// Checking a signature costs 60–90 µs of CPU and 60–85 allocations (ES256
+// and EdDSA, key at hand), more than a whole call over loopback. A [JWT]
+// verifier therefore keeps the tokens it verified ([WithCache]; default
+// [DefaultCacheSize], 10,000): by the token's hash (hash/maphash, a seed
+// per verifier), the full token compared on a hit, each until its exp
+// plus the leeway (the parser's own test, so a cached token fails at the
+// same instant and with the same error, jwt.ErrTokenExpired, as an
+// uncached one) or until a JWKS refresh removes or replaces a key (a
+// generation counter on the key set: every cached token is then verified
+// again). Failures are never cached; tokens over 4 KiB are not cached; a
+// full cache evicts, of 8 sampled entries, the stale ones or else the one
+// that expires first. A hit costs about 0.1 µs and no allocation
+// (BenchmarkVerify); the server interceptor with a hit about 0.2 µs and 2
+// allocations (the metadata copy and the context value;
+// BenchmarkUnaryServerInterceptor). The identity of a cached token is
+// shared by the calls that present it: treat its Claims and slices as
+// read-only.
+//
+// Measured end to end against bare grpc-go in one run (BenchmarkSecurity
+// in internal/benchkit: plain TCP loopback, 32-byte payload, 1 call in
+// flight, an ES256 token of 335 bytes, three runs on a shared 2-core
+// machine): with a warm cache, a call with auth costs 0.93–0.98 times the
+// CPU of bare grpc-go sending the same header unchecked, 5.7–6.8 µs more
+// than grpckit without auth, and 11 allocations more. Of these, grpc-go
+// itself spends 1.1–3.5 µs and 7 allocations carrying the 342-byte header
+// (per-RPC credentials, HPACK, metadata), as bare grpc-go does; 2 are the
+// generated handler's interceptor path, which any server interceptor
+// costs; 2 are this package's (above). With the cache off, the same call
+// costs 3 times bare grpc-go's CPU and 95 allocations more.
+//
 // # Clients
 //
 // [PerRPCCredentials], [UnaryClientInterceptor] and

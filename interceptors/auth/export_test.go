@@ -18,3 +18,11 @@ func MatchRule(rules []Rule, method string) (string, error) {
 	}
 	return "", nil
 }
+
+// CacheLen returns the number of tokens v's cache holds.
+func CacheLen(v *JWT) int {
+	if v.cache == nil {
+		return 0
+	}
+	return v.cache.len()
+}

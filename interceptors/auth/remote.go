@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,9 @@ type remote struct {
 
 	set  atomic.Pointer[keySet]
 	kick chan struct{} // asks the goroutine for a fetch now
+	// gen counts the fetches that removed or replaced a key: tokens
+	// cached in an older generation are verified again.
+	gen atomic.Uint64
 
 	mu        sync.Mutex
 	lastFetch time.Time     // start of the last fetch
@@ -115,8 +119,32 @@ func (r *remote) fetch() error {
 	if err != nil {
 		return err
 	}
+	old := r.set.Load()
 	r.set.Store(&set)
+	if old != nil && !keptAll(*old, set) {
+		r.gen.Add(1)
+	}
 	return nil
+}
+
+// keptAll reports whether every key of old is in set, unchanged, and a
+// token without a kid finds the same key in both (the only key of a set
+// of one is used for such tokens).
+func keptAll(old, set keySet) bool {
+	if len(old) == 1 && len(set) != 1 {
+		return false
+	}
+	for kid, k := range old {
+		n, ok := set[kid]
+		if !ok || n.alg != k.alg {
+			return false
+		}
+		eq, ok := n.key.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !eq.Equal(k.key) {
+			return false
+		}
+	}
+	return true
 }
 
 // lookup returns the key kid names. An unknown kid asks for a fetch,

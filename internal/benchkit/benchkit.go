@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -38,6 +39,10 @@ type Config struct {
 	Bare   bool
 	Server []server.Option
 	Client []client.Option
+	// BareServer and BareDial are options of a Bare configuration's
+	// grpc.NewServer and grpc.NewClient.
+	BareServer []grpc.ServerOption
+	BareDial   []grpc.DialOption
 	// CallTimeout, when set, gives every call a deadline of its own, as a
 	// caller's context.WithTimeout would.
 	CallTimeout time.Duration
@@ -80,17 +85,17 @@ func start(tb testing.TB, cfg Config) *target {
 	var conn grpc.ClientConnInterface
 	var closeConn func() error
 	if cfg.Bare {
-		s := grpc.NewServer()
+		s := grpc.NewServer(cfg.BareServer...)
 		echov1.RegisterEchoServiceServer(s, &grpckittest.Backend{})
 		go func() { _ = s.Serve(lis) }()
 		stopServer = s.Stop
-		cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.BareDial...)...)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		conn, closeConn = cc, cc.Close
 	} else {
-		s, err := server.New(cfg.Server...)
+		s, err := server.New(append([]server.Option{grpckit.WithInsecure()}, cfg.Server...)...)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -98,7 +103,7 @@ func start(tb testing.TB, cfg Config) *target {
 		done := make(chan struct{})
 		go func() { defer close(done); _ = s.Serve(lis) }()
 		stopServer = func() { _ = s.Close(); <-done }
-		cc, err := client.New("passthrough:///"+addr, append([]client.Option{client.WithInsecure()}, cfg.Client...)...)
+		cc, err := client.New("passthrough:///"+addr, append([]client.Option{grpckit.WithInsecure()}, cfg.Client...)...)
 		if err != nil {
 			tb.Fatal(err)
 		}

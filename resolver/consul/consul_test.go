@@ -389,7 +389,7 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := client.New("consul:///"+e.svc+"?tag=blue", client.WithInsecure(), grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
+	conn, err := client.New("consul:///"+e.svc+"?tag=blue", grpckit.WithInsecure(), grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestTargetTagFilterAndMetadata(t *testing.T) {
 	}
 
 	// A bad parameter fails calls with a clear error instead of hanging.
-	conn2, err := client.New("consul:///"+e.svc+"?colour=blue", client.WithInsecure(), grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
+	conn2, err := client.New("consul:///"+e.svc+"?colour=blue", grpckit.WithInsecure(), grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@
 // pass it with grpc.WithResolvers.
 //
 //	b, err := consul.NewBuilder(apiClient)
-//	conn, err := client.New("consul:///addsvc?tag=blue", client.WithInsecure(),
+//	conn, err := client.New("consul:///addsvc?tag=blue", grpckit.WithInsecure(),
 //		client.WithDialOptions(grpc.WithResolvers(b)))
 //
 // [NewRegistrar] announces a server with a TTL check that it keeps passing

@@ -37,7 +37,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	srv, err := server.New(server.WithRegistrar(reg), grpckit.WithAccessLog(false))
+	srv, err := server.New(grpckit.WithInsecure(), server.WithRegistrar(reg), grpckit.WithAccessLog(false))
 	if err != nil {
 		panic(err)
 	}
@@ -55,7 +55,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	conn, err := client.New("consul:///echo?tag=v1", client.WithInsecure(), grpckit.WithAccessLog(false),
+	conn, err := client.New("consul:///echo?tag=v1", grpckit.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		panic(err)

@@ -19,7 +19,7 @@ import (
 )
 
 func Example() {
-	srv, err := server.New(grpckit.WithAccessLog(false))
+	srv, err := server.New(grpckit.WithInsecure(), grpckit.WithAccessLog(false))
 	if err != nil {
 		panic(err)
 	}
@@ -50,7 +50,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	conn, err := client.New("dnssrv://"+dns.Addr()+"/_grpc._tcp.echo.example", client.WithInsecure(),
+	conn, err := client.New("dnssrv://"+dns.Addr()+"/_grpc._tcp.echo.example", grpckit.WithInsecure(),
 		grpckit.WithAccessLog(false), client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		panic(err)

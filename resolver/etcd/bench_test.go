@@ -271,7 +271,7 @@ func BenchmarkPutToFirstCall(b *testing.B) {
 		})
 		var conn grpc.ClientConnInterface
 		if strings.HasPrefix(name, "grpckit") {
-			c, err := client.New(target, client.WithInsecure(), grpckit.WithLogger(quiet),
+			c, err := client.New(target, grpckit.WithInsecure(), grpckit.WithLogger(quiet),
 				client.WithBalancer(lbs[name]), client.WithDialOptions(grpc.WithResolvers(rb), dialer))
 			if err != nil {
 				b.Fatal(err)

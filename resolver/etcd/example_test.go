@@ -42,7 +42,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := server.New(server.WithRegistrar(reg), grpckit.WithLogger(quiet))
+	srv, err := server.New(grpckit.WithInsecure(), server.WithRegistrar(reg), grpckit.WithLogger(quiet))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	conn, err := client.New("etcd:///addsvc", client.WithInsecure(), grpckit.WithLogger(quiet),
+	conn, err := client.New("etcd:///addsvc", grpckit.WithInsecure(), grpckit.WithLogger(quiet),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		log.Fatal(err)

@@ -3,7 +3,7 @@ module github.com/grpckit/grpckit/tools/validateproto
 go 1.26.7
 
 require (
-	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.10-20250912141014-52f32327d4b0.1
+	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.12-20260825204119-511051f7f437.1
 	github.com/jhump/protoreflect v1.19.0
 )
 

@@ -69,6 +69,7 @@ func start(opts ...server.Option) (*instance, error) {
 		return h(ctx, req)
 	}
 	srv, err := server.New(append([]server.Option{
+		grpckit.WithInsecure(), // loopback; a TLS option in opts wins
 		grpckit.WithAccessLog(false),
 		server.WithUnaryInterceptor(server.SlotUser, count),
 	}, opts...)...)
@@ -186,7 +187,7 @@ func runConsul(out io.Writer, addr string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := client.New("consul:///addsvc?tag=v1", client.WithInsecure(), grpckit.WithAccessLog(false),
+	conn, err := client.New("consul:///addsvc?tag=v1", grpckit.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		return err
@@ -246,7 +247,7 @@ func runDNSSRV(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	conn, err := client.New("dnssrv://"+dns.Addr()+"/"+name, client.WithInsecure(), grpckit.WithAccessLog(false),
+	conn, err := client.New("dnssrv://"+dns.Addr()+"/"+name, grpckit.WithInsecure(), grpckit.WithAccessLog(false),
 		client.WithDialOptions(grpc.WithResolvers(b)))
 	if err != nil {
 		return err

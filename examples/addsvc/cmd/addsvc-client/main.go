@@ -41,7 +41,7 @@ func run(addr string, useTLS bool, caFile string, timeout time.Duration, args []
 	if len(args) != 3 {
 		return errors.New("want: sum A B | concat A B")
 	}
-	creds := client.WithInsecure()
+	creds := grpckit.WithInsecure()
 	if useTLS {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 		if caFile != "" {

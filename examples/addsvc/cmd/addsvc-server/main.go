@@ -38,7 +38,8 @@ func main() {
 }
 
 func run(logger *slog.Logger, addr, certFile, keyFile string, drain time.Duration) error {
-	opts := []server.Option{grpckit.WithLogger(logger), server.WithDrainDelay(drain)}
+	// Plaintext unless -tls-cert is given (then the TLS option below wins).
+	opts := []server.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), server.WithDrainDelay(drain)}
 	if (certFile == "") != (keyFile == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}
