@@ -89,6 +89,10 @@ func TestAuthentication(t *testing.T) {
 					t.Errorf("message: got %q, want %q", msg, auth.MessageUnauthenticated)
 				}
 			}
+			// The same token on a bidi stream: judged the same way.
+			if code, sub := bidi(ctx, plain); code != tc.want || (tc.want == codes.OK && sub != "alice") {
+				t.Errorf("BidiStream: got %v %q, want %v", code, sub, tc.want)
+			}
 		})
 	}
 	lines := logs.lines(t)
@@ -101,7 +105,7 @@ func TestAuthentication(t *testing.T) {
 				t.Errorf("log line %v: no key %s", l, key)
 			}
 		}
-		if l["grpc.service"] != "grpckit.echo.v1.EchoService" || l["grpc.method"] != "Echo" || l["grpc.code"] != "Unauthenticated" {
+		if l["grpc.service"] != "grpckit.echo.v1.EchoService" || (l["grpc.method"] != "Echo" && l["grpc.method"] != "BidiStream") || l["grpc.code"] != "Unauthenticated" {
 			t.Errorf("log line %v: got service %v method %v code %v", l, l["grpc.service"], l["grpc.method"], l["grpc.code"])
 		}
 	}
