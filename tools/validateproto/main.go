@@ -20,8 +20,7 @@ import (
 	"path/filepath"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
-	"github.com/jhump/protoreflect/desc"
-	"github.com/jhump/protoreflect/desc/protoprint"
+	"github.com/jhump/protoreflect/v2/protoprint"
 )
 
 func main() {
@@ -36,11 +35,8 @@ func main() {
 }
 
 func run(dir string) error {
-	fd, err := desc.WrapFile(validate.File_buf_validate_validate_proto)
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(dir, fd.GetName())
+	fd := validate.File_buf_validate_validate_proto
+	path := filepath.Join(dir, fd.Path())
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
