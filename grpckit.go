@@ -76,8 +76,11 @@ func WithLoggingOptions(opts ...logging.Option) Option {
 // server, grpc_client_* and grpckit's balancer series on a client, and
 // the limiter, breaker and retry series) on r; nil turns metrics off.
 // Clients and servers given the same registry share it, so one /metrics
-// shows them all. Default: a new registry of the builder's own (never the
-// global one), available from Server.Registry and Conn.Registry.
+// shows them all; register the Go runtime and process collectors on it
+// yourself (prometheus/collectors) if you want them there. Default: a new
+// registry of the builder's own (never the global one) with the Go runtime
+// and process collectors on it, available from Server.Registry and
+// Conn.Registry.
 func WithMetrics(r Registry, opts ...metrics.Option) Option {
 	return Option{func(c *shared.Common) {
 		c.Registry = r

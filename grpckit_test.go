@@ -348,3 +348,34 @@ func TestBuildersShareRegistry(t *testing.T) {
 		}
 	}
 }
+
+// A builder's own registry shows the Go runtime and the process beside
+// the gRPC series; a registry the user passes is left as it is.
+func TestDefaultRegistryHasRuntimeMetrics(t *testing.T) {
+	srv, err := server.New(grpckit.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := client.New("passthrough:///127.0.0.1:1", grpckit.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for side, reg := range map[string]grpckit.Registry{"server": srv.Registry(), "client": conn.Registry()} {
+		for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total", "process_open_fds"} {
+			if !gathered(t, reg, name) {
+				t.Errorf("%s's default registry: no %s", side, name)
+			}
+		}
+	}
+	own := prometheus.NewRegistry()
+	mine, err := server.New(grpckit.WithInsecure(), grpckit.WithMetrics(own))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mine.Close()
+	if gathered(t, own, "go_goroutines") {
+		t.Error("a registry given with WithMetrics: got go_goroutines registered on it, want it left to its owner")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -43,9 +44,19 @@ type Common struct {
 }
 
 // Defaults returns the shared defaults: slog.Default(), the access log on,
-// a metrics registry of the builder's own.
+// a metrics registry of the builder's own with the Go runtime and process
+// collectors on it, so that /metrics shows goroutines, memory, GC, CPU and
+// file descriptors beside the gRPC series.
 func Defaults() Common {
-	return Common{Logger: slog.Default(), AccessLog: true, Registry: prometheus.NewRegistry()}
+	return Common{Logger: slog.Default(), AccessLog: true, Registry: NewRegistry()}
+}
+
+// NewRegistry returns a registry with the Go runtime and process
+// collectors registered.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
 }
 
 // Errorf records a configuration error, returned by the builder's New.
