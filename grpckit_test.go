@@ -144,17 +144,11 @@ func gathered(t *testing.T, g prometheus.Gatherer, name string) bool {
 }
 
 // jsonLines returns the JSON lines logged to b, by grpc.component.
+// jsonLines returns b's log lines by grpc.component (server, client).
 func jsonLines(t *testing.T, b *logbuf.Buffer) map[string][]map[string]any {
 	t.Helper()
 	out := map[string][]map[string]any{}
-	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		m := map[string]any{}
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, l)
-		}
+	for _, m := range b.JSONLines(t) {
 		c, _ := m["grpc.component"].(string)
 		out[c] = append(out[c], m)
 	}

@@ -1,24 +1,17 @@
 package certs_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +27,8 @@ import (
 	"github.com/grpckit/grpckit/certs"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
+	"github.com/grpckit/grpckit/internal/logbuf"
+	"github.com/grpckit/grpckit/internal/testcert"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
@@ -46,40 +41,10 @@ const (
 	fast      = 10 * time.Millisecond // reload interval of the tests
 )
 
-var serial atomic.Int64
-
 // testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+type testCA = testcert.CA
 
-func newCA(t testing.TB, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
+func newCA(t testing.TB, name string) *testCA { return testcert.NewCA(t, name) }
 
 // leaf is a certificate and key in PEM, and the certificate's serial.
 type leaf struct {
@@ -88,20 +53,11 @@ type leaf struct {
 }
 
 // issue makes a server certificate (127.0.0.1 and serverDNS) or a client
-// one (clientURI), valid from now on for an hour unless expired.
-func (ca *testCA) issue(t testing.TB, isClient, expired bool) leaf {
+// one (clientURI) signed by ca, valid for an hour around now unless
+// expired.
+func issue(t testing.TB, ca *testCA, isClient, expired bool) leaf {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := serial.Add(1)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(n),
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
+	tmpl := &x509.Certificate{}
 	if expired {
 		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
 	}
@@ -116,19 +72,8 @@ func (ca *testCA) issue(t testing.TB, isClient, expired bool) leaf {
 		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return leaf{
-		cert:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		key:    pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
-		serial: n,
-	}
+	l := ca.Issue(t, tmpl)
+	return leaf{cert: l.CertPEM, key: l.KeyPEM, serial: l.Serial}
 }
 
 // write writes b to path by a rename, so that a reader sees all or nothing.
@@ -156,7 +101,7 @@ func caFile(t testing.TB, dir, name string, cas ...*testCA) string {
 	t.Helper()
 	var b []byte
 	for _, ca := range cas {
-		b = append(b, ca.pem...)
+		b = append(b, ca.PEM...)
 	}
 	path := filepath.Join(dir, name)
 	write(t, path, b)
@@ -228,11 +173,11 @@ func call(t testing.TB, target, addr string, cfg *tls.Config) (string, int64, er
 func TestHandshakes(t *testing.T) {
 	dir := t.TempDir()
 	ca, other := newCA(t, "test CA"), newCA(t, "other CA")
-	good := ca.issue(t, false, false)
+	good := issue(t, ca, false, false)
 	srvCert, srvKey := good.files(t, dir, "server")
-	expCert, expKey := ca.issue(t, false, true).files(t, dir, "expired")
-	cliCert, cliKey := ca.issue(t, true, false).files(t, dir, "client")
-	caPEM, otherPEM := caFile(t, dir, "ca.pem", ca), caFile(t, dir, "other.pem", other)
+	expCert, expKey := issue(t, ca, false, true).files(t, dir, "expired")
+	cliCert, cliKey := issue(t, ca, true, false).files(t, dir, "client")
+	caPEM, otherPEM := caFile(t, dir, "ca.PEM", ca), caFile(t, dir, "other.PEM", other)
 
 	tlsSrv := grpckittest.NewServer(t, backend().Register, quiet, grpckit.WithTLS(newServer(t, srvCert, srvKey).Config()))
 	mtlsSrv := grpckittest.NewServer(t, backend().Register, quiet,
@@ -295,9 +240,9 @@ func TestHandshakes(t *testing.T) {
 func TestClientCertificateRejected(t *testing.T) {
 	dir := t.TempDir()
 	ca, other := newCA(t, "test CA"), newCA(t, "other CA")
-	srvCert, srvKey := ca.issue(t, false, false).files(t, dir, "server")
-	strangerCert, strangerKey := other.issue(t, true, false).files(t, dir, "stranger")
-	caPEM := caFile(t, dir, "ca.pem", ca)
+	srvCert, srvKey := issue(t, ca, false, false).files(t, dir, "server")
+	strangerCert, strangerKey := issue(t, other, true, false).files(t, dir, "stranger")
+	caPEM := caFile(t, dir, "ca.PEM", ca)
 	srv := grpckittest.NewServer(t, backend().Register, quiet,
 		grpckit.WithTLS(newServer(t, srvCert, srvKey, certs.WithClientCA(caPEM)).Config()))
 
@@ -387,12 +332,12 @@ var discard = slog.New(slog.DiscardHandler)
 func TestRotationWhileCalling(t *testing.T) {
 	dir := t.TempDir()
 	ca := newCA(t, "test CA")
-	l1, l2, l3 := ca.issue(t, false, false), ca.issue(t, false, false), ca.issue(t, false, false)
+	l1, l2, l3 := issue(t, ca, false, false), issue(t, ca, false, false), issue(t, ca, false, false)
 	k := &kubeDir{dir: dir}
 	k.publish(t, l1)
 	certsSrv := newServer(t, k.cert(), k.key(), certs.WithLogger(discard))
 	srv := grpckittest.NewServer(t, backend().Register, quiet, grpckit.WithTLS(certsSrv.Config()))
-	cfg := newClient(t, certs.WithCA(caFile(t, dir, "ca.pem", ca))).Config()
+	cfg := newClient(t, certs.WithCA(caFile(t, dir, "ca.PEM", ca))).Config()
 
 	var (
 		calls, failed atomic.Int64
@@ -458,27 +403,12 @@ func TestRotationWhileCalling(t *testing.T) {
 }
 
 // lockedBuffer is a log destination that tests read while the reloader writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = logbuf.Buffer
 
 func TestBadFilesKeepTheLastGoodCertificate(t *testing.T) {
 	dir := t.TempDir()
 	ca := newCA(t, "test CA")
-	l1, l2, l3 := ca.issue(t, false, false), ca.issue(t, false, false), ca.issue(t, false, false)
+	l1, l2, l3 := issue(t, ca, false, false), issue(t, ca, false, false), issue(t, ca, false, false)
 	// Both files change at once (a Kubernetes Secret), so that each case
 	// is one state of the pair.
 	k := &kubeDir{dir: dir}
@@ -486,7 +416,7 @@ func TestBadFilesKeepTheLastGoodCertificate(t *testing.T) {
 	var logs lockedBuffer
 	certsSrv := newServer(t, k.cert(), k.key(), certs.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	srv := grpckittest.NewServer(t, backend().Register, quiet, grpckit.WithTLS(certsSrv.Config()))
-	cfg := newClient(t, certs.WithCA(caFile(t, dir, "ca.pem", ca))).Config()
+	cfg := newClient(t, certs.WithCA(caFile(t, dir, "ca.PEM", ca))).Config()
 	servesOld := func(t *testing.T) {
 		t.Helper()
 		if got := certsSrv.Certificate().SerialNumber.Int64(); got != l1.serial {
@@ -539,10 +469,10 @@ func TestBadFilesKeepTheLastGoodCertificate(t *testing.T) {
 func TestCABundlesReload(t *testing.T) {
 	dir := t.TempDir()
 	ca1, ca2 := newCA(t, "CA 1"), newCA(t, "CA 2")
-	srvCert, srvKey := ca2.issue(t, false, false).files(t, dir, "server")
-	cliCert, cliKey := ca2.issue(t, true, false).files(t, dir, "client")
-	clientCAs := caFile(t, dir, "client-cas.pem", ca1)
-	serverCAs := caFile(t, dir, "server-cas.pem", ca1)
+	srvCert, srvKey := issue(t, ca2, false, false).files(t, dir, "server")
+	cliCert, cliKey := issue(t, ca2, true, false).files(t, dir, "client")
+	clientCAs := caFile(t, dir, "client-cas.PEM", ca1)
+	serverCAs := caFile(t, dir, "server-cas.PEM", ca1)
 	srv := grpckittest.NewServer(t, backend().Register, quiet,
 		grpckit.WithTLS(newServer(t, srvCert, srvKey, certs.WithClientCA(clientCAs), certs.WithLogger(discard)).Config()))
 	cli := newClient(t, certs.WithCA(serverCAs), certs.WithCertificate(cliCert, cliKey), certs.WithLogger(discard))
@@ -551,7 +481,7 @@ func TestCABundlesReload(t *testing.T) {
 	if _, _, err := call(t, serverDNS+":443", srv.Addr, cfg); err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
 		t.Fatalf("before the client trusts CA 2: got %v, want unknown authority", err)
 	}
-	write(t, serverCAs, append(append([]byte{}, ca1.pem...), ca2.pem...))
+	write(t, serverCAs, append(append([]byte{}, ca1.PEM...), ca2.PEM...))
 	ok := func() bool {
 		got, _, err := call(t, serverDNS+":443", srv.Addr, cfg)
 		return err == nil && got == clientURI
@@ -564,11 +494,11 @@ func TestCABundlesReload(t *testing.T) {
 	if ok() {
 		t.Fatal("the server accepted a client of CA 2 before trusting CA 2")
 	}
-	write(t, clientCAs, append(append([]byte{}, ca1.pem...), ca2.pem...))
+	write(t, clientCAs, append(append([]byte{}, ca1.PEM...), ca2.PEM...))
 	wait.For(t, 5*time.Second, "the server to accept clients of CA 2", ok)
 
 	// A half-written bundle keeps the last one.
-	write(t, serverCAs, ca2.pem[:len(ca2.pem)-20])
+	write(t, serverCAs, ca2.PEM[:len(ca2.PEM)-20])
 	wait.For(t, 5*time.Second, "Err to report the bad bundle", func() bool {
 		err := cli.Err()
 		return err != nil && strings.Contains(err.Error(), "half-written")
@@ -581,8 +511,8 @@ func TestCABundlesReload(t *testing.T) {
 func TestConstruction(t *testing.T) {
 	dir := t.TempDir()
 	ca := newCA(t, "test CA")
-	certFile, keyFile := ca.issue(t, false, false).files(t, dir, "server")
-	caPEM := caFile(t, dir, "ca.pem", ca)
+	certFile, keyFile := issue(t, ca, false, false).files(t, dir, "server")
+	caPEM := caFile(t, dir, "ca.PEM", ca)
 	missing := filepath.Join(dir, "missing.pem")
 	t.Run("errors", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -637,12 +567,12 @@ func TestConstruction(t *testing.T) {
 func TestNoResumptionAcrossReloads(t *testing.T) {
 	dir := t.TempDir()
 	ca, other := newCA(t, "test CA"), newCA(t, "other CA")
-	srvCert, srvKey := ca.issue(t, false, false).files(t, dir, "server")
-	cliCert, cliKey := ca.issue(t, true, false).files(t, dir, "client")
-	clientCAs := caFile(t, dir, "client-cas.pem", ca)
+	srvCert, srvKey := issue(t, ca, false, false).files(t, dir, "server")
+	cliCert, cliKey := issue(t, ca, true, false).files(t, dir, "client")
+	clientCAs := caFile(t, dir, "client-cas.PEM", ca)
 	srv := grpckittest.NewServer(t, backend().Register, quiet,
 		grpckit.WithTLS(newServer(t, srvCert, srvKey, certs.WithClientCA(clientCAs)).Config()))
-	cli := newClient(t, certs.WithCA(caFile(t, dir, "ca.pem", ca)), certs.WithCertificate(cliCert, cliKey))
+	cli := newClient(t, certs.WithCA(caFile(t, dir, "ca.PEM", ca)), certs.WithCertificate(cliCert, cliKey))
 
 	// dial completes a handshake and reads the server's first bytes (and
 	// with them its session ticket).
@@ -666,7 +596,7 @@ func TestNoResumptionAcrossReloads(t *testing.T) {
 		t.Fatalf("second handshake: got resumed %v, error %v; want a resumed session", cs.DidResume, err)
 	}
 
-	write(t, clientCAs, other.pem)
+	write(t, clientCAs, other.PEM)
 	wait.For(t, 5*time.Second, "the server to stop trusting the client's CA", func() bool {
 		_, err := dial(nil)
 		return err != nil

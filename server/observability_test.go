@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,22 +26,6 @@ import (
 )
 
 // jsonLines parses every line of a JSON log.
-func jsonLines(t *testing.T, out string) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		if l == "" {
-			continue
-		}
-		m := map[string]any{}
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, l)
-		}
-		lines = append(lines, m)
-	}
-	return lines
-}
-
 func TestAccessLog(t *testing.T) {
 	slogs, clogs := &logbuf.Buffer{}, &logbuf.Buffer{}
 	b := &grpckittest.Backend{}
@@ -69,7 +52,7 @@ func TestAccessLog(t *testing.T) {
 				name string
 				buf  *logbuf.Buffer
 			}{{"server", slogs}, {"client", clogs}} {
-				lines := jsonLines(t, side.buf.String())
+				lines := side.buf.JSONLines(t)
 				side.buf.Reset()
 				if len(lines) != 1 {
 					t.Fatalf("%s logged %d lines, want exactly 1", side.name, len(lines))
@@ -290,7 +273,7 @@ func TestTracePropagation(t *testing.T) {
 		t.Errorf("span kinds = %v, want 2 client and 2 server spans", kinds)
 	}
 	wait.For(t, 5*time.Second, "two server log lines", func() bool { return strings.Count(logs.String(), "\n") == 2 })
-	for _, l := range jsonLines(t, logs.String()) {
+	for _, l := range logs.JSONLines(t) {
 		if l["trace_id"] != traceID.String() || l["span_id"] == nil {
 			t.Errorf("server log line trace_id = %v, span_id = %v; want %s and a span id", l["trace_id"], l["span_id"], traceID)
 		}

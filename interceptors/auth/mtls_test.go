@@ -1,13 +1,9 @@
 package auth_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/url"
 	"testing"
@@ -21,79 +17,34 @@ import (
 	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/auth"
 	"github.com/grpckit/grpckit/internal/baregrpc"
+	"github.com/grpckit/grpckit/internal/testcert"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
-// testPKI is a CA and certificates it issued.
-type testPKI struct {
-	ca    *x509.Certificate
-	caKey *ecdsa.PrivateKey
-	pool  *x509.CertPool
-}
-
-func newPKI(t *testing.T) *testPKI {
+// issue returns a certificate for tmpl's names signed by ca.
+func issue(t *testing.T, ca *testcert.CA, tmpl *x509.Certificate) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "grpckit test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &testPKI{ca: ca, caKey: key, pool: pool}
-}
-
-// issue returns a leaf certificate for tmpl's names.
-func (p *testPKI) issue(t *testing.T, serial int64, tmpl *x509.Certificate) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = big.NewInt(serial)
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return ca.Issue(t, tmpl).TLS
 }
 
 func TestMTLSIdentity(t *testing.T) {
-	pki := newPKI(t)
+	ca := testcert.NewCA(t, "grpckit test CA")
 	const spiffe = "spiffe://example.org/ns/default/sa/client"
 	u, err := url.Parse(spiffe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverCert := pki.issue(t, 2, &x509.Certificate{
+	serverCert := issue(t, ca, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "server"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
-	spiffeCert := pki.issue(t, 3, &x509.Certificate{
+	spiffeCert := issue(t, ca, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "client"},
 		URIs:        []*url.URL{u},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
-	plainCert := pki.issue(t, 4, &x509.Certificate{
+	plainCert := issue(t, ca, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "batch", Organization: []string{"grpckit"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
@@ -103,13 +54,13 @@ func TestMTLSIdentity(t *testing.T) {
 	))
 	addr := serve(t, k, grpc.Creds(credentials.NewTLS(&tls.Config{
 		Certificates: []tls.Certificate{serverCert},
-		ClientCAs:    pki.pool,
+		ClientCAs:    ca.Pool(),
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		MinVersion:   tls.VersionTLS12,
 	})))
 	dial := func(certs ...tls.Certificate) echov1.EchoServiceClient {
 		return echov1.NewEchoServiceClient(baregrpc.Dial(t, addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-			RootCAs:      pki.pool,
+			RootCAs:      ca.Pool(),
 			Certificates: certs,
 			ServerName:   "127.0.0.1",
 			MinVersion:   tls.VersionTLS12,

@@ -1,13 +1,11 @@
 package logging_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,46 +19,20 @@ import (
 	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/logging"
 	"github.com/grpckit/grpckit/internal/baregrpc"
+	"github.com/grpckit/grpckit/internal/logbuf"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *buffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines returns the JSON lines logged so far.
-func (s *buffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		m := map[string]any{}
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("not JSON: %s", l)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+// buffer is the JSON log the tests read.
+type buffer = logbuf.Buffer
 
 func waitLines(t *testing.T, b *buffer, n int) []map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if l := b.lines(t); len(l) >= n || time.Now().After(deadline) {
+		if l := b.JSONLines(t); len(l) >= n || time.Now().After(deadline) {
 			if len(l) != n {
 				t.Fatalf("got %d lines, want %d: %v", len(l), n, l)
 			}
@@ -131,7 +103,7 @@ func TestStreamsAndOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
-	if l := sbuf.lines(t); len(l) != 0 {
+	if l := sbuf.JSONLines(t); len(l) != 0 {
 		t.Fatalf("server logged %v below its threshold", l)
 	}
 	cl := waitLines(t, cbuf, 1)
@@ -218,9 +190,7 @@ func TestPeerAddressOfAnyType(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`"peer.address":"10.0.0.1"`, `"peer.address":"10.0.0.2:7"`, `"peer.address":"10.0.0.3"`} {
-		buf.mu.Lock()
-		out := buf.b.String()
-		buf.mu.Unlock()
+		out := buf.String()
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}

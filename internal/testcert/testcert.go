@@ -1,5 +1,6 @@
-// Package testcert makes a throwaway self-signed certificate for loopback
-// TLS in tests. Never use it for anything else.
+// Package testcert makes throwaway certificates for loopback TLS in tests:
+// a self-signed pair ([New]), or a test CA that issues certificates for
+// any names ([NewCA]). Never use it for anything else.
 package testcert
 
 import (
