@@ -18,7 +18,10 @@ package grpckit
 
 import (
 	"crypto/tls"
+
 	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -34,6 +37,12 @@ import (
 // Registry is where metrics are registered and gathered from; a
 // *prometheus.Registry is one.
 type Registry = shared.Registry
+
+// NewRegistry returns a Prometheus registry with the Go runtime and process
+// collectors (go_*, process_*) on it, as the builders make by default: give
+// it to every builder of a process with [WithMetrics], and register your
+// own collectors on it, to keep all of the process's series in one place.
+func NewRegistry() *prometheus.Registry { return shared.NewRegistry() }
 
 // Option configures client.New and server.New alike.
 type Option struct {
@@ -75,12 +84,13 @@ func WithLoggingOptions(opts ...logging.Option) Option {
 // WithMetrics records the standard Prometheus series (grpc_server_* on a
 // server, grpc_client_* and grpckit's balancer series on a client, and
 // the limiter, breaker and retry series) on r; nil turns metrics off.
-// Clients and servers given the same registry share it, so one /metrics
-// shows them all; register the Go runtime and process collectors on it
-// yourself (prometheus/collectors) if you want them there. Default: a new
-// registry of the builder's own (never the global one) with the Go runtime
-// and process collectors on it, available from Server.Registry and
-// Conn.Registry.
+// Clients and servers given the same registry share it, so its /metrics
+// shows them all; [NewRegistry] returns one with the Go runtime and
+// process collectors on it. The admin handler (package admin) serves the
+// registries of every server and client of the process merged, so one
+// /metrics shows them all even without a shared registry. Default: a new
+// registry of the builder's own (never the global one) made by
+// [NewRegistry], available from Server.Registry and Conn.Registry.
 func WithMetrics(r Registry, opts ...metrics.Option) Option {
 	return Option{func(c *shared.Common) {
 		c.Registry = r

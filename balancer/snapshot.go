@@ -16,6 +16,10 @@ type State struct {
 	Target string `json:"target"`
 	// Channel tells apart two clients of the same target.
 	Channel int64 `json:"channel"`
+	// Client is the ID of the grpckit client (client.New) that owns the
+	// channel, as the admin page lists clients; 0 for a channel built
+	// otherwise.
+	Client int64 `json:"client,omitempty"`
 	// Ejected is how many endpoints are ejected now.
 	Ejected int64 `json:"ejected"`
 	// Endpoints are the endpoints the balancer is connected to (its subset).
@@ -55,7 +59,7 @@ func Snapshot() []State {
 	live := lb.Live()
 	out := make([]State, 0, len(live))
 	for _, in := range live {
-		st := State{Name: in.Name, Target: in.Target, Channel: in.ID, Ejected: in.Ejected,
+		st := State{Name: in.Name, Target: in.Target, Channel: in.ID, Client: in.Client, Ejected: in.Ejected,
 			Endpoints: make([]EndpointState, 0, len(in.Subset))}
 		for _, e := range in.Subset {
 			calls, failures := e.Calls()

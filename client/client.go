@@ -13,6 +13,7 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/interceptors/timeout"
+	"github.com/grpckit/grpckit/internal/adminstate"
 	"github.com/grpckit/grpckit/internal/chain"
 )
 
@@ -24,6 +25,7 @@ type Conn struct {
 
 	closers   []func() error
 	registry  grpckit.Registry
+	admin     adminParts
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -41,6 +43,7 @@ func New(target string, opts ...Option) (*Conn, error) {
 		return nil, fmt.Errorf("client: WithBalancer: no balancer named %q is registered", cfg.balancer)
 	}
 	b := &builtins{slots: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](int(numSlots))}
+	b.admin = adminParts{id: adminstate.NextID(), balancer: cfg.balancer, activity: new(adminstate.Activity)}
 	if cfg.timeout > 0 {
 		b.add(SlotTimeout, timeout.UnaryClientInterceptor(cfg.timeout), nil)
 	}
@@ -56,8 +59,12 @@ func New(target string, opts ...Option) (*Conn, error) {
 		b.close()
 		return nil, err
 	}
+	lbConfig := map[string]any{}
+	if ownsBalancerState(cfg.balancer) {
+		lbConfig["grpckitClient"] = b.admin.id // ties the balancer's state to this Conn
+	}
 	sc, err := json.Marshal(map[string]any{
-		"loadBalancingConfig": []map[string]any{{cfg.balancer: map[string]any{}}},
+		"loadBalancingConfig": []map[string]any{{cfg.balancer: lbConfig}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("client: service config: %w", err)
@@ -77,14 +84,14 @@ func New(target string, opts ...Option) (*Conn, error) {
 	if len(callOpts) > 0 {
 		dial = append(dial, grpc.WithDefaultCallOptions(callOpts...))
 	}
-	if u := merge(cfg.order, b.slots.Unary, cfg.user.Unary); len(u) > 0 {
-		// One interceptor composed once: grpc-go's own chaining allocates
-		// a closure per interceptor on every call.
-		dial = append(dial, grpc.WithChainUnaryInterceptor(chain.UnaryClient(u)))
-	}
-	if s := merge(cfg.order, b.slots.Stream, cfg.user.Stream); len(s) > 0 {
-		dial = append(dial, grpc.WithChainStreamInterceptor(chain.StreamClient(s)))
-	}
+	// The admin page's call counts come first, outside every slot, so
+	// that they see every call and every rejection. One interceptor
+	// composed once: grpc-go's own chaining allocates a closure per
+	// interceptor on every call.
+	u := append([]grpc.UnaryClientInterceptor{activityUnary(b.admin.activity)}, merge(cfg.order, b.slots.Unary, cfg.user.Unary)...)
+	dial = append(dial, grpc.WithChainUnaryInterceptor(chain.UnaryClient(u)))
+	s := append([]grpc.StreamClientInterceptor{activityStream(b.admin.activity)}, merge(cfg.order, b.slots.Stream, cfg.user.Stream)...)
+	dial = append(dial, grpc.WithChainStreamInterceptor(chain.StreamClient(s)))
 	dial = append(dial, b.dial...)
 	dial = append(dial, tokenDialOptions(cfg)...)
 	dial = append(dial, cfg.dialOpts...)
@@ -93,7 +100,10 @@ func New(target string, opts ...Option) (*Conn, error) {
 		b.close()
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Conn{ClientConn: cc, closers: b.closers, registry: cfg.common.Registry}, nil
+	c := &Conn{ClientConn: cc, closers: b.closers, registry: cfg.common.Registry, admin: b.admin}
+	c.admin.source = c.adminSource()
+	adminstate.Clients.Add(c.admin.source)
+	return c, nil
 }
 
 // builtins collects what the builder installs: interceptors by slot, dial
@@ -102,6 +112,7 @@ type builtins struct {
 	slots   chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
 	dial    []grpc.DialOption
 	closers []func() error
+	admin   adminParts
 }
 
 // add appends a unary and a stream interceptor (either may be nil) at slot.
@@ -127,6 +138,7 @@ func (b *builtins) close() error {
 // It is idempotent: later calls return the first call's result.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		adminstate.Clients.Remove(c.admin.source)
 		err := c.ClientConn.Close()
 		b := builtins{closers: c.closers}
 		c.closeErr = errors.Join(err, b.close())

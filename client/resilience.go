@@ -107,6 +107,7 @@ func installResilience(cfg *config, b *builtins, target string) error {
 		}
 		if len(r.retryOpts) > 0 {
 			b.add(SlotRetry, retry.UnaryClientInterceptor(rt), nil)
+			b.admin.retrier = rt
 		}
 	}
 	if !r.breakerOff {
@@ -129,6 +130,7 @@ func installResilience(cfg *config, b *builtins, target string) error {
 			return fmt.Errorf("client: %s: %w", name, err)
 		}
 		b.add(SlotBreaker, breaker.UnaryClientInterceptor(p), breaker.StreamClientInterceptor(p))
+		b.admin.breakers, _ = p.(*breaker.Breakers)
 	}
 	if r.rate != nil {
 		opts := slices.Clone(r.rate)
@@ -140,6 +142,7 @@ func installResilience(cfg *config, b *builtins, target string) error {
 			return fmt.Errorf("client: WithRateLimit: %w", err)
 		}
 		b.add(SlotRateLimit, ratelimit.UnaryClientInterceptor(l), ratelimit.StreamClientInterceptor(l))
+		b.admin.limiter = l
 	}
 	return nil
 }

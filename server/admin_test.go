@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/grpckit/grpckit"
+	"github.com/grpckit/grpckit/admin"
 	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
@@ -184,8 +185,8 @@ func TestAdminClosesIdleAndSlowConnections(t *testing.T) {
 		send  string
 		limit time.Duration
 	}{
-		{"idle keep-alive", "GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n", server.AdminIdleTimeout},
-		{"unfinished request", "GET /healthz HTTP/1.1\r\nHost: adm", server.AdminReadTimeout},
+		{"idle keep-alive", "GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n", admin.IdleTimeout},
+		{"unfinished request", "GET /healthz HTTP/1.1\r\nHost: adm", admin.ReadTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -42,6 +42,7 @@ type config struct {
 	connWin     int32
 	maxConns    int
 	reflection  bool
+	grpcAdmin   bool
 	drainDelay  time.Duration // < 0: not set
 	workers     int           // < 0: not set
 	registrar   Registrar
@@ -231,6 +232,18 @@ func WithMaxConnections(n int) Option {
 		}
 		c.maxConns = n
 	})
+}
+
+// WithGRPCAdmin registers grpc-go's admin services on the server
+// (google.golang.org/grpc/admin): channelz, which lists every channel,
+// subchannel, server and socket of the process with their call counts and
+// states, and CSDS when the process links in xDS. grpcdebug and grpcurl
+// (grpc.channelz.v1.Channelz) read them. Channelz names the process's peers
+// and backends: turn it on for a port only operators reach (a client-only
+// job can start a grpckit server with only this option on a loopback
+// port). Default: off.
+func WithGRPCAdmin(on bool) Option {
+	return option(func(c *config) { c.grpcAdmin = on })
 }
 
 // WithReflection turns server reflection (v1 and v1alpha) on or off.

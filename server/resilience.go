@@ -77,6 +77,7 @@ func (s *Server) installResilience(b *builtins) error {
 			return fmt.Errorf("server: %s: %w", name, err)
 		}
 		b.add(SlotLimit, chain.StageOf(ratelimit.UnaryServerInterceptor(l)), ratelimit.StreamServerInterceptor(l))
+		s.limiters = append(s.limiters, namedLimiter{name, l})
 		return nil
 	}
 	if r.rate != nil {

@@ -11,12 +11,15 @@ import (
 
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
+	grpcadmin "google.golang.org/grpc/admin"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/grpckit/grpckit/admin"
 	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/interceptors/recovery"
+	"github.com/grpckit/grpckit/internal/adminstate"
 	"github.com/grpckit/grpckit/internal/chain"
 )
 
@@ -48,15 +51,21 @@ type Server struct {
 	health  *health.Server
 	metrics *metrics.Server
 
-	adminHandler http.Handler
-	admin        *http.Server
-	adminLis     net.Listener
-	adminDone    chan struct{}
+	adminHandler     http.Handler
+	grpcAdminCleanup func() // nil without WithGRPCAdmin
+	grpcAdminOnce    sync.Once
+	admin            *admin.Server
 
 	stopWatchOnce sync.Once
 	stopWatch     chan struct{} // closed when health Watch streams must end
 
+	id       int64
+	activity adminstate.Activity
+	source   *adminstate.ServerSource
+	limiters []namedLimiter
+
 	mu       sync.Mutex
+	addrs    []string // listeners' addresses, for the admin page
 	serving  bool
 	closed   bool
 	services []string
@@ -73,6 +82,7 @@ func New(opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
+		id:        adminstate.NextID(),
 		cfg:       cfg,
 		health:    health.NewServer(),
 		stopWatch: make(chan struct{}),
@@ -87,12 +97,23 @@ func New(opts ...Option) (*Server, error) {
 	if cfg.reflection {
 		reflection.Register(registrar{s})
 	}
-	s.adminHandler = s.newAdminHandler()
+	if cfg.grpcAdmin {
+		cleanup, err := grpcadmin.Register(registrar{s})
+		if err != nil {
+			return nil, fmt.Errorf("server: WithGRPCAdmin: %w", err)
+		}
+		s.grpcAdminCleanup = cleanup
+	}
 	if err := s.startAdmin(); err != nil {
+		if s.grpcAdminCleanup != nil {
+			s.grpcAdminCleanup()
+		}
 		return nil, err
 	}
 	// Until Serve runs, the server is not ready.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.source = s.adminSource()
+	adminstate.Servers.Add(s.source)
 	return s, nil
 }
 
@@ -166,14 +187,17 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 	st := merge(c.order, s.builtin.slots.Stream, c.user.Stream)
 	if len(u) == 1 && len(s.builtin.slots.Unary[SlotRecovery]) == 1 {
 		// Recovery alone for unary calls: it wraps the services' handlers
-		// instead (see recovery.WrapService), so that no unary interceptor
-		// is installed and grpc-go allocates nothing per call for one.
-		// Streams keep the interceptor (a cost per stream, not per
-		// message), which also covers an UnknownServiceHandler given
-		// through WithServerOptions.
+		// instead (see recovery.WrapService), so that grpc-go allocates
+		// nothing per call for it. Streams keep the interceptor (a cost
+		// per stream, not per message), which also covers an
+		// UnknownServiceHandler given through WithServerOptions.
 		s.wrapRecovery = true
 		u = nil
 	}
+	// The admin page's call counts come first, outside every slot, so
+	// that they see every call and every rejection.
+	u = append([]chain.Stage{s.activityStage()}, u...)
+	st = append([]grpc.StreamServerInterceptor{s.activityStream}, st...)
 	if len(u) > 0 {
 		opts = append(opts, grpc.ChainUnaryInterceptor(chain.UnaryServer(u...)))
 	}
@@ -249,6 +273,7 @@ func (s *Server) Serve(lis net.Listener) error {
 		return ErrServerClosed
 	}
 	first := !s.serving
+	s.addrs = append(s.addrs, lis.Addr().String())
 	if first {
 		s.serving = true
 		if s.metrics != nil {
@@ -315,6 +340,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		defer close(done)
 		s.grpc.GracefulStop()
 	}()
+	defer adminstate.Servers.Remove(s.source)
 	select {
 	case <-done:
 		s.stopAdmin()
@@ -357,6 +383,7 @@ func (s *Server) stop() {
 	s.endWatches()
 	s.grpc.Stop()
 	s.stopAdmin()
+	adminstate.Servers.Remove(s.source)
 }
 
 // endWatches ends the health Watch streams, which would otherwise keep

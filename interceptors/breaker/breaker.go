@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -581,6 +583,74 @@ func (b *Breakers) States() map[string]gobreaker.State {
 	return out
 }
 
+// Status is one breaker as [Breakers.Snapshot] sees it.
+type Status struct {
+	// Key is the breaker's key (the method, by default).
+	Key string `json:"key"`
+	// State is "closed", "half-open" or "open".
+	State string `json:"state"`
+	// Requests, Successes, Failures and Exclusions count the calls in the
+	// current state (or interval, when closed with WithInterval);
+	// ConsecutiveFailures is the current run of failures.
+	Requests            uint32 `json:"requests"`
+	Successes           uint32 `json:"successes"`
+	Failures            uint32 `json:"failures"`
+	Exclusions          uint32 `json:"exclusions"`
+	ConsecutiveFailures uint32 `json:"consecutiveFailures"`
+	// Rejected counts the calls it rejected since it was created.
+	Rejected int64 `json:"rejected"`
+	// Transitions are its latest state changes, oldest first (at most 32).
+	Transitions []Transition `json:"transitions"`
+}
+
+// Transition is a breaker's change of state.
+type Transition struct {
+	Time time.Time `json:"time"`
+	From string    `json:"from"`
+	To   string    `json:"to"`
+}
+
+// stateName spells a state in lower case, as the admin page shows it.
+func stateName(s gobreaker.State) string {
+	switch s {
+	case gobreaker.StateClosed:
+		return "closed"
+	case gobreaker.StateHalfOpen:
+		return "half-open"
+	default:
+		return "open"
+	}
+}
+
+// Snapshot returns every breaker's state, counts and recent transitions,
+// ordered by key, for admin pages. Breakers over WithMaxKeys share one,
+// listed under the key "overflow" once used.
+func (b *Breakers) Snapshot() []Status {
+	m := *b.m.Load()
+	cbs := make([]*cb, 0, len(m)+1)
+	for _, c := range m {
+		cbs = append(cbs, c)
+	}
+	if b.overflow.nRejects.Load() > 0 || b.overflow.word.Load() != 0 || b.overflow.requests.Load() > 0 {
+		cbs = append(cbs, b.overflow)
+	}
+	out := make([]Status, 0, len(cbs))
+	for _, c := range cbs {
+		n := c.counts()
+		st := Status{Key: c.key, State: stateName(c.state()), Requests: n.Requests, Successes: n.TotalSuccesses,
+			Failures: n.TotalFailures, Exclusions: n.TotalExclusions, ConsecutiveFailures: n.ConsecutiveFailures,
+			Rejected: c.nRejects.Load(), Transitions: []Transition{}}
+		c.mu.Lock()
+		for i := max(0, c.nHistory-historyLen); i < c.nHistory; i++ {
+			st.Transitions = append(st.Transitions, c.history[i%historyLen])
+		}
+		c.mu.Unlock()
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
 // Counts returns the counts of the breaker for key in its current state.
 func (b *Breakers) Counts(key string) gobreaker.Counts {
 	c, ok := (*b.m.Load())[key]
@@ -611,7 +681,13 @@ type cb struct {
 
 	mu       sync.Mutex // serializes transitions
 	rejected prometheus.Counter
+	nRejects atomic.Int64
+	history  [historyLen]Transition // guarded by mu; a ring
+	nHistory int                    // transitions recorded, guarded by mu
 }
+
+// historyLen is how many state changes a breaker keeps for Snapshot.
+const historyLen = 32
 
 func stateOf(w uint64) gobreaker.State { return gobreaker.State(w & 3) }
 
@@ -635,6 +711,7 @@ func (c *cb) counts() gobreaker.Counts {
 }
 
 func (c *cb) reject() (ticket, error) {
+	c.nRejects.Add(1)
 	if c.rejected != nil {
 		c.rejected.Inc()
 	}
@@ -723,9 +800,13 @@ func (c *cb) transition(w uint64, to gobreaker.State, now int64) {
 		}
 	}
 	c.word.Store((w>>2+1)<<2 | uint64(to))
+	from := stateOf(w)
+	if from != to {
+		c.history[c.nHistory%historyLen] = Transition{Time: time.Now(), From: stateName(from), To: stateName(to)}
+		c.nHistory++
+	}
 	c.mu.Unlock()
 
-	from := stateOf(w)
 	if from == to {
 		return
 	}

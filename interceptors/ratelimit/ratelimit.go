@@ -172,7 +172,12 @@ type Limiter struct {
 	wait        bool
 
 	rateRejected, concRejected prometheus.Counter
+	nRate, nConc               atomic.Int64
 }
+
+// Rejected returns how many calls l rejected since it was created: over
+// the rate, and over the concurrency limit.
+func (l *Limiter) Rejected() (rate, concurrency int64) { return l.nRate.Load(), l.nConc.Load() }
 
 // New returns a Limiter. At least one of [WithRate] and [WithConcurrency]
 // is required.
@@ -341,6 +346,7 @@ func (l *Limiter) Allow(ctx context.Context, method string) bool {
 	if b.take(l.now, l.interval, l.tolerance) {
 		return true
 	}
+	l.nRate.Add(1)
 	if l.rateRejected != nil {
 		l.rateRejected.Inc()
 	}
@@ -356,6 +362,7 @@ func (l *Limiter) acquire() bool {
 		return true
 	}
 	l.inflight.Add(-1)
+	l.nConc.Add(1)
 	if l.concRejected != nil {
 		l.concRejected.Inc()
 	}
@@ -395,6 +402,7 @@ func (l *Limiter) waitToken(ctx context.Context, method string) error {
 	}
 	wait, ok := b.reserve(l.now, l.interval, l.tolerance, maxWait)
 	if !ok {
+		l.nRate.Add(1)
 		if l.rateRejected != nil {
 			l.rateRejected.Inc()
 		}

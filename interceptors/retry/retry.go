@@ -177,6 +177,25 @@ type Retrier struct {
 	minIv    int64
 
 	retries, exhausted *prometheus.CounterVec
+	nRetries, nExhaust atomic.Int64
+}
+
+// Budget is a Retrier's retry budget as [Retrier.Budget] sees it.
+type Budget struct {
+	// Available is how many retries the budget holds now (the floor of
+	// minPerSecond comes on top); Capacity is the most it holds.
+	Available float64 `json:"available"`
+	Capacity  float64 `json:"capacity"`
+	// Retries counts the retries sent; Exhausted, the retries not sent
+	// because the budget was spent.
+	Retries   int64 `json:"retries"`
+	Exhausted int64 `json:"exhausted"`
+}
+
+// Budget returns the retry budget's state, for admin pages.
+func (r *Retrier) Budget() Budget {
+	return Budget{Available: float64(r.tokens.Load()) / 1000, Capacity: float64(r.capacity) / 1000,
+		Retries: r.nRetries.Load(), Exhausted: r.nExhaust.Load()}
 }
 
 // New returns a Retrier.
@@ -309,11 +328,13 @@ func UnaryClientInterceptor(r *Retrier) grpc.UnaryClientInterceptor {
 				return err
 			}
 			if !r.spend() {
+				r.nExhaust.Add(1)
 				if r.exhausted != nil {
 					r.exhausted.WithLabelValues(method).Inc()
 				}
 				return err
 			}
+			r.nRetries.Add(1)
 			if r.retries != nil {
 				r.retries.WithLabelValues(method).Inc()
 			}

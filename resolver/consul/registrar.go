@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/grpckit/grpckit/resolver"
+	"github.com/grpckit/grpckit/resolver/internal/registration"
 )
 
 // Registrar defaults.
@@ -144,6 +145,16 @@ type Registrar struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	stopped bool
+	status  registration.Tracker
+}
+
+// Status returns the registration's state, for admin pages.
+func (r *Registrar) Status() resolver.Registration {
+	st := r.status.Status()
+	if st.Key == "" {
+		st.Registry, st.Service, st.Key = "consul", r.service, r.ServiceID()
+	}
+	return st
 }
 
 // NewRegistrar returns a registrar for service on the agent client talks
@@ -243,6 +254,7 @@ func (r *Registrar) Register(_ context.Context, addr string) error {
 			DeregisterCriticalServiceAfter: r.cfg.dcsa.String(),
 		},
 	}
+	r.status.Init("consul", r.service, id, net.JoinHostPort(host, strconv.Itoa(port)))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan struct{})
 	go r.run(ctx, r.reg)
@@ -290,6 +302,11 @@ func (r *Registrar) run(ctx context.Context, reg *api.AgentServiceRegistration) 
 		if ctx.Err() != nil {
 			return
 		}
+		if err != nil {
+			r.status.Down(err)
+		} else if registered {
+			r.status.Up()
+		}
 		delay := every
 		if err != nil {
 			if failures == 0 {
@@ -323,6 +340,7 @@ func (r *Registrar) Deregister(ctx context.Context) error {
 	}
 	cancel()
 	<-done
+	r.status.Down(errors.New("deregistered"))
 	err := r.client.Agent().ServiceDeregisterOpts(reg.ID, (&api.QueryOptions{}).WithContext(ctx))
 	var se api.StatusError
 	if errors.As(err, &se) && se.Code == http.StatusNotFound {

@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/grpckit/grpckit/resolver"
+	"github.com/grpckit/grpckit/resolver/internal/registration"
 )
 
 // ErrRegistered is returned by [Registrar.Register] when called twice or
@@ -47,6 +48,16 @@ type Registrar struct {
 	lease  clientv3.LeaseID // lease of the last successful put
 	cancel context.CancelFunc
 	done   chan struct{}
+	status registration.Tracker
+}
+
+// Status returns the registration's state, for admin pages.
+func (r *Registrar) Status() resolver.Registration {
+	st := r.status.Status()
+	if st.Key == "" {
+		st.Registry, st.Service, st.Key = "etcd", r.service, r.Key()
+	}
+	return st
 }
 
 // NewRegistrar returns a registrar for service on client. It fails on an
@@ -117,11 +128,15 @@ func (r *Registrar) Register(_ context.Context, addr string) error {
 	}
 	r.used = true
 	r.key, r.value = r.Key(), value
+	r.status.Init("etcd", r.service, r.key, addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan struct{})
 	go r.run(ctx)
 	return nil
 }
+
+// errDeregistered is a registration's state after Deregister.
+var errDeregistered = errors.New("deregistered")
 
 // RevokeTimeout bounds how long [Registrar.Deregister] waits for etcd to
 // revoke the lease; if etcd does not answer, the key expires with its lease.
@@ -142,6 +157,7 @@ func (r *Registrar) Deregister(ctx context.Context) error {
 	done := r.done
 	r.mu.Unlock()
 	<-done
+	r.status.Down(errDeregistered)
 
 	r.mu.Lock()
 	lease := r.lease
@@ -172,6 +188,7 @@ func (r *Registrar) run(ctx context.Context) {
 		if time.Since(start) > r.cfg.ttl {
 			attempt = 0
 		}
+		r.status.Down(err)
 		log.LogAttrs(context.Background(), slog.LevelWarn, "etcd: registration lost, registering again",
 			slog.String("error", err.Error()), slog.Int("attempt", attempt))
 		if !resolver.Sleep(ctx, r.cfg.backoff.Delay(attempt)) {
@@ -198,6 +215,7 @@ func (r *Registrar) session(ctx context.Context, log *slog.Logger) error {
 	r.mu.Lock()
 	r.lease = grant.ID
 	r.mu.Unlock()
+	r.status.Up()
 	log.LogAttrs(context.Background(), slog.LevelDebug, "etcd: registered", slog.Int64("registrar.lease", int64(grant.ID)))
 
 	sctx, cancel := context.WithCancel(ctx)

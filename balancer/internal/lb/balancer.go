@@ -45,6 +45,10 @@ func (bb *Builder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingC
 	return ParseConfig(bb.BalancerName, js)
 }
 
+// TakesClientID marks grpckit's balancers for package client: their config
+// takes the owning client's ID ("grpckitClient"), which Snapshot reports.
+func (bb *Builder) TakesClientID() {}
+
 // Build implements balancer.Builder.
 func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
 	b := &Balancer{
@@ -120,7 +124,8 @@ type Balancer struct {
 	// published is set once a picker was sent.
 	published bool
 
-	view atomic.Pointer[[]*Endpoint] // subset, for the collector
+	view   atomic.Pointer[[]*Endpoint] // subset, for the collector
+	client atomic.Int64                // the owning grpckit client's ID
 }
 
 // ErrNoEndpoints is the picker's error when the resolver lists none.
@@ -136,6 +141,7 @@ func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
 		cfg = DefaultConfig()
 	}
 	old := b.g.cfg.Swap(cfg)
+	b.client.Store(cfg.Client)
 	changed := old.SubsetSize != cfg.SubsetSize
 	dirty := false
 	b.gen++

@@ -40,6 +40,9 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Ejection configures per-endpoint ejection.
 	Ejection Ejection
+	// Client is the ID of the grpckit client that owns the channel (0
+	// for others), for admin pages.
+	Client int64
 }
 
 // Ejection configures per-endpoint ejection.
@@ -99,6 +102,7 @@ type jsonConfig struct {
 	Decay         *string       `json:"decay"`
 	ProbeInterval *string       `json:"probeInterval"`
 	Ejection      *jsonEjection `json:"ejection"`
+	Client        int64         `json:"grpckitClient"`
 }
 
 // ParseConfig parses a balancer's JSON configuration. Absent fields take
@@ -130,6 +134,7 @@ func ParseConfig(name string, js []byte) (*Config, error) {
 		*dst = d
 		return nil
 	}
+	cfg.Client = j.Client
 	if j.SubsetSize != nil {
 		if *j.SubsetSize < 1 {
 			return nil, bad("subsetSize", "got %d, want >= 1", *j.SubsetSize)

@@ -10,6 +10,7 @@ var balancers live.Set[*Balancer]
 type Info struct {
 	// ID tells apart balancers of the same name and target.
 	ID      int64
+	Client  int64 // the owning grpckit client's ID, 0 for others
 	Name    string
 	Target  string
 	Ejected int64
@@ -21,7 +22,7 @@ func Live() []Info {
 	bs := balancers.All(nil)
 	out := make([]Info, 0, len(bs))
 	for _, b := range bs {
-		out = append(out, Info{ID: b.id, Name: b.name, Target: b.target, Ejected: b.g.Ejected(), Subset: b.Subset()})
+		out = append(out, Info{ID: b.id, Client: b.client.Load(), Name: b.name, Target: b.target, Ejected: b.g.Ejected(), Subset: b.Subset()})
 	}
 	return out
 }

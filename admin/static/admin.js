@@ -1,0 +1,1 @@
+// grpckit admin page
