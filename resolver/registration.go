@@ -24,4 +24,3 @@ type Registration struct {
 	// Repairs counts the registrations made again after one was lost.
 	Repairs int `json:"repairs"`
 }
-

@@ -7,16 +7,23 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
+	channelzpb "google.golang.org/grpc/channelz/grpc_channelz_v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/admin"
 	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
+	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/internal/adminstate"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
@@ -206,5 +213,104 @@ func TestAdminClosesIdleAndSlowConnections(t *testing.T) {
 				t.Fatalf("connection still open after %v, want closed after %v", bound, tc.limit)
 			}
 		})
+	}
+}
+
+func TestGRPCAdminServesChannelz(t *testing.T) {
+	backend := grpckittest.NewServer(t, new(grpckittest.Backend).Register, grpckit.WithAccessLog(false))
+	ops := grpckittest.NewServer(t, nil, server.WithGRPCAdmin(true), grpckit.WithAccessLog(false))
+	// A client of the process, as a client-only job's would be.
+	conn := grpckittest.Dial(t, "passthrough:///"+backend.Addr, grpckit.WithAccessLog(false), client.WithBalancer("pick_first"))
+	if _, err := echov1.NewEchoServiceClient(conn).Echo(grpckittest.Context(t, 5*time.Second), &echov1.EchoRequest{Message: "x"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// What grpcurl list shows: the service is registered and reflected.
+	if _, ok := ops.Server.GetServiceInfo()["grpc.channelz.v1.Channelz"]; !ok {
+		t.Fatalf("services: got %v, want grpc.channelz.v1.Channelz", ops.Server.GetServiceInfo())
+	}
+	cz := ops.Dial(t, grpckit.WithAccessLog(false))
+	czc := channelzpb.NewChannelzClient(cz)
+	ctx := grpckittest.Context(t, 10*time.Second)
+	servers, err := czc.GetServers(ctx, &channelzpb.GetServersRequest{})
+	if err != nil {
+		t.Fatalf("channelz GetServers: %v", err)
+	}
+	if len(servers.GetServer()) < 2 {
+		t.Errorf("channelz GetServers: got %d servers, want at least the two of this test", len(servers.GetServer()))
+	}
+	// The client's channel is listed with the call it made.
+	top, err := czc.GetTopChannels(ctx, &channelzpb.GetTopChannelsRequest{})
+	if err != nil {
+		t.Fatalf("channelz GetTopChannels: %v", err)
+	}
+	found := false
+	for _, ch := range top.GetChannel() {
+		if ch.GetData().GetTarget() == "passthrough:///"+backend.Addr && ch.GetData().GetCallsSucceeded() >= 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("channelz GetTopChannels: no channel to %s with a successful call among %d", backend.Addr, len(top.GetChannel()))
+	}
+
+	// Off by default.
+	plain := grpckittest.NewServer(t, nil, grpckit.WithAccessLog(false))
+	if _, ok := plain.Server.GetServiceInfo()["grpc.channelz.v1.Channelz"]; ok {
+		t.Error("channelz registered without WithGRPCAdmin")
+	}
+}
+
+func TestAdminShowsServerState(t *testing.T) {
+	srv := grpckittest.NewServer(t, new(grpckittest.Backend).Register, grpckit.WithAccessLog(false),
+		server.WithRateLimit(rate.Every(time.Hour), 1))
+	ec := echov1.NewEchoServiceClient(srv.Dial(t, grpckit.WithAccessLog(false), client.WithBreaker(breaker.WithThreshold(100))))
+	ctx := grpckittest.Context(t, 5*time.Second)
+	var codesSeen []codes.Code
+	for range 3 {
+		_, err := ec.Echo(ctx, &echov1.EchoRequest{Message: "x"})
+		codesSeen = append(codesSeen, status.Code(err))
+	}
+	if want := []codes.Code{codes.OK, codes.ResourceExhausted, codes.ResourceExhausted}; !slices.Equal(codesSeen, want) {
+		t.Fatalf("codes: got %v, want %v", codesSeen, want)
+	}
+
+	h := httptest.NewServer(srv.Server.AdminHandler())
+	defer h.Close()
+	var st adminstate.State
+	getJSON(t, h.URL+"/debug/grpckit/state", &st)
+	var me *adminstate.Server
+	for i := range st.Servers {
+		if slices.Contains(st.Servers[i].Addresses, srv.Addr) {
+			me = &st.Servers[i]
+		}
+	}
+	if me == nil {
+		t.Fatalf("state: no server at %s in %+v", srv.Addr, st.Servers)
+	}
+	if me.Status != "SERVING" || !slices.Contains(me.Services, adminstate.Service{Name: "grpckit.echo.v1.EchoService", Status: "SERVING"}) {
+		t.Errorf("status and services: got %s %+v, want SERVING with the echo service SERVING", me.Status, me.Services)
+	}
+	if me.Calls.Done != 3 || me.Calls.Failed != 2 || me.Calls.InFlight != 0 {
+		t.Errorf("calls: got %+v, want 3 done, 2 failed, none in flight", me.Calls)
+	}
+	if len(me.Calls.Recent) != 2 || me.Calls.Recent[0].Code != "ResourceExhausted" ||
+		me.Calls.Recent[0].Method != "/grpckit.echo.v1.EchoService/Echo" || me.Calls.Recent[0].Peer == "" {
+		t.Errorf("recent errors: got %+v, want 2 ResourceExhausted on Echo with the peer", me.Calls.Recent)
+	}
+	if len(me.Limiters) != 1 || me.Limiters[0].RejectedRate != 2 {
+		t.Errorf("limiters: got %+v, want one that rejected 2 calls", me.Limiters)
+	}
+	if len(st.Clients) == 0 || st.Process.PID == 0 || st.Process.Goroutines == 0 {
+		t.Errorf("state: got %d clients, process %+v, want this test's client and the process", len(st.Clients), st.Process)
+	}
+
+	// A server that stopped leaves the page.
+	srv.Server.Close()
+	getJSON(t, h.URL+"/debug/grpckit/state", &st)
+	for _, s := range st.Servers {
+		if slices.Contains(s.Addresses, srv.Addr) {
+			t.Errorf("state after Close: server %s still listed", srv.Addr)
+		}
 	}
 }

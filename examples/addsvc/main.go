@@ -12,6 +12,10 @@
 //	go -C examples run ./addsvc -tls              # TLS with a throwaway certificate
 //	go -C examples run ./addsvc -registry consul  # Consul (in-process, or -consul host:port)
 //	go -C examples run ./addsvc -registry dnssrv  # DNS SRV (in-process DNS server)
+//	go -C examples run ./addsvc -hold             # keep the admin page up until Ctrl-C
+//
+// It prints the URL of its admin page (package admin), which shows the
+// servers, the client, its endpoints and breakers live.
 //
 // See cmd/addsvc-server and cmd/addsvc-client for the two halves as separate
 // programs.
@@ -25,6 +29,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -35,6 +41,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/grpckit/grpckit"
+	"github.com/grpckit/grpckit/admin"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	"github.com/grpckit/grpckit/examples/addsvc/discovery"
@@ -50,10 +57,12 @@ func main() {
 	n := flag.Int("servers", 3, "how many servers to start (etcd registry)")
 	registry := flag.String("registry", "etcd", "service discovery: etcd (embedded), consul or dnssrv")
 	consulAddr := flag.String("consul", "", "with -registry consul: host:port of a Consul agent's HTTP API (default: an in-process one)")
+	adminAddr := flag.String("admin", "127.0.0.1:0", "address of the admin page (etcd registry)")
+	hold := flag.Bool("hold", false, "after the calls, keep everything running (and the admin page up) until Ctrl-C")
 	flag.Parse()
 	var err error
 	if *registry == "etcd" {
-		err = run(*useTLS, *n)
+		err = run(*useTLS, *n, *adminAddr, *hold)
 	} else {
 		err = discovery.Run(os.Stdout, *registry, *consulAddr)
 	}
@@ -63,7 +72,7 @@ func main() {
 	}
 }
 
-func run(useTLS bool, n int) error {
+func run(useTLS bool, n int, adminAddr string, hold bool) error {
 	if n < 1 {
 		return errors.New("-servers must be at least 1")
 	}
@@ -102,6 +111,19 @@ func run(useTLS bool, n int) error {
 	}
 	defer cli.Close()
 	fmt.Printf("etcd listening on %s\n", registry.Endpoints()[0])
+
+	// The admin page shows the servers, the client, its endpoints and
+	// breakers, live (package admin).
+	ah, err := admin.New(admin.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	as, err := ah.Listen(adminAddr)
+	if err != nil {
+		return err
+	}
+	defer as.Close()
+	fmt.Printf("admin page: %s\n", as.URL())
 
 	// Start the servers; each registers in etcd once it serves.
 	var servers []*server.Server
@@ -159,6 +181,13 @@ func run(useTLS bool, n int) error {
 
 	_, err = add.Sum(ctx, &addsvcv1.SumRequest{A: 1 << 62, B: 1 << 62})
 	fmt.Printf("Sum(2^62, 2^62) fails as it should: %s: %s\n", status.Code(err), status.Convert(err).Message())
+
+	if hold {
+		fmt.Println("holding: the admin page stays up until Ctrl-C")
+		hctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		<-hctx.Done()
+		stop()
+	}
 
 	// Graceful shutdown: health NOT_SERVING, drain, GracefulStop.
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)

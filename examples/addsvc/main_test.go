@@ -16,12 +16,12 @@ func TestDemo(t *testing.T) {
 		tls  bool
 	}{{"plaintext", false}, {"tls", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := run(tc.tls, 2); err != nil {
+			if err := run(tc.tls, 2, "127.0.0.1:0", false); err != nil {
 				t.Fatalf("run(tls=%v) = %v, want nil", tc.tls, err)
 			}
 		})
 	}
-	if err := run(false, 0); err == nil {
+	if err := run(false, 0, "127.0.0.1:0", false); err == nil {
 		t.Fatal("run with 0 servers succeeded, want an error")
 	}
 }

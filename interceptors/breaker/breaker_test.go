@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -125,6 +126,58 @@ func TestTripAndRecover(t *testing.T) {
 	for _, tr := range [][2]string{{"closed", "open"}, {"open", "half-open"}, {"half-open", "closed"}} {
 		if got := metric(t, reg, "grpckit_breaker_transitions_total", "key", echoMethod, "from", tr[0], "to", tr[1]); got != 1 {
 			t.Errorf("transitions %s→%s: got %v, want 1", tr[0], tr[1], got)
+		}
+	}
+
+	// Snapshot: what the admin page shows.
+	snap := b.Snapshot()
+	if len(snap) != 1 {
+		t.Fatalf("Snapshot: got %d breakers, want 1", len(snap))
+	}
+	st := snap[0]
+	if st.Key != echoMethod || st.State != "closed" || st.Rejected != 6 || st.Successes != 3 {
+		t.Errorf("Snapshot: got %+v, want key %s, closed, 6 rejected, 3 successes", st, echoMethod)
+	}
+	var path []string
+	for _, tr := range st.Transitions {
+		path = append(path, tr.From+"→"+tr.To)
+		if tr.Time.IsZero() {
+			t.Errorf("transition %s→%s has no time", tr.From, tr.To)
+		}
+	}
+	if want := []string{"closed→open", "open→half-open", "half-open→closed"}; !slices.Equal(path, want) {
+		t.Errorf("Snapshot transitions: got %v, want %v", path, want)
+	}
+}
+
+func TestSnapshotKeepsLatestTransitions(t *testing.T) {
+	var fake clock.Fake
+	b, err := breaker.New("test", breaker.WithThreshold(1), breaker.WithTimeout(time.Second), breaker.WithClock(fake.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, c := dial(t, b)
+	ctx := grpckittest.Context(t, 20*time.Second)
+	// Each round: a failure opens it, the timeout half-opens it, a failed
+	// probe opens it again.
+	for range 20 {
+		in.Faults.Next(1, grpckittest.Fault{Code: codes.Unavailable})
+		if err := call(ctx, c, "x"); status.Code(err) != codes.Unavailable {
+			t.Fatalf("failing call: got %v, want Unavailable", err)
+		}
+		fake.Advance(time.Second)
+	}
+	st := b.Snapshot()[0]
+	if len(st.Transitions) != 32 {
+		t.Fatalf("transitions kept: got %d, want the latest 32", len(st.Transitions))
+	}
+	last := st.Transitions[len(st.Transitions)-1]
+	if last.From != "half-open" || last.To != "open" {
+		t.Errorf("latest transition: got %s→%s, want half-open→open", last.From, last.To)
+	}
+	for i := 1; i < len(st.Transitions); i++ {
+		if st.Transitions[i].From != st.Transitions[i-1].To || st.Transitions[i].Time.Before(st.Transitions[i-1].Time) {
+			t.Fatalf("transitions out of order at %d: %+v", i, st.Transitions)
 		}
 	}
 }

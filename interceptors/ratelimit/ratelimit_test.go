@@ -95,6 +95,9 @@ func TestBurst(t *testing.T) {
 			if rejected != tc.k {
 				t.Errorf("rejected: got %d, want %d", rejected, tc.k)
 			}
+			if r, c := l.Rejected(); r != int64(tc.k) || c != 0 {
+				t.Errorf("Rejected: got %d over the rate, %d over concurrency, want %d, 0", r, c, tc.k)
+			}
 			if got, want := in.Faults.Calls(), int64(tc.burst); got != want {
 				t.Errorf("server calls: got %d, want %d", got, want)
 			}
@@ -242,6 +245,9 @@ func TestConcurrency(t *testing.T) {
 				if code == codes.ResourceExhausted {
 					rejected++
 				}
+			}
+			if r, c := l.Rejected(); r != 0 || c != int64(tc.k) {
+				t.Errorf("Rejected: got %d over the rate, %d over concurrency, want 0, %d", r, c, tc.k)
 			}
 			if rejected != tc.k {
 				t.Errorf("rejected: got %d, want %d", rejected, tc.k)

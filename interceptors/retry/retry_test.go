@@ -105,7 +105,8 @@ func TestBudget(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := failingAlways()
-			c := dial(t, srv, newRetrier(t, retry.WithMethods(fast(), echoMethod), retry.WithBudget(tc.ratio, 0)))
+			r := newRetrier(t, retry.WithMethods(fast(), echoMethod), retry.WithBudget(tc.ratio, 0))
+			c := dial(t, srv, r)
 			ctx := grpckittest.Context(t, 30*time.Second)
 			for range tc.calls {
 				_, _ = c.Echo(ctx, &echov1.EchoRequest{Message: "hi"})
@@ -113,6 +114,12 @@ func TestBudget(t *testing.T) {
 			extra := srv.Faults.Calls() - int64(tc.calls)
 			if want := int64(float64(tc.calls) * tc.ratio); extra != want {
 				t.Errorf("retries: got %d, want %d (%v of %d calls, attempts would allow %d)", extra, want, tc.ratio, tc.calls, 2*tc.calls)
+			}
+			// Each call wanted 2 retries (3 attempts) and none got both:
+			// every call ended on a retry the budget refused.
+			b := r.Budget()
+			if b.Retries != extra || b.Exhausted != int64(tc.calls) || b.Available >= 1 {
+				t.Errorf("Budget: got %+v, want %d retries, %d exhausted, under 1 available", b, extra, tc.calls)
 			}
 		})
 	}

@@ -324,9 +324,17 @@ func TestAgentForgetsRegistration(t *testing.T) {
 			c := e.dial(t, nil)
 			allServe(t, c, []*grpckittest.Backend{in})
 
+			if st := reg.Status(); !st.Registered || st.Registry != "consul" || st.Key != id || st.Repairs != 0 {
+				t.Errorf("Status before: got %+v, want registered in consul as %s, no repairs", st, id)
+			}
 			tt.forget(t, reg, proxy)
 			wait.For(t, 5*time.Second, "the registration to come back", func() bool { return e.passing(t)[id] })
 			allServe(t, c, []*grpckittest.Backend{in})
+			// The admin page's view: registered again, one repair.
+			wait.For(t, 5*time.Second, "the repair reported", func() bool {
+				st := reg.Status()
+				return st.Registered && st.Repairs >= 1 && st.Error == ""
+			})
 		})
 	}
 }

@@ -294,6 +294,7 @@ func (r *Registrar) run(ctx context.Context, reg *api.AgentServiceRegistration) 
 				registered = false
 				var se api.StatusError
 				if errors.As(err, &se) && se.Code == http.StatusNotFound {
+					r.status.Down(err)
 					log.LogAttrs(ctx, slog.LevelWarn, "consul: agent lost the registration, registering again")
 					continue
 				}

@@ -265,7 +265,8 @@ func TestSpreadJoinAndLeave(t *testing.T) {
 func TestEtcdOutage(t *testing.T) {
 	f := newFixture(t)
 	f.etcd.RequireEmbedded(t)
-	a := serve(t, f.registrar(t, nil))
+	ra := f.registrar(t, nil)
+	a := serve(t, ra)
 	b := serve(t, f.registrar(t, nil))
 	other, err := etcd.NewRegistrar(f.cli, "other", etcd.WithPrefix(f.etcd.Prefix), etcd.WithTTL(ttl), etcd.WithLogger(quiet))
 	if err != nil {
@@ -297,6 +298,14 @@ func TestEtcdOutage(t *testing.T) {
 	if got := metricValue(t, f.reg, "grpckit_resolver_endpoints"); got != 2 {
 		t.Errorf("endpoints during the outage: got %v, want 2", got)
 	}
+	// The admin page's view of the registration: lost, with the reason.
+	wait.For(t, 10*time.Second, "the registration reported lost", func() bool {
+		st := ra.Status()
+		return !st.Registered && st.Error != ""
+	})
+	if st := other.Status(); st.Registered || st.Error != "deregistered" {
+		t.Errorf("deregistered registrar's Status: got %+v, want not registered, error \"deregistered\"", st)
+	}
 	if got := metricValue(t, f.reg, "grpckit_resolver_staleness_seconds"); got <= 0 {
 		t.Errorf("staleness during the outage: got %v, want > 0", got)
 	}
@@ -310,6 +319,13 @@ func TestEtcdOutage(t *testing.T) {
 	d := wait.For(t, 10*time.Second, "registrations back", func() bool { return f.keys(t) == 2 })
 	if d > ttl {
 		t.Errorf("registrations back after %v, want ≤ TTL %v", d, ttl)
+	}
+	wait.For(t, 10*time.Second, "the registration reported repaired", func() bool {
+		st := ra.Status()
+		return st.Registered && st.Repairs >= 1 && st.Error == ""
+	})
+	if st := ra.Status(); st.Registry != "etcd" || st.Key != ra.Key() || st.Address != a.Addr {
+		t.Errorf("Status: got %+v, want registry etcd, key %s, address %s", st, ra.Key(), a.Addr)
 	}
 	c := serve(t, f.registrar(t, nil))
 	stop = load(conn, 2)

@@ -3,6 +3,12 @@
 //
 //	go -C examples run ./addsvc/cmd/addsvc-server -addr 127.0.0.1:8081
 //	go -C examples run ./addsvc/cmd/addsvc-server -tls-cert cert.pem -tls-key key.pem
+//	go -C examples run ./addsvc/cmd/addsvc-server -admin 127.0.0.1:9081
+//
+// With -admin, the admin page (package admin: live state of the server and
+// of every client of the process, /metrics, /healthz) is served on that
+// address, and grpc's channelz on the gRPC port, so that
+// `grpcurl -plaintext 127.0.0.1:8081 list` shows grpc.channelz.v1.Channelz.
 package main
 
 import (
@@ -29,15 +35,16 @@ func main() {
 	certFile := flag.String("tls-cert", "", "PEM certificate; with -tls-key, serve TLS")
 	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
 	drain := flag.Duration("drain", 2*time.Second, "how long to keep serving after health turns NOT_SERVING on shutdown")
+	adminAddr := flag.String("admin", "", "serve the admin page on this address (loopback!) and channelz on the gRPC port")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(logger, *addr, *certFile, *keyFile, *drain); err != nil {
+	if err := run(logger, *addr, *certFile, *keyFile, *drain, *adminAddr); err != nil {
 		logger.Error("addsvc-server failed", slog.Any("error", err))
 		os.Exit(1)
 	}
 }
 
-func run(logger *slog.Logger, addr, certFile, keyFile string, drain time.Duration) error {
+func run(logger *slog.Logger, addr, certFile, keyFile string, drain time.Duration, adminAddr string) error {
 	// Plaintext unless -tls-cert is given (then the TLS option below wins).
 	opts := []server.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), server.WithDrainDelay(drain)}
 	if (certFile == "") != (keyFile == "") {
@@ -50,9 +57,15 @@ func run(logger *slog.Logger, addr, certFile, keyFile string, drain time.Duratio
 		}
 		opts = append(opts, grpckit.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	}
+	if adminAddr != "" {
+		opts = append(opts, server.WithAdmin(adminAddr), server.WithGRPCAdmin(true))
+	}
 	srv, err := server.New(opts...)
 	if err != nil {
 		return err
+	}
+	if a := srv.AdminAddr(); a != nil {
+		logger.Info("admin page", slog.String("url", "http://"+a.String()+"/"))
 	}
 	addsvcv1.RegisterAddServiceServer(srv, addservice.New(0))
 	lis, err := net.Listen("tcp", addr)
