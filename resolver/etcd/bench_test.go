@@ -33,6 +33,7 @@ import (
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
+	"github.com/grpckit/grpckit/internal/etcdtest"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 	"github.com/grpckit/grpckit/resolver/etcd"
@@ -176,7 +177,7 @@ func measured(d []time.Duration) []time.Duration {
 //
 //	GRPCKIT_ETCD_FSYNC=1 go test -run XXX -bench PutToFirstCall -benchtime 1500x -timeout 60m -v ./resolver/etcd/
 func BenchmarkPutToFirstCall(b *testing.B) {
-	e := etcd.StartTestEtcd(b)
+	e := etcdtest.StartTestEtcd(b)
 	cli := e.Client(b)
 	ctx := context.Background()
 	var active atomic.Pointer[echov1.EchoServiceClient]
@@ -540,7 +541,7 @@ func (c *recordingCC) ParseServiceConfig(string) *serviceconfig.ParseResult {
 // and the delete of all 10,000 in one write.
 func BenchmarkUpdate10k(b *testing.B) {
 	const n = 10000
-	e := etcd.StartTestEtcd(b)
+	e := etcdtest.StartTestEtcd(b)
 	cli := e.Client(b)
 	ctx := context.Background()
 	key := func(i int) string { return e.Prefix + "big/" + fmt.Sprintf("%05d", i) }

@@ -25,6 +25,7 @@ import (
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
+	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
@@ -50,7 +51,7 @@ func exampleEtcd() (endpoints []string, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	e, err := etcd.StartEmbeddedEtcd(dir)
+	e, err := etcdtest.StartEmbeddedEtcd(dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		log.Fatal(err)
@@ -65,7 +66,7 @@ var fastBackoff = etcd.WithBackoff(resolver.Backoff{Min: 20 * time.Millisecond, 
 
 // fixture is an etcd, a client of it, and a resolver builder on it.
 type fixture struct {
-	etcd    *etcd.TestEtcd
+	etcd    *etcdtest.TestEtcd
 	cli     *clientv3.Client
 	builder *resolver.Builder
 	reg     *prometheus.Registry
@@ -73,7 +74,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	e := etcd.StartTestEtcd(t)
+	e := etcdtest.StartTestEtcd(t)
 	f := &fixture{etcd: e, cli: e.Client(t), reg: prometheus.NewRegistry()}
 	b, err := etcd.NewBuilder(f.cli, etcd.WithPrefix(e.Prefix), etcd.WithLogger(quiet), fastBackoff,
 		etcd.WithProgressInterval(200*time.Millisecond), etcd.WithRequestTimeout(time.Second),
@@ -482,7 +483,7 @@ func TestMalformedValuesAreSkipped(t *testing.T) {
 }
 
 func TestConstructorErrors(t *testing.T) {
-	e := etcd.StartTestEtcd(t)
+	e := etcdtest.StartTestEtcd(t)
 	cli := e.Client(t)
 	for _, tc := range []struct {
 		name string

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpckit/grpckit/internal/etcdtest"
 	"github.com/grpckit/grpckit/resolver"
 )
 
@@ -55,7 +56,7 @@ func (r *recorder) ResolveNow() <-chan struct{} { return nil }
 func (r *recorder) size() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.set) }
 
 func TestWatchReloadsAfterCompaction(t *testing.T) {
-	e := StartTestEtcd(t)
+	e := etcdtest.StartTestEtcd(t)
 	e.RequireEmbedded(t) // compacting a shared etcd would discard its history
 	cli := e.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -115,11 +116,11 @@ func TestWatchReloadsAfterCompaction(t *testing.T) {
 // source reloads and ends with the current set, and keeps the last known
 // set (never an empty one) in between.
 func TestWatchSurvivesPartitionWithCompaction(t *testing.T) {
-	e := StartTestEtcd(t)
+	e := etcdtest.StartTestEtcd(t)
 	e.RequireEmbedded(t) // compacting a shared etcd would discard its history
 	direct := e.Client(t)
-	proxy := NewTestProxy(t, e.Endpoints()[0])
-	viaProxy, err := NewTestClient([]string{proxy.Endpoint()})
+	proxy := etcdtest.NewTestProxy(t, e.Endpoints()[0])
+	viaProxy, err := etcdtest.NewTestClient([]string{proxy.Endpoint()})
 	if err != nil {
 		t.Fatal(err)
 	}

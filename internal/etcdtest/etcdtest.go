@@ -1,19 +1,18 @@
-package etcd
-
-// The etcd this package's tests, benchmarks and examples run against: an
-// embedded single-member etcd (go.etcd.io/etcd/server/v3/embed) on
-// 127.0.0.1 ports in a temporary directory, which can be stopped and
-// started again on the same ports and data, or an external etcd named by
-// GRPCKIT_ETCD_ENDPOINTS.
+// Package etcdtest is the etcd grpckit's tests, benchmarks and fault suite
+// run against: an embedded single-member etcd
+// (go.etcd.io/etcd/server/v3/embed) on 127.0.0.1 ports in a temporary
+// directory, which can be stopped and started again on the same ports and
+// data, or an external etcd named by GRPCKIT_ETCD_ENDPOINTS.
 //
-// It lives in a _test.go file so that etcd's server is compiled into this
-// package's tests only, never into a program that imports grpckit. Its
-// names are exported for the external test package (etcd_test).
+// Only tests import it, so that etcd's server is compiled into tests only,
+// never into a program that imports grpckit (.ci/run checks that no other
+// package of the module depends on etcd's server).
 //
 // With GRPCKIT_ETCD_ENDPOINTS set (comma-separated client URLs, e.g.
 // "http://127.0.0.1:2379"), [StartTestEtcd] uses that etcd, gives each test
 // its own key prefix, and deletes the prefix when the test ends; tests that
 // must stop etcd call [TestEtcd.RequireEmbedded] and are skipped.
+package etcdtest
 
 import (
 	"context"
