@@ -1,18 +1,35 @@
-// Command addsvc is grpckit's one-process demo: it starts an embedded etcd in
-// a temporary directory and three add-service servers on loopback that
-// register in it (etcd.NewRegistrar), calls them through the client builder
-// with an "etcd:///addsvc" target and grpckit's default p2c balancer, prints
-// what happens, shuts the servers down gracefully (deregistering first) and
-// exits.
+// Command addsvc is grpckit's one-process demo. It starts an embedded etcd
+// (in a temporary directory) and three add-service servers on loopback that
+// register in it, and a client that finds them through "etcd:///addsvc" and
+// balances with p2c. Then, under a steady open-loop load of Sum calls, it
+// runs phases and prints a table row after each (calls, status codes,
+// p50/p99 latency, each server's share of the calls):
+//
+//   - steady: the calls spread over the three servers;
+//   - s2-slow: s2 answers 10× slower, and its share drops;
+//   - s3-failing, s3-healed: s3 fails every call with Unavailable; the
+//     client retries them elsewhere, the balancer ejects s3, readmits it
+//     once it heals, and it takes calls again;
+//   - concat-failing, concat-healed: every server fails Concat; the
+//     client's circuit breaker for Concat opens (calls fail at once without
+//     being sent), then closes once the servers heal;
+//   - rolling-restart: each server in turn deregisters, drains, stops and
+//     is replaced by a new one on a new port, with no failed call;
+//   - etcd-down: etcd stops for a few seconds and comes back; the client
+//     keeps its last known servers, with no failed call.
+//
+// It then shuts the servers down gracefully (deregistering first) and
+// exits. It runs in about half a minute; it logs nothing unless -v.
 //
 // From the repository root (the examples are a module of their own, in
 // examples/):
 //
 //	go -C examples run ./addsvc                   # plaintext, etcd
+//	go -C examples run ./addsvc -v                # with every log line (Info and up)
 //	go -C examples run ./addsvc -tls              # TLS with a throwaway certificate
 //	go -C examples run ./addsvc -registry consul  # Consul (in-process, or -consul host:port)
 //	go -C examples run ./addsvc -registry dnssrv  # DNS SRV (in-process DNS server)
-//	go -C examples run ./addsvc -hold             # keep the admin page up until Ctrl-C
+//	go -C examples run ./addsvc -hold             # afterwards, keep the load and the admin page up until Ctrl-C
 //
 // It prints the URL of its admin page (package admin), which shows the
 // servers, the client, its endpoints and breakers live.
@@ -26,8 +43,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -43,26 +60,29 @@ import (
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/admin"
 	"github.com/grpckit/grpckit/client"
-	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	"github.com/grpckit/grpckit/examples/addsvc/discovery"
 	"github.com/grpckit/grpckit/examples/internal/embedetcd"
 	"github.com/grpckit/grpckit/examples/internal/selfsigned"
+	"github.com/grpckit/grpckit/interceptors/breaker"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/resolver/etcd"
 	"github.com/grpckit/grpckit/server"
 )
 
 func main() {
-	useTLS := flag.Bool("tls", false, "serve and call over TLS with a throwaway self-signed certificate (etcd registry)")
-	n := flag.Int("servers", 3, "how many servers to start (etcd registry)")
+	var o options
+	flag.BoolVar(&o.tls, "tls", false, "serve and call over TLS with a throwaway self-signed certificate (etcd registry)")
+	flag.IntVar(&o.servers, "servers", 3, "how many servers to start, at least 3 (etcd registry)")
 	registry := flag.String("registry", "etcd", "service discovery: etcd (embedded), consul or dnssrv")
 	consulAddr := flag.String("consul", "", "with -registry consul: host:port of a Consul agent's HTTP API (default: an in-process one)")
-	adminAddr := flag.String("admin", "127.0.0.1:0", "address of the admin page (etcd registry)")
-	hold := flag.Bool("hold", false, "after the calls, keep everything running (and the admin page up) until Ctrl-C")
+	flag.StringVar(&o.admin, "admin", "127.0.0.1:0", "address of the admin page (etcd registry)")
+	flag.BoolVar(&o.hold, "hold", false, "after the phases, keep everything running under load (and the admin page up) until Ctrl-C")
+	flag.BoolVar(&o.verbose, "v", false, "log everything (Info and up) to stderr; by default nothing is logged")
 	flag.Parse()
 	var err error
 	if *registry == "etcd" {
-		err = run(*useTLS, *n, *adminAddr, *hold)
+		o.log = os.Stderr
+		err = run(os.Stdout, o)
 	} else {
 		err = discovery.Run(os.Stdout, *registry, *consulAddr)
 	}
@@ -72,14 +92,38 @@ func main() {
 	}
 }
 
-func run(useTLS bool, n int, adminAddr string, hold bool) error {
-	if n < 1 {
-		return errors.New("-servers must be at least 1")
+// options are run's settings.
+type options struct {
+	tls     bool
+	servers int
+	admin   string
+	hold    bool
+	verbose bool
+	log     io.Writer // where logs go (nil: discarded)
+	short   bool      // only the steady phase (tests)
+}
+
+// run runs the demo, printing to w.
+func run(w io.Writer, o options) (err error) {
+	if o.servers < 3 {
+		return errors.New("-servers must be at least 3")
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.log == nil {
+		o.log = io.Discard
+	}
+	level := slog.LevelError + 4 // quiet: the tables say what happens
+	if o.verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: level}))
+	// The balancer logs ejections to slog.Default (gRPC builds it by name,
+	// so it cannot be handed a logger).
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(logger)
+
 	sopts := []server.Option{grpckit.WithInsecure()} // loopback; -tls replaces it
 	copts := []client.Option{grpckit.WithInsecure()}
-	if useTLS {
+	if o.tls {
 		pair, err := selfsigned.New()
 		if err != nil {
 			return err
@@ -87,7 +131,7 @@ func run(useTLS bool, n int, adminAddr string, hold bool) error {
 		sopts = append(sopts, grpckit.WithTLS(pair.Server))
 		copts = []client.Option{grpckit.WithTLS(pair.Client)}
 	}
-	sopts = append(sopts, grpckit.WithLogger(logger), server.WithDrainDelay(100*time.Millisecond))
+	sopts = append(sopts, grpckit.WithLogger(logger), server.WithDrainDelay(drainDelay))
 	copts = append(copts, grpckit.WithLogger(logger))
 
 	// Start etcd, embedded, with its data in a temporary directory.
@@ -110,7 +154,7 @@ func run(useTLS bool, n int, adminAddr string, hold bool) error {
 		return err
 	}
 	defer cli.Close()
-	fmt.Printf("etcd listening on %s\n", registry.Endpoints()[0])
+	fmt.Fprintf(w, "etcd (embedded) listening on %s\n", registry.Endpoints()[0])
 
 	// The admin page shows the servers, the client, its endpoints and
 	// breakers, live (package admin).
@@ -118,114 +162,95 @@ func run(useTLS bool, n int, adminAddr string, hold bool) error {
 	if err != nil {
 		return err
 	}
-	as, err := ah.Listen(adminAddr)
+	as, err := ah.Listen(o.admin)
 	if err != nil {
 		return err
 	}
 	defer as.Close()
-	fmt.Printf("admin page: %s\n", as.URL())
+	fmt.Fprintf(w, "admin page: %s\n", as.URL())
 
 	// Start the servers; each registers in etcd once it serves.
-	var servers []*server.Server
-	served := make(chan error, n)
-	for range n {
-		reg, err := etcd.NewRegistrar(cli, "addsvc", etcd.WithLogger(logger))
-		if err != nil {
+	c := newCluster(cli, o.servers, sopts, logger)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for i := range c.slots {
+			if serr := c.stop(sctx, i); serr != nil && err == nil {
+				err = serr
+			}
+		}
+	}()
+	for i, s := range c.slots {
+		if err := c.start(i); err != nil {
 			return err
 		}
-		srv, err := server.New(append(sopts, server.WithRegistrar(reg))...)
-		if err != nil {
-			return err
-		}
-		addsvcv1.RegisterAddServiceServer(srv, addservice.New(0))
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		go func() { served <- srv.Serve(lis) }()
-		servers = append(servers, srv)
-		fmt.Printf("server listening on %s (tls=%v), registering as %s\n", lis.Addr(), useTLS, reg.Key())
+		fmt.Fprintf(w, "server %s listening on %s (tls=%v)\n", s.name, s.addr, o.tls)
 	}
 	ctx := context.Background()
-	if err := waitRegistered(ctx, cli, n); err != nil {
+	if err := c.waitRegistered(ctx, o.servers, 10*time.Second); err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "%d servers registered in etcd\n", o.servers)
 
-	// The client finds the servers through etcd.
+	// The client finds the servers through etcd and balances with p2c.
+	// Sum is idempotent, so a call that fails with Unavailable is retried
+	// (on another server, as a rule); every method has a circuit breaker.
 	rb, err := etcd.NewBuilder(cli, etcd.WithLogger(logger))
 	if err != nil {
 		return err
 	}
+	bl := new(breakerLog)
 	conn, err := client.New("etcd:///addsvc", append(copts,
 		client.WithDialOptions(grpc.WithResolvers(rb)),
+		client.WithBalancer(demoBalancer),
+		client.WithIdempotent(addsvcv1.AddService_Sum_FullMethodName),
+		client.WithBreaker(breaker.WithTimeout(breakerTimeout), onStateChange(breaker.WithOnStateChange, bl.record)),
 		client.WithDefaultTimeout(2*time.Second))...)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	add := addsvcv1.NewAddServiceClient(conn)
+	fmt.Fprintf(w, "client: etcd:///addsvc, balancer p2c (ejection after %d failures in a row, for 1s, then 2s),\n"+
+		"        Sum retried on Unavailable (idempotent), a circuit breaker per method (%d failures in a row, open %v)\n",
+		5, breaker.DefaultThreshold, breakerTimeout)
 
-	for i := range int64(2 * n) {
-		var p peer.Peer
-		res, err := add.Sum(ctx, &addsvcv1.SumRequest{A: i, B: 10 * i}, grpc.Peer(&p))
-		if err != nil {
-			return fmt.Errorf("sum: %w", err)
-		}
-		fmt.Printf("Sum(%d, %d) = %d   (served by %s)\n", i, 10*i, res.GetV(), p.Addr)
-	}
-	cres, err := add.Concat(ctx, &addsvcv1.ConcatRequest{A: "grpc", B: "kit"})
+	var p peer.Peer
+	res, err := add.Sum(ctx, &addsvcv1.SumRequest{A: 1, B: 2}, grpc.Peer(&p))
 	if err != nil {
-		return fmt.Errorf("concat: %w", err)
+		return fmt.Errorf("sum: %w", err)
 	}
-	fmt.Printf("Concat(%q, %q) = %q\n", "grpc", "kit", cres.GetV())
-
+	fmt.Fprintf(w, "Sum(1, 2) = %d (served by %s)\n", res.GetV(), c.slots[c.slotOf(p.Addr.String())].name)
 	_, err = add.Sum(ctx, &addsvcv1.SumRequest{A: 1 << 62, B: 1 << 62})
-	fmt.Printf("Sum(2^62, 2^62) fails as it should: %s: %s\n", status.Code(err), status.Convert(err).Message())
+	fmt.Fprintf(w, "Sum(2^62, 2^62) fails as it should: %s: %s\n", status.Code(err), status.Convert(err).Message())
 
-	if hold {
-		fmt.Println("holding: the admin page stays up until Ctrl-C")
+	d := &demo{w: w, c: c, l: newLoad(add, c), etcd: registry, target: conn.Target(), bl: bl}
+	d.l.run()
+	defer d.l.close() // before the connection closes
+	if err := d.phases(ctx, o.short); err != nil {
+		return err
+	}
+	if o.hold {
+		fmt.Fprintln(w, "holding under steady load: the admin page stays up until Ctrl-C")
+		d.l.begin("hold")
 		hctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		<-hctx.Done()
 		stop()
+		d.l.finish()
 	}
 
-	// Graceful shutdown: health NOT_SERVING, drain, GracefulStop.
+	// Graceful shutdown: deregister, health NOT_SERVING, drain, GracefulStop.
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil {
-			return fmt.Errorf("shutdown: %w", err)
+	for i := range c.slots {
+		if err := c.stop(sctx, i); err != nil {
+			return err
 		}
 	}
-	for range servers {
-		if err := <-served; !errors.Is(err, server.ErrServerClosed) {
-			return fmt.Errorf("serve: %w", err)
-		}
-	}
-	left, err := cli.Get(ctx, etcd.DefaultPrefix+"addsvc/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	left, err := c.registered(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("all servers shut down gracefully; %d registrations left in etcd\n", left.Count)
+	fmt.Fprintf(w, "all servers shut down gracefully; %d registrations left in etcd\n", left)
 	return nil
-}
-
-// waitRegistered waits until n servers are registered in etcd.
-func waitRegistered(ctx context.Context, cli *clientv3.Client, n int) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		resp, err := cli.Get(ctx, etcd.DefaultPrefix+"addsvc/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err == nil && resp.Count == int64(n) {
-			fmt.Printf("%d servers registered in etcd\n", n)
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("servers not registered in etcd: %w", ctx.Err())
-		case <-tick.C:
-		}
-	}
 }

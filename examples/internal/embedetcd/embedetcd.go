@@ -19,6 +19,7 @@ import (
 // Etcd is a running embedded etcd.
 type Etcd struct {
 	e         *embed.Etcd
+	cfg       *embed.Config
 	endpoints []string
 }
 
@@ -46,6 +47,15 @@ func Start(dir string) (*Etcd, error) {
 	cfg.UnsafeNoFsync = true
 	cfg.TickMs = 10
 	cfg.ElectionMs = 100
+	e, err := startEtcd(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Etcd{e: e, cfg: cfg, endpoints: []string{clientURL.String()}}, nil
+}
+
+// startEtcd starts etcd with cfg and waits until it is ready.
+func startEtcd(cfg *embed.Config) (*embed.Etcd, error) {
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("embedetcd: start: %w", err)
@@ -59,7 +69,7 @@ func Start(dir string) (*Etcd, error) {
 		e.Close()
 		return nil, errors.New("embedetcd: not ready after 30s")
 	}
-	return &Etcd{e: e, endpoints: []string{clientURL.String()}}, nil
+	return e, nil
 }
 
 // freeURL returns an http URL on a loopback port that was free a moment ago.
@@ -75,5 +85,22 @@ func freeURL() (url.URL, error) {
 // Endpoints returns the client URLs, for clientv3.Config.Endpoints.
 func (m *Etcd) Endpoints() []string { return m.endpoints }
 
-// Close stops etcd and waits for it to exit.
+// Close stops etcd and waits for it to exit. It is idempotent.
 func (m *Etcd) Close() { m.e.Close() }
+
+// Stop stops etcd and waits for it to exit, like Close; [Etcd.Resume]
+// starts it again. etcd closes its listeners at once, lets the calls and
+// streams its clients have open run for up to its request timeout (about 5
+// s), then cuts them.
+func (m *Etcd) Stop() { m.e.Close() }
+
+// Resume starts a stopped etcd again on the same ports with the same data:
+// keys and leases survive (etcd renews every lease's TTL when it comes back).
+func (m *Etcd) Resume() error {
+	e, err := startEtcd(m.cfg)
+	if err != nil {
+		return err
+	}
+	m.e = e
+	return nil
+}
