@@ -417,3 +417,11 @@ type watchStream struct {
 }
 
 func (w *watchStream) Context() context.Context { return w.ctx }
+
+// ServeHTTP serves a gRPC call arriving through Go's net/http server
+// (grpc.Server.ServeHTTP, HTTP/2 only) with the server's whole chain, so
+// that package gateway, or an h2c server sharing a port with other
+// handlers, reaches the same services. grpc-go's own transport (Serve) is
+// faster and supports more (keepalive enforcement, stream limits are
+// net/http's); prefer Serve for gRPC clients.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.grpc.ServeHTTP(w, r) }

@@ -127,8 +127,6 @@ type suite struct {
 	env    []string
 	procs  []*proc // every process started
 	byName map[string]*proc
-	load   *load
-	conn   *client.Conn
 	rows   []row
 	next   int // names of replacements
 }
