@@ -197,9 +197,16 @@ func Run(ctx context.Context, cfg Config, opts ...Option) error {
 			}
 		}()
 	}
-	attrs := []any{slog.Any("grpc", addrs.GRPC)}
+	strs := func(as []net.Addr) []string {
+		out := make([]string, len(as))
+		for i, a := range as {
+			out[i] = a.String()
+		}
+		return out
+	}
+	attrs := []any{slog.Any("grpc", strs(addrs.GRPC))}
 	if len(addrs.HTTP) > 0 {
-		attrs = append(attrs, slog.Any("http", addrs.HTTP))
+		attrs = append(attrs, slog.Any("http", strs(addrs.HTTP)))
 	}
 	if addrs.Admin != nil {
 		attrs = append(attrs, slog.String("admin", "http://"+addrs.Admin.String()+"/"))
