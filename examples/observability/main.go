@@ -6,15 +6,18 @@
 //	go -C examples run ./observability             # logfmt-style text logs
 //	go -C examples run ./observability -json       # JSON logs
 //
-// To send spans to a collector instead, build the provider with the OTLP
-// exporter (module go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc):
+// With OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+// set, spans go to that OpenTelemetry collector over OTLP/gRPC instead
+// (otlptracegrpc reads the standard OTEL_EXPORTER_OTLP_* variables:
+// endpoint, headers, TLS, OTEL_EXPORTER_OTLP_INSECURE=true for plaintext):
 //
-//	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint("collector:4317"))
-//	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+//	OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 go -C examples run ./observability
 //
-// and pass tp to grpckit.WithTracerProvider and grpckit.WithTracerProvider (or
-// call otel.SetTracerProvider(tp): the builders use the global provider once
-// one is set). In production, sample: grpckit.WithTraceSampling(0.01) on a
+// Zipkin and Jaeger, heirs of Dapper, take OTLP too: Jaeger natively,
+// Zipkin through the collector's zipkin exporter. Pass the provider to
+// grpckit.WithTracerProvider on both builders (or call
+// otel.SetTracerProvider(tp): the builders use the global provider once one
+// is set). In production, sample: grpckit.WithTraceSampling(0.01) on a
 // service that takes outside traffic traces 1% of the calls that arrive
 // untraced and makes the others nearly free (no span, no trace header);
 // services behind it use WithTraceSampling(0) and only continue traces.
@@ -37,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -66,12 +70,23 @@ func run(out io.Writer, jsonLogs bool) error {
 	logger := slog.New(h)
 
 	// Traces: every call traced here; sample in production (see above).
-	exp, err := stdouttrace.New(stdouttrace.WithWriter(out), stdouttrace.WithPrettyPrint())
-	if err != nil {
-		return err
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithSampler(tracing.Sampler(1))}
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		exp, err := otlptracegrpc.New(context.Background())
+		if err != nil {
+			return err
+		}
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+		fmt.Fprintln(out, "--- spans go to the OTLP collector")
+	} else {
+		exp, err := stdouttrace.New(stdouttrace.WithWriter(out), stdouttrace.WithPrettyPrint())
+		if err != nil {
+			return err
+		}
+		tpOpts = append(tpOpts, sdktrace.WithSyncer(exp))
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSampler(tracing.Sampler(1)))
-	defer func() { _ = tp.Shutdown(context.Background()) }()
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+	defer func() { _ = tp.Shutdown(context.Background()) }() // flushes the batch to the collector
 
 	srv, err := server.New(
 		grpckit.WithInsecure(), // loopback
