@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/grpckit/grpckit/resolver"
 )
@@ -114,14 +117,39 @@ func (s *source) load(ctx context.Context, prefix string, u resolver.Updater, kn
 	return resp.Header.Revision, nil
 }
 
+// watchStreams numbers the watches, each of which gets a gRPC watch stream
+// of its own (see watch).
+var watchStreams atomic.Uint64
+
 // watch follows the keys from rev+1 until ctx ends or the watch fails.
+//
+// Every progress interval it asks etcd for a progress notification, and
+// reports an error if the previous request got no answer. But etcd answers
+// a progress request only if every watch on the gRPC stream is in sync and
+// its revision has reached the watch's start revision: a watch from rev+1
+// on a quiet etcd (and a watch the client resumed after a reconnection, from
+// the revision after the last one it heard of) gets no answer until someone
+// writes. So when a request went unanswered, watch reads etcd's current
+// revision: if it is below next, the revision the watch delivers next,
+// nothing happened since the watch's last news and the set is in sync. And
+// each watch has its own gRPC stream, so that another watch of the client
+// (another resolver, at a newer start revision) cannot silence its
+// progress.
 func (s *source) watch(ctx context.Context, prefix string, rev int64, u resolver.Updater, known map[string]resolver.Endpoint) error {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	// clientv3 shares one gRPC stream among the watches whose contexts carry
+	// the same metadata; RequestProgress uses the stream of its context's.
+	wctx := metadata.AppendToOutgoingContext(clientv3.WithRequireLeader(ctx),
+		"grpckit-watch", strconv.FormatUint(watchStreams.Add(1), 10))
+	wctx, cancel := context.WithCancel(wctx)
 	defer cancel()
 	wch := s.c.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 	tick := time.NewTicker(s.cfg.progress)
 	defer tick.Stop()
-	heard := true
+	next := rev + 1
+	// heard: the watch delivered something since the last tick. due: etcd
+	// had to answer the last progress request (its revision had reached
+	// next), or could not be read. load just read revision rev, below next.
+	heard, due := false, false
 	var changes []resolver.Change
 	for {
 		select {
@@ -138,6 +166,7 @@ func (s *source) watch(ctx context.Context, prefix string, rev int64, u resolver
 				return fmt.Errorf("etcd: watch %s: %w", prefix, err)
 			}
 			heard = true
+			next = max(next, wr.Header.Revision+1)
 			changes = changes[:0]
 			for _, ev := range wr.Events {
 				key := string(ev.Kv.Key)
@@ -159,9 +188,21 @@ func (s *source) watch(ctx context.Context, prefix string, rev int64, u resolver
 			}
 			u.Apply(changes...)
 		case <-tick.C:
-			if !heard {
-				u.ReportError(fmt.Errorf("etcd: no answer from etcd for %v", s.cfg.progress))
-				reconnectNow(s.c)
+			if heard {
+				due = true
+			} else {
+				cur, err := s.revision(wctx, prefix)
+				switch {
+				case err == nil && cur < next:
+					u.Apply() // in sync, without news
+				case err != nil:
+					u.ReportError(err)
+					reconnectNow(s.c)
+				case due:
+					u.ReportError(fmt.Errorf("etcd: no answer from etcd for %v", s.cfg.progress))
+					reconnectNow(s.c)
+				}
+				due = err != nil || cur >= next
 			}
 			heard = false
 			rctx, rcancel := context.WithTimeout(wctx, s.cfg.progress)
@@ -169,4 +210,15 @@ func (s *source) watch(ctx context.Context, prefix string, rev int64, u resolver
 			rcancel()
 		}
 	}
+}
+
+// revision reads etcd's current revision.
+func (s *source) revision(ctx context.Context, prefix string) (int64, error) {
+	rctx, cancel := context.WithTimeout(ctx, min(s.cfg.timeout, s.cfg.progress))
+	defer cancel()
+	resp, err := s.c.Get(rctx, prefix, clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("etcd: get %s: %w", prefix, err)
+	}
+	return resp.Header.Revision, nil
 }
