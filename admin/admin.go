@@ -5,6 +5,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"expvar"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -115,6 +116,7 @@ func New(opts ...Option) (*Handler, error) {
 		promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError,
 			ErrorLog: slog.NewLogLogger(c.logger.Handler(), slog.LevelWarn)}))
 	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /debug/vars", expvarJSON)
 	if c.pprof {
 		h.mux.HandleFunc("/debug/pprof/", pprof.Index)
 		h.mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
@@ -213,6 +215,22 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		RefreshMs int64
 		Pprof     bool
 	}{st, string(js), refresh.Milliseconds(), h.cfg.pprof})
+}
+
+// expvarJSON serves expvar's variables as expvar.Handler does, less
+// "cmdline": a command line may hold secrets.
+func expvarJSON(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprint(w, "{")
+	sep := "\n"
+	expvar.Do(func(kv expvar.KeyValue) {
+		if kv.Key != "cmdline" {
+			fmt.Fprintf(w, "%s%q: %s", sep, kv.Key, kv.Value)
+			sep = ",\n"
+		}
+	})
+	fmt.Fprint(w, "\n}\n")
 }
 
 // writeJSON writes v as indented JSON.

@@ -1,7 +1,7 @@
 // Package admin is the operator's view of a process: an http.Handler that
 // shows every grpckit server and client of the process, live, for a person
 // (an HTML page that refreshes itself) and for scripts (the same data as
-// JSON), beside /metrics and, on request, pprof.
+// JSON), beside /metrics, /debug/vars and, on request, pprof.
 //
 // Mount it on your own mux, behind your own authentication, or serve it on
 // an address of its own with [Handler.Listen] (loopback is the safe
@@ -36,6 +36,9 @@
 //     reg := grpckit.NewRegistry().
 //   - /healthz: 200 while every grpckit server of the process is SERVING
 //     (and in a process with none), 503 otherwise.
+//   - /debug/vars: expvar's variables as JSON (memstats, and the
+//     application's from metrics.Expvar), less "cmdline", which may hold
+//     secrets.
 //   - /debug/pprof/ with [WithPprof] only.
 //
 // grpc's own admin services (channelz, and CSDS where xDS is linked in)

@@ -90,8 +90,9 @@ const (
 // then shuts everything down gracefully within cfg.ShutdownTimeout: every
 // server deregisters, turns NOT_SERVING, keeps serving for its drain delay
 // (server.WithDrainDelay; Config.DrainDelay is meant for it), and stops
-// once its calls are done; the HTTP servers then drain; the admin endpoint
-// closes last. A second signal stops at once. Run binds every address
+// once its calls are done (those that came through the HTTP handlers
+// included); the HTTP servers accept requests for the drain delay too,
+// then wait for theirs; the admin endpoint closes last. A second signal stops at once. Run binds every address
 // before serving any, so a port in use fails fast. It returns nil after a
 // clean shutdown, the error that stopped it otherwise.
 func Run(ctx context.Context, cfg Config, opts ...Option) error {
@@ -244,26 +245,42 @@ func Run(ctx context.Context, cfg Config, opts ...Option) error {
 	}()
 	errs := []error{cause}
 	var mu sync.Mutex
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
 	var sw sync.WaitGroup
 	for _, s := range rc.servers {
 		sw.Add(1)
 		go func() {
 			defer sw.Done()
 			if err := s.srv.Shutdown(sctx); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("app: shutdown: %w", err))
-				mu.Unlock()
+				fail(fmt.Errorf("app: shutdown: %w", err))
 				_ = s.srv.Close()
 			}
 		}()
 	}
-	sw.Wait()
+	// The HTTP servers keep accepting for the drain delay, as the gRPC
+	// servers do, then wait for their requests; the servers' Shutdown
+	// waits for the gRPC calls those requests make.
 	for _, h := range hs {
-		if err := h.Shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("app: HTTP shutdown: %w", err))
-			_ = h.Close()
-		}
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			t := time.NewTimer(cfg.DrainDelay)
+			select {
+			case <-t.C:
+			case <-sctx.Done():
+				t.Stop()
+			}
+			if err := h.Shutdown(sctx); err != nil {
+				fail(fmt.Errorf("app: HTTP shutdown: %w", err))
+				_ = h.Close()
+			}
+		}()
 	}
+	sw.Wait()
 	if adm != nil {
 		_ = adm.Close()
 	}

@@ -16,7 +16,8 @@ import (
 //	SlotMetrics    counts every call as the caller sees it
 //	SlotLogging    one line per call as the caller sees it
 //	SlotTimeout    the default deadline: every attempt shares one budget
-//	SlotRetry      retries, judged attempt by attempt by the breaker below
+//	SlotRetry      retries, then hedging (WithHedging), both judged attempt
+//	               by attempt by the breaker below
 //	SlotBreaker    circuit breaking per target and method: an open breaker
 //	               fails fast and is never retried
 //	SlotRateLimit  client-side rate limiting

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/hedge"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/retry"
 )
@@ -16,10 +17,12 @@ import (
 // Defaults: a circuit breaker per method (package breaker's defaults: open
 // after 5 consecutive failures, probe after 10 s); no retries until methods
 // are marked idempotent; a retry budget of 10% of calls plus 10 retries per
-// second; no client-side rate limit.
+// second; no hedging; no client-side rate limit.
 type resilienceConfig struct {
 	retryOpts  []retry.Option // WithRetry / WithIdempotent, in order
 	budget     []retry.Option
+	hedging    bool
+	hedge      []hedge.Option
 	breakerOff bool
 	breaker    []breaker.Option
 	throttle   bool
@@ -52,6 +55,22 @@ func WithIdempotent(methods ...string) Option {
 func WithRetryBudget(ratio, minPerSecond float64) Option {
 	return option(func(c *config) {
 		c.resilience.budget = []retry.Option{retry.WithBudget(ratio, minPerSecond)}
+	})
+}
+
+// WithHedging hedges the unary calls of the methods named with
+// hedge.WithMethods among opts (see package hedge for the delay, attempts
+// and budget): when an attempt has not answered after the delay, another
+// goes to a different endpoint and the first answer wins. Name only
+// idempotent methods. Hedging runs at [SlotRetry], inside the retries and
+// outside the breaker: a method may be both retried and hedged, in which
+// case each retry is a hedged call, and each hedged attempt is judged by
+// the breaker, so that an open breaker receives no hedge. The hedges have
+// their own budget (hedge.WithBudget), apart from the retries'. Streams
+// are not hedged. Default: off.
+func WithHedging(opts ...hedge.Option) Option {
+	return option(func(c *config) {
+		c.resilience.hedging, c.resilience.hedge = true, opts
 	})
 }
 
@@ -109,6 +128,17 @@ func installResilience(cfg *config, b *builtins, target string) error {
 			b.add(SlotRetry, retry.UnaryClientInterceptor(rt), nil)
 			b.admin.retrier = rt
 		}
+	}
+	if r.hedging {
+		opts := slices.Clone(r.hedge)
+		if reg != nil {
+			opts = append(opts, hedge.WithRegisterer(reg))
+		}
+		h, err := hedge.New(opts...)
+		if err != nil {
+			return fmt.Errorf("client: WithHedging: %w", err)
+		}
+		b.add(SlotRetry, hedge.UnaryClientInterceptor(h), nil)
 	}
 	if !r.breakerOff {
 		opts := slices.Concat([]breaker.Option{breaker.WithLogger(cfg.common.Logger)}, r.breaker)

@@ -64,12 +64,15 @@ type Server struct {
 	source   *adminstate.ServerSource
 	limiters []namedLimiter
 
-	mu       sync.Mutex
-	addrs    []string // listeners' addresses, for the admin page
-	serving  bool
-	closed   bool
-	services []string
-	explicit map[string]bool // services whose status the user set
+	httpCalls sync.WaitGroup // calls in flight through ServeHTTP
+
+	mu         sync.Mutex
+	httpClosed bool     // ServeHTTP refuses new calls (Shutdown)
+	addrs      []string // listeners' addresses, for the admin page
+	serving    bool
+	closed     bool
+	services   []string
+	explicit   map[string]bool // services whose status the user set
 	// wrapRecovery is set when recovery is the only unary interceptor: it
 	// then wraps each registered service instead (see register).
 	wrapRecovery bool
@@ -334,6 +337,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 
+	// Calls that came through ServeHTTP (package gateway) are not waited
+	// for by grpc-go's GracefulStop, which cancels them: wait for them
+	// first, refusing new ones.
+	if err := s.drainHTTP(ctx); err != nil {
+		s.stop()
+		return err
+	}
 	s.endWatches()
 	done := make(chan struct{})
 	go func() {
@@ -424,4 +434,41 @@ func (w *watchStream) Context() context.Context { return w.ctx }
 // handlers, reaches the same services. grpc-go's own transport (Serve) is
 // faster and supports more (keepalive enforcement, stream limits are
 // net/http's); prefer Serve for gRPC clients.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.grpc.ServeHTTP(w, r) }
+//
+// [Server.Shutdown] waits for the calls in flight through ServeHTTP after
+// its drain delay, and refuses later ones with HTTP 503, before it stops
+// the gRPC server (whose own graceful stop would cancel them).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.httpClosed {
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Grpc-Status", "14") // Unavailable
+		w.Header().Set("Grpc-Message", "server is shutting down")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	s.httpCalls.Add(1)
+	s.mu.Unlock()
+	defer s.httpCalls.Done()
+	s.grpc.ServeHTTP(w, r)
+}
+
+// drainHTTP refuses new ServeHTTP calls and waits for those in flight, or
+// until ctx ends.
+func (s *Server) drainHTTP(ctx context.Context) error {
+	s.mu.Lock()
+	s.httpClosed = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.httpCalls.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

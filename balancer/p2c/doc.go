@@ -71,6 +71,12 @@
 // builds a balancer from its name, so it cannot be handed a logger — with the
 // keys grpc.lb_policy, grpc.target and peer.address.
 //
+// A hedged attempt (package interceptors/hedge) goes to an endpoint the
+// call's earlier attempts did not use, while another usable one is ready;
+// an attempt that lost to a hedge counts, when cancelled, as an observation
+// of the time it ran, so that hedging does not hide a slow endpoint. Calls
+// that are not hedged pay one context lookup for this.
+//
 // Select it with client.WithBalancer(p2c.Name). Its state is exported by
 // the collector in package [github.com/grpckit/grpckit/balancer].
 package p2c

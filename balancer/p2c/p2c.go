@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/balancer"
 
 	"github.com/grpckit/grpckit/balancer/internal/lb"
+	"github.com/grpckit/grpckit/internal/pickhint"
 )
 
 // Name is the balancer's registered name, for client.WithBalancer and
@@ -44,17 +45,60 @@ func newPicker(g *lb.Group, ready []lb.Ready) balancer.Picker {
 	return p
 }
 
-// Pick implements balancer.Picker.
-func (p *picker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+// Pick implements balancer.Picker. An attempt whose context carries a
+// pick hint (package hedge's hedged attempts) avoids the endpoints it names
+// while another usable one is ready, and has the choice recorded.
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	now := p.g.Now()
+	h := pickhint.FromContext(info.Ctx)
 	var r *lb.Ready
-	if p.pending.Load() {
+	if h != nil && len(h.Avoid) > 0 {
+		r = p.chooseAvoiding(now, h)
+	}
+	if r == nil && p.pending.Load() {
 		r = p.claimFresh()
 	}
 	if r == nil {
 		r = p.choose(now)
 	}
-	return balancer.PickResult{SubConn: r.SC, Done: r.EP.Pick(now)}, nil
+	done := r.EP.Pick(now)
+	if h != nil {
+		h.Record(&r.EP.Addr)
+		done = lb.Hinted(h, done)
+	}
+	return balancer.PickResult{SubConn: r.SC, Done: done}, nil
+}
+
+// chooseAvoiding is choose over the usable endpoints h does not avoid: two
+// of them drawn at random (one pass, reservoir sampling), the better one
+// returned. It returns nil when there is none. Only hedged attempts pay for
+// the pass.
+func (p *picker) chooseAvoiding(now int64, h *pickhint.Hint) *lb.Ready {
+	var a, b *lb.Ready
+	seen := 0
+	for k := range p.ready {
+		c := &p.ready[k]
+		if h.Avoids(c.EP.Addr) || !c.EP.Usable(now) {
+			continue
+		}
+		seen++
+		switch {
+		case seen == 1:
+			a = c
+		case seen == 2:
+			b = c
+		default:
+			if j := rand.IntN(seen); j == 0 {
+				a = c
+			} else if j == 1 {
+				b = c
+			}
+		}
+	}
+	if b == nil || (!a.EP.Near(b.EP) && a.EP.Less(b.EP)) || (a.EP.Near(b.EP) && rand.IntN(2) == 0) {
+		return a
+	}
+	return b
 }
 
 // claimFresh returns a ready endpoint that was never picked, claiming its

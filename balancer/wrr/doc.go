@@ -18,5 +18,11 @@
 //	  "ejection": {"consecutiveFailures": 5, "maxEjectionPercent": 10}
 //	}}]}
 //
+// A hedged attempt (package interceptors/hedge) goes to an endpoint the
+// call's earlier attempts did not use, while another usable one is ready;
+// an attempt that lost to a hedge counts, when cancelled, as an observation
+// of the time it ran, so that hedging does not hide a slow endpoint. Calls
+// that are not hedged pay one context lookup for this.
+//
 // Select it with client.WithBalancer(wrr.Name).
 package wrr

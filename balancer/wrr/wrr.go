@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/balancer"
 
 	"github.com/grpckit/grpckit/balancer/internal/lb"
+	"github.com/grpckit/grpckit/internal/pickhint"
 )
 
 // Name is the balancer's registered name, for client.WithBalancer and
@@ -44,17 +45,31 @@ func newPicker(g *lb.Group, ready []lb.Ready) balancer.Picker {
 	return p
 }
 
-// Pick implements balancer.Picker.
-func (p *picker) Pick(balancer.PickInfo) (balancer.PickResult, error) {
+// Pick implements balancer.Picker. An attempt whose context carries a
+// pick hint (package hedge's hedged attempts) skips the endpoints it
+// avoids while another usable one is in the schedule, and has the choice
+// recorded.
+func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	p.once.Do(p.schedule)
 	now := p.g.Now()
+	h := pickhint.FromContext(info.Ctx)
 	n := uint64(len(p.order))
 	i := p.next.Add(1)
 	r := &p.ready[p.order[i%n]]
+	if h != nil && len(h.Avoid) > 0 {
+		for k := uint64(1); (h.Avoids(r.EP.Addr) || !r.EP.Usable(now)) && k < n; k++ {
+			r = &p.ready[p.order[(i+k)%n]]
+		}
+	}
 	for k := uint64(1); !r.EP.Usable(now) && k < n; k++ {
 		r = &p.ready[p.order[(i+k)%n]]
 	}
-	return balancer.PickResult{SubConn: r.SC, Done: r.EP.Pick(now)}, nil
+	done := r.EP.Pick(now)
+	if h != nil {
+		h.Record(&r.EP.Addr)
+		done = lb.Hinted(h, done)
+	}
+	return balancer.PickResult{SubConn: r.SC, Done: done}, nil
 }
 
 // schedule computes one cycle of smooth weighted round robin: nginx's

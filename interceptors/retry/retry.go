@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/internal/budget"
 	"github.com/grpckit/grpckit/internal/clock"
 	"github.com/grpckit/grpckit/internal/methodname"
 )
@@ -170,11 +171,7 @@ func WithRegisterer(r prometheus.Registerer) Option {
 type Retrier struct {
 	cfg *config
 
-	tokens   atomic.Int64 // milli-retries
-	deposit  int64
-	capacity int64
-	minTat   atomic.Int64 // the floor, a GCRA bucket
-	minIv    int64
+	budget *budget.Bucket
 
 	retries, exhausted *prometheus.CounterVec
 	nRetries, nExhaust atomic.Int64
@@ -194,7 +191,8 @@ type Budget struct {
 
 // Budget returns the retry budget's state, for admin pages.
 func (r *Retrier) Budget() Budget {
-	return Budget{Available: float64(r.tokens.Load()) / 1000, Capacity: float64(r.capacity) / 1000,
+	avail, capacity := r.budget.Available()
+	return Budget{Available: avail, Capacity: capacity,
 		Retries: r.nRetries.Load(), Exhausted: r.nExhaust.Load()}
 }
 
@@ -216,11 +214,7 @@ func New(opts ...Option) (*Retrier, error) {
 	if err := errors.Join(c.errs...); err != nil {
 		return nil, err
 	}
-	r := &Retrier{cfg: c, deposit: int64(c.ratio * 1000)}
-	r.capacity = max(1000, r.deposit*1000)
-	if c.min > 0 {
-		r.minIv = int64(float64(time.Second) / c.min)
-	}
+	r := &Retrier{cfg: c, budget: budget.New(c.ratio, c.min, c.now)}
 	if c.reg != nil {
 		var err error
 		if r.retries, err = register(c.reg, prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -266,45 +260,6 @@ func (r *Retrier) policy(method string) *policy {
 // Idempotent reports whether method is retried.
 func (r *Retrier) Idempotent(method string) bool { return r.policy(method) != nil }
 
-func (r *Retrier) fill() {
-	for {
-		t := r.tokens.Load()
-		if t >= r.capacity {
-			return
-		}
-		if r.tokens.CompareAndSwap(t, min(r.capacity, t+r.deposit)) {
-			return
-		}
-	}
-}
-
-// spend takes one retry from the budget.
-func (r *Retrier) spend() bool {
-	for {
-		t := r.tokens.Load()
-		if t < 1000 {
-			break
-		}
-		if r.tokens.CompareAndSwap(t, t-1000) {
-			return true
-		}
-	}
-	if r.minIv == 0 {
-		return false
-	}
-	now := r.cfg.now()
-	for { // the floor: minPerSecond, bursts of one second's worth
-		tat := r.minTat.Load()
-		next := max(tat, now) + r.minIv
-		if next-now > int64(time.Second) {
-			return false
-		}
-		if r.minTat.CompareAndSwap(tat, next) {
-			return true
-		}
-	}
-}
-
 // UnaryClientInterceptor retries the unary calls of the idempotent methods.
 func UnaryClientInterceptor(r *Retrier) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
@@ -312,7 +267,7 @@ func UnaryClientInterceptor(r *Retrier) grpc.UnaryClientInterceptor {
 		if p == nil {
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}
-		r.fill()
+		r.budget.Fill()
 		backoff := p.initial
 		for attempt := 1; ; attempt++ {
 			err := invoker(ctx, method, req, reply, cc, opts...)
@@ -327,7 +282,7 @@ func UnaryClientInterceptor(r *Retrier) grpc.UnaryClientInterceptor {
 			if d, ok := ctx.Deadline(); ok && time.Until(d) <= wait {
 				return err
 			}
-			if !r.spend() {
+			if !r.budget.Spend() {
 				r.nExhaust.Add(1)
 				if r.exhausted != nil {
 					r.exhausted.WithLabelValues(method).Inc()

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit/internal/pickhint"
 )
 
 // successAlpha is the weight of one outcome in the success-rate average.
@@ -240,6 +242,20 @@ func (e *Endpoint) Pick(now int64) func(balancer.DoneInfo) {
 		return c.done
 	}
 	return func(di balancer.DoneInfo) { e.End(now, di.Err) }
+}
+
+// Hinted wraps the Done function of a pick whose attempt carried h: if the
+// attempt lost to another (h.Lost) and ended canceled, it is recorded as a
+// success that took as long as it ran, a lower bound of the endpoint's
+// latency, rather than ignored. It allocates; only hinted (hedged) attempts
+// pay for it.
+func Hinted(h *pickhint.Hint, done func(balancer.DoneInfo)) func(balancer.DoneInfo) {
+	return func(di balancer.DoneInfo) {
+		if di.Err != nil && h.Lost() && status.Code(di.Err) == codes.Canceled {
+			di.Err = nil
+		}
+		done(di)
+	}
 }
 
 // Begin records a pick at now.

@@ -1,0 +1,247 @@
+package hedge
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/grpckit/grpckit/internal/budget"
+	"github.com/grpckit/grpckit/internal/methodname"
+)
+
+// Defaults.
+const (
+	// DefaultMaxAttempts is the number of attempts a call may make, the
+	// first included: one hedge.
+	DefaultMaxAttempts = 2
+	// MaxAttemptsLimit is the most attempts [WithMaxAttempts] accepts, as
+	// gRPC's own hedging policy caps them.
+	MaxAttemptsLimit = 5
+	// DefaultPercentile, DefaultMinDelay and DefaultMaxDelay are the
+	// default delay: the 95th percentile of the method's recent latency,
+	// within [1 ms, 1 s].
+	DefaultPercentile = 95
+	DefaultMinDelay   = time.Millisecond
+	DefaultMaxDelay   = time.Second
+	// DefaultBudgetRatio is the share of eligible calls that may be hedged.
+	DefaultBudgetRatio = 0.1
+	// DefaultMinHedgesPerSecond is the floor of the budget.
+	DefaultMinHedgesPerSecond = 10
+)
+
+// ErrInvalid is wrapped by the errors of invalid option values.
+var ErrInvalid = errors.New("hedge: invalid option")
+
+// Option configures [New].
+type Option func(*config)
+
+type config struct {
+	exact    map[string]bool
+	services map[string]bool
+	// delay > 0 or fixed: a fixed delay; else the percentile of recent
+	// latency within [minDelay, maxDelay].
+	fixed              bool
+	delay              time.Duration
+	pct                float64
+	minDelay, maxDelay time.Duration
+	maxAttempts        int
+	ratio, floor       float64
+	reg                prometheus.Registerer
+	errs               []error
+}
+
+func (c *config) invalid(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+}
+
+// WithMethods marks methods as idempotent and hedges their unary calls. A
+// method is a full name, "/package.Service/Method", or "/package.Service/*"
+// for every method of a service, as in package retry. It may be given
+// several times; the methods add up. Default: no method is hedged.
+func WithMethods(methods ...string) Option {
+	return func(c *config) {
+		for _, m := range methods {
+			svc, name, ok := methodname.Split(m)
+			switch {
+			case !ok:
+				c.invalid("WithMethods: %q is not /package.Service/Method or /package.Service/*", m)
+			case name == "*":
+				c.services[svc] = true
+			default:
+				c.exact[m] = true
+			}
+		}
+	}
+}
+
+// WithDelay sends each hedge d after the previous attempt started, if no
+// attempt has answered by then. It replaces [WithPercentile]. Default: the
+// 95th percentile of recent latency (see WithPercentile).
+func WithDelay(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.invalid("WithDelay(%v): want >= 0", d)
+			return
+		}
+		c.fixed, c.delay = true, d
+	}
+}
+
+// WithPercentile sends each hedge after the p-th percentile (0 < p < 100)
+// of the method's recent latency, kept within [min, max], as brpc's backup
+// requests do: with p = 95, about 5% of the calls are hedged. The latency
+// is that of the first attempts of the method's last 1024 calls that did
+// not fail (an attempt that lost to a hedge counts with the time it had
+// run when it was cancelled, a lower bound: the percentile stays right as
+// long as it is below it). The delay is recomputed every 64 calls; until
+// 64 calls have been measured, it is max. It replaces [WithDelay].
+// Default: p = [DefaultPercentile], min = [DefaultMinDelay], max =
+// [DefaultMaxDelay].
+func WithPercentile(p float64, min, max time.Duration) Option {
+	return func(c *config) {
+		if !(p > 0 && p < 100) || min < 0 || max < min {
+			c.invalid("WithPercentile(%v, %v, %v): want 0 < p < 100 and 0 <= min <= max", p, min, max)
+			return
+		}
+		c.fixed, c.pct, c.minDelay, c.maxDelay = false, p, min, max
+	}
+}
+
+// WithMaxAttempts sets how many attempts a call may make, the first
+// included (2 to [MaxAttemptsLimit]). Default: [DefaultMaxAttempts].
+func WithMaxAttempts(n int) Option {
+	return func(c *config) {
+		if n < 2 || n > MaxAttemptsLimit {
+			c.invalid("WithMaxAttempts(%d): want 2 to %d", n, MaxAttemptsLimit)
+			return
+		}
+		c.maxAttempts = n
+	}
+}
+
+// WithBudget bounds the hedges: they may add ratio (0 to 1) of the hedged
+// methods' calls, plus minPerSecond hedges per second, with the semantics
+// of package retry's budget. A Hedger's budget is its own, not the
+// retries'. Default: [DefaultBudgetRatio] and [DefaultMinHedgesPerSecond].
+func WithBudget(ratio, minPerSecond float64) Option {
+	return func(c *config) {
+		if !(ratio >= 0 && ratio <= 1) || !(minPerSecond >= 0) {
+			c.invalid("WithBudget(%v, %v): want 0 <= ratio <= 1 and minPerSecond >= 0", ratio, minPerSecond)
+			return
+		}
+		c.ratio, c.floor = ratio, minPerSecond
+	}
+}
+
+// WithRegisterer exports grpckit_hedge_sent_total{method},
+// grpckit_hedge_won_total{method} and
+// grpckit_hedge_budget_exhausted_total{method} on r. Default: no metrics.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(c *config) { c.reg = r }
+}
+
+// Hedger hedges calls; one Hedger's budget and latency windows are shared
+// by every interceptor built from it.
+type Hedger struct {
+	cfg     *config
+	budget  *budget.Bucket
+	windows sync.Map // method → *window, percentile delays only
+
+	sent, won, exhausted *prometheus.CounterVec
+}
+
+// New returns a Hedger.
+func New(opts ...Option) (*Hedger, error) {
+	c := &config{
+		exact:       map[string]bool{},
+		services:    map[string]bool{},
+		pct:         DefaultPercentile,
+		minDelay:    DefaultMinDelay,
+		maxDelay:    DefaultMaxDelay,
+		maxAttempts: DefaultMaxAttempts,
+		ratio:       DefaultBudgetRatio,
+		floor:       DefaultMinHedgesPerSecond,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if err := errors.Join(c.errs...); err != nil {
+		return nil, err
+	}
+	h := &Hedger{cfg: c, budget: budget.New(c.ratio, c.floor, nil)}
+	if c.reg != nil {
+		var err error
+		for _, m := range []struct {
+			dst        **prometheus.CounterVec
+			name, help string
+		}{
+			{&h.sent, "grpckit_hedge_sent_total", "Hedged attempts sent (attempts after the first)."},
+			{&h.won, "grpckit_hedge_won_total", "Calls answered by a hedged attempt."},
+			{&h.exhausted, "grpckit_hedge_budget_exhausted_total", "Hedges not sent because the hedging budget was spent."},
+		} {
+			if *m.dst, err = register(c.reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.name, Help: m.help}, []string{"method"})); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return h, nil
+}
+
+func register(r prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	if err := r.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, fmt.Errorf("hedge: register metrics: %w", err)
+	}
+	return c, nil
+}
+
+// Hedged reports whether method's unary calls are hedged.
+func (h *Hedger) Hedged(method string) bool {
+	if h.cfg.exact[method] {
+		return true
+	}
+	if len(h.cfg.services) == 0 {
+		return false
+	}
+	svc, _, ok := methodname.Split(method)
+	return ok && h.cfg.services[svc]
+}
+
+// window returns method's latency window, or nil with a fixed delay.
+func (h *Hedger) window(method string) *window {
+	if h.cfg.fixed {
+		return nil
+	}
+	if w, ok := h.windows.Load(method); ok {
+		return w.(*window)
+	}
+	w, _ := h.windows.LoadOrStore(method, &window{})
+	return w.(*window)
+}
+
+// delay returns the delay before the next hedge of a call of w's method.
+func (h *Hedger) delay(w *window) time.Duration {
+	if w == nil {
+		return h.cfg.delay
+	}
+	d, ok := w.percentile()
+	if !ok {
+		return h.cfg.maxDelay
+	}
+	return min(max(d, h.cfg.minDelay), h.cfg.maxDelay)
+}
+
+func inc(v *prometheus.CounterVec, method string) {
+	if v != nil {
+		v.WithLabelValues(method).Inc()
+	}
+}
