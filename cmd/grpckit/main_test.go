@@ -7,6 +7,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,7 +183,8 @@ func checkStatic(t *testing.T, name string) {
 }
 
 func serverAnswers(t *testing.T, bin string) {
-	srv := exec.Command(filepath.Join(bin, "server"), "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-drain-delay", "0s")
+	srv := exec.Command(filepath.Join(bin, "server"), "-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0",
+		"-admin-addr", "127.0.0.1:0", "-drain-delay", "0s")
 	stderr, err := srv.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -191,16 +193,18 @@ func serverAnswers(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	addr := make(chan string, 1)
+	addr, httpAddr := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var line struct {
 				Msg  string   `json:"msg"`
 				GRPC []string `json:"grpc"`
+				HTTP []string `json:"http"`
 			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" && len(line.GRPC) == 1 {
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" && len(line.GRPC) == 1 && len(line.HTTP) == 1 {
 				addr <- line.GRPC[0]
+				httpAddr <- line.HTTP[0]
 			}
 		}
 		exited <- srv.Wait()
@@ -229,6 +233,20 @@ func serverAnswers(t *testing.T, bin string) {
 	out, err := exec.CommandContext(ctx, filepath.Join(bin, "client"), "-target", "passthrough:///"+a, "-name", "test").Output()
 	if err != nil || strings.TrimSpace(string(out)) != "Hello, test" {
 		t.Fatalf("client: got %q, %v, want \"Hello, test\"", out, err)
+	}
+
+	// The same call as HTTP/JSON, as curl sends it, through the gateway.
+	hreq, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+<-httpAddr+"/greeter.v1.GreeterService/SayHello",
+		strings.NewReader(`{"name":"curl"}`))
+	hreq.Header.Set("Content-Type", "application/json")
+	hresp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(hresp.Body)
+	hresp.Body.Close()
+	if hresp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"message":"Hello, curl"}` {
+		t.Errorf("HTTP/JSON call: got %s %s, want 200 {\"message\":\"Hello, curl\"}", hresp.Status, body)
 	}
 
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
