@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +11,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/logging"
 	"github.com/grpckit/grpckit/interceptors/metrics"
 	"github.com/grpckit/grpckit/interceptors/tracing"
+	"github.com/grpckit/grpckit/internal/promreg"
 )
 
 // Registry returns the registry the connection's metrics are recorded on
@@ -50,11 +50,8 @@ func installObservability(cfg *config, b *builtins) error {
 		b.add(SlotMetrics, m.UnaryClientInterceptor(), m.StreamClientInterceptor())
 		// grpckit's balancers report per-endpoint state through one collector
 		// per registry; connections sharing a registry share it.
-		if err := o.Registry.Register(lbmetrics.NewCollector()); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return fmt.Errorf("client: balancer metrics: %w", err)
-			}
+		if _, err := promreg.Register(o.Registry, lbmetrics.NewCollector()); err != nil {
+			return fmt.Errorf("client: balancer metrics: %w", err)
 		}
 	}
 	if o.AccessLog {

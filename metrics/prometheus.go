@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/grpckit/grpckit/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -97,14 +98,11 @@ func promRegister[C prometheus.Collector](reg prometheus.Registerer, s spec, c C
 	if reg == nil {
 		return c, fmt.Errorf("metrics: %s %q: nil Prometheus registerer", s.kind, s.name)
 	}
-	err := reg.Register(c)
+	held, err := promreg.Register(reg, c)
 	if err == nil {
-		return c, nil
+		return held, nil
 	}
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if held, ok := are.ExistingCollector.(C); ok {
-			return held, nil
-		}
+	if _, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
 		return c, fmt.Errorf("metrics: %s %q: already registered as another kind of metric", s.kind, s.name)
 	}
 	return c, fmt.Errorf("metrics: %s %q: %w", s.kind, s.name, err)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/promreg"
 )
 
 // Message is the status message of a call the breaker or throttle rejected.
@@ -516,12 +517,8 @@ func New(target string, opts ...Option) (*Breakers, error) {
 // register registers c on r, or returns the collector already registered
 // under the same description.
 func register[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
-	if err := r.Register(c); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
+	c, err := promreg.Register(r, c)
+	if err != nil {
 		return c, fmt.Errorf("breaker: register metrics: %w", err)
 	}
 	return c, nil

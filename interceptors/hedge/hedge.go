@@ -10,6 +10,7 @@ import (
 
 	"github.com/grpckit/grpckit/internal/budget"
 	"github.com/grpckit/grpckit/internal/methodname"
+	"github.com/grpckit/grpckit/internal/promreg"
 )
 
 // Defaults.
@@ -39,8 +40,7 @@ var ErrInvalid = errors.New("hedge: invalid option")
 type Option func(*config)
 
 type config struct {
-	exact    map[string]bool
-	services map[string]bool
+	methods methodname.Table[bool]
 	// delay > 0 or fixed: a fixed delay; else the percentile of recent
 	// latency within [minDelay, maxDelay].
 	fixed              bool
@@ -64,14 +64,8 @@ func (c *config) invalid(format string, args ...any) {
 func WithMethods(methods ...string) Option {
 	return func(c *config) {
 		for _, m := range methods {
-			svc, name, ok := methodname.Split(m)
-			switch {
-			case !ok:
-				c.invalid("WithMethods: %q is not /package.Service/Method or /package.Service/*", m)
-			case name == "*":
-				c.services[svc] = true
-			default:
-				c.exact[m] = true
+			if err := c.methods.Set(m, true); err != nil {
+				c.invalid("WithMethods: %v", err)
 			}
 		}
 	}
@@ -156,8 +150,6 @@ type Hedger struct {
 // New returns a Hedger.
 func New(opts ...Option) (*Hedger, error) {
 	c := &config{
-		exact:       map[string]bool{},
-		services:    map[string]bool{},
 		pct:         DefaultPercentile,
 		minDelay:    DefaultMinDelay,
 		maxDelay:    DefaultMaxDelay,
@@ -193,12 +185,8 @@ func New(opts ...Option) (*Hedger, error) {
 }
 
 func register(r prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if err := r.Register(c); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
+	c, err := promreg.Register(r, c)
+	if err != nil {
 		return nil, fmt.Errorf("hedge: register metrics: %w", err)
 	}
 	return c, nil
@@ -206,14 +194,8 @@ func register(r prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.Co
 
 // Hedged reports whether method's unary calls are hedged.
 func (h *Hedger) Hedged(method string) bool {
-	if h.cfg.exact[method] {
-		return true
-	}
-	if len(h.cfg.services) == 0 {
-		return false
-	}
-	svc, _, ok := methodname.Split(method)
-	return ok && h.cfg.services[svc]
+	_, ok := h.cfg.methods.Lookup(method)
+	return ok
 }
 
 // window returns method's latency window, or nil with a fixed delay.

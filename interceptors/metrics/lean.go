@@ -21,6 +21,7 @@ import (
 
 	"github.com/grpckit/grpckit/internal/calltype"
 	"github.com/grpckit/grpckit/internal/chain"
+	"github.com/grpckit/grpckit/internal/promreg"
 )
 
 // numCodes is the number of canonical codes (OK through Unauthenticated);
@@ -107,14 +108,8 @@ func newCollector(n names, c config) *collector {
 // register registers a new collector on reg, or returns the one already
 // there, so that servers (or clients) sharing a registry share the series.
 func register(reg prometheus.Registerer, n names, c config) (*collector, error) {
-	col := newCollector(n, c)
-	if err := reg.Register(col); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*collector); ok {
-				return existing, nil
-			}
-		}
+	col, err := promreg.Register(reg, newCollector(n, c))
+	if err != nil {
 		return nil, err
 	}
 	return col, nil

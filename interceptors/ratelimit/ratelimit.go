@@ -21,6 +21,7 @@ import (
 
 	"github.com/grpckit/grpckit/internal/chain"
 	"github.com/grpckit/grpckit/internal/clock"
+	"github.com/grpckit/grpckit/internal/promreg"
 )
 
 // Message is the status message of a rejected call.
@@ -211,14 +212,9 @@ func New(opts ...Option) (*Limiter, error) {
 			Name: "grpckit_ratelimit_rejected_total",
 			Help: "Calls rejected by a grpckit rate or concurrency limiter.",
 		}, []string{"limiter", "reason"})
-		if err := c.reg.Register(vec); err != nil {
-			are, ok := err.(prometheus.AlreadyRegisteredError)
-			if !ok {
-				return nil, fmt.Errorf("ratelimit: register metrics: %w", err)
-			}
-			if vec, ok = are.ExistingCollector.(*prometheus.CounterVec); !ok {
-				return nil, fmt.Errorf("ratelimit: register metrics: %w", err)
-			}
+		vec, err := promreg.Register(c.reg, vec)
+		if err != nil {
+			return nil, fmt.Errorf("ratelimit: register metrics: %w", err)
 		}
 		l.rateRejected = vec.WithLabelValues(c.name, "rate")
 		l.concRejected = vec.WithLabelValues(c.name, "concurrency")

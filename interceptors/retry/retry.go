@@ -18,6 +18,7 @@ import (
 	"github.com/grpckit/grpckit/internal/budget"
 	"github.com/grpckit/grpckit/internal/clock"
 	"github.com/grpckit/grpckit/internal/methodname"
+	"github.com/grpckit/grpckit/internal/promreg"
 )
 
 // Defaults.
@@ -68,14 +69,13 @@ type policy struct {
 type Option func(*config)
 
 type config struct {
-	exact    map[string]*policy
-	services map[string]*policy
-	ratio    float64
-	min      float64
-	now      clock.Clock
-	rand     func() float64
-	reg      prometheus.Registerer
-	errs     []error
+	methods methodname.Table[*policy]
+	ratio   float64
+	min     float64
+	now     clock.Clock
+	rand    func() float64
+	reg     prometheus.Registerer
+	errs    []error
 }
 
 func (c *config) invalid(format string, args ...any) {
@@ -118,14 +118,8 @@ func WithMethods(p Policy, methods ...string) Option {
 			pp.codes[code] = true
 		}
 		for _, m := range methods {
-			svc, name, ok := methodname.Split(m)
-			switch {
-			case !ok:
-				c.invalid("WithMethods: %q is not /package.Service/Method or /package.Service/*", m)
-			case name == "*":
-				c.services[svc] = pp
-			default:
-				c.exact[m] = pp
+			if err := c.methods.Set(m, pp); err != nil {
+				c.invalid("WithMethods: %v", err)
 			}
 		}
 	}
@@ -199,12 +193,10 @@ func (r *Retrier) Budget() Budget {
 // New returns a Retrier.
 func New(opts ...Option) (*Retrier, error) {
 	c := &config{
-		exact:    map[string]*policy{},
-		services: map[string]*policy{},
-		ratio:    DefaultBudgetRatio,
-		min:      DefaultMinRetriesPerSecond,
-		now:      clock.Real,
-		rand:     rand.Float64,
+		ratio: DefaultBudgetRatio,
+		min:   DefaultMinRetriesPerSecond,
+		now:   clock.Real,
+		rand:  rand.Float64,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -232,29 +224,16 @@ func New(opts ...Option) (*Retrier, error) {
 }
 
 func register(r prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if err := r.Register(c); err != nil {
-		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
+	c, err := promreg.Register(r, c)
+	if err != nil {
 		return nil, fmt.Errorf("retry: register metrics: %w", err)
 	}
 	return c, nil
 }
 
 func (r *Retrier) policy(method string) *policy {
-	if p, ok := r.cfg.exact[method]; ok {
-		return p
-	}
-	if len(r.cfg.services) == 0 {
-		return nil
-	}
-	svc, _, ok := methodname.Split(method)
-	if !ok {
-		return nil
-	}
-	return r.cfg.services[svc]
+	p, _ := r.cfg.methods.Lookup(method)
+	return p
 }
 
 // Idempotent reports whether method is retried.

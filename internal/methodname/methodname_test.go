@@ -24,3 +24,33 @@ func TestSplit(t *testing.T) {
 		})
 	}
 }
+
+func TestTable(t *testing.T) {
+	var tb Table[int]
+	if _, ok := tb.Lookup("/a.S/M"); ok {
+		t.Fatal("empty table: got a value")
+	}
+	for _, p := range []string{"/a.S/*", "/a.S/M", "/b.T/N"} {
+		if err := tb.Set(p, len(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tb.Set("nope", 1); err == nil {
+		t.Error("Set(nope): got nil, want an error")
+	}
+	for _, tc := range []struct {
+		method string
+		want   int
+		ok     bool
+	}{
+		{"/a.S/M", len("/a.S/M"), true},     // exact wins
+		{"/a.S/Other", len("/a.S/*"), true}, // its service
+		{"/b.T/N", len("/b.T/N"), true},
+		{"/b.T/Other", 0, false},
+		{"bad", 0, false},
+	} {
+		if got, ok := tb.Lookup(tc.method); got != tc.want || ok != tc.ok {
+			t.Errorf("Lookup(%q): got %d, %v, want %d, %v", tc.method, got, ok, tc.want, tc.ok)
+		}
+	}
+}
