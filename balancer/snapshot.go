@@ -35,7 +35,11 @@ type EndpointState struct {
 	// State is the connection's state; StateName spells it.
 	State     connectivity.State `json:"-"`
 	StateName string             `json:"state"`
-	// InFlight counts calls picked and not yet done.
+	// Conns counts the endpoint's ready connections: one, or more with a
+	// pool (client.WithConnPool).
+	Conns int `json:"conns"`
+	// InFlight counts calls picked and not yet done, over all its
+	// connections.
 	InFlight int64 `json:"inFlight"`
 	// Latency is the peak-EWMA latency (0 until measured).
 	Latency time.Duration `json:"latencyNs"`
@@ -66,7 +70,7 @@ func Snapshot() []State {
 			s := e.State()
 			st.Endpoints = append(st.Endpoints, EndpointState{
 				Addr: e.Addr, Weight: e.Weight(), State: s, StateName: s.String(),
-				InFlight: e.InFlight(), Latency: time.Duration(e.Latency()), SuccessRate: e.SuccessRate(),
+				Conns: e.Conns(), InFlight: e.InFlight(), Latency: time.Duration(e.Latency()), SuccessRate: e.SuccessRate(),
 				Score: e.Score(), Ejected: e.IsEjected(), Ejections: e.Ejections(), Calls: calls, Failures: failures,
 			})
 		}

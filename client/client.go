@@ -15,6 +15,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/timeout"
 	"github.com/grpckit/grpckit/internal/adminstate"
 	"github.com/grpckit/grpckit/internal/chain"
+	"github.com/grpckit/grpckit/internal/streamlimit"
 )
 
 // Conn is a client connection built by [New]. It embeds *grpc.ClientConn,
@@ -60,8 +61,16 @@ func New(target string, opts ...Option) (*Conn, error) {
 		return nil, err
 	}
 	lbConfig := map[string]any{}
+	creds := cfg.common.Creds
 	if ownsBalancerState(cfg.balancer) {
 		lbConfig["grpckitClient"] = b.admin.id // ties the balancer's state to this Conn
+		if cfg.poolConns > 0 {
+			lbConfig["pool"] = map[string]int{"conns": cfg.poolConns, "maxConns": cfg.poolMax}
+			creds = streamlimit.Credentials(creds) // learns each server's stream limit
+		}
+	} else if cfg.poolConns > 0 {
+		b.close()
+		return nil, fmt.Errorf("client: WithConnPool needs one of grpckit's balancers, not %q", cfg.balancer)
 	}
 	sc, err := json.Marshal(map[string]any{
 		"loadBalancingConfig": []map[string]any{{cfg.balancer: lbConfig}},
@@ -70,7 +79,7 @@ func New(target string, opts ...Option) (*Conn, error) {
 		return nil, fmt.Errorf("client: service config: %w", err)
 	}
 	dial := []grpc.DialOption{
-		grpc.WithTransportCredentials(cfg.common.Creds),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(cfg.keepalive),
 		grpc.WithDefaultServiceConfig(string(sc)),
 	}

@@ -39,6 +39,8 @@ type config struct {
 	order      []Slot
 	user       chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
 	dialOpts   []grpc.DialOption
+	poolConns  int // 0: no pool
+	poolMax    int
 	resilience resilienceConfig // resilience.go
 	token      tokenConfig      // auth.go
 	validation validationConfig // validation.go
@@ -118,6 +120,32 @@ func WithDefaultTimeout(d time.Duration) Option {
 // balancer of that name is registered. Default: [DefaultBalancer].
 func WithBalancer(name string) Option {
 	return option(func(c *config) { c.balancer = name })
+}
+
+// WithConnPool gives each endpoint conns connections from the start, and
+// up to maxConns: a connection is added when the least busy one carries
+// three quarters of the concurrent streams its server allows (the
+// SETTINGS_MAX_CONCURRENT_STREAMS the server advertised, 100 until it has).
+// Calls go to the endpoint's ready connection carrying the fewest.
+//
+// One HTTP/2 connection per endpoint, gRPC's way, caps the calls in flight
+// to an endpoint at its server's stream limit (100 in many servers); the
+// calls beyond it wait in the client for a stream. A pool lifts the cap.
+// The balancer still sees endpoints, not connections: p2c's and wrr's
+// scores, ejection and the admin page count an endpoint's calls over all
+// its connections. Connections added stay until the endpoint leaves.
+//
+// It needs one of grpckit's balancers (p2c, the default, or wrr); New
+// fails with another. 1 ≤ conns ≤ maxConns ≤ 64. Default: one connection
+// per endpoint.
+func WithConnPool(conns, maxConns int) Option {
+	return option(func(c *config) {
+		if conns < 1 || maxConns < conns || maxConns > 64 {
+			c.errorf("WithConnPool: want 1 <= conns <= maxConns <= 64, got %d, %d", conns, maxConns)
+			return
+		}
+		c.poolConns, c.poolMax = conns, maxConns
+	})
 }
 
 // WithKeepalive sets the client's keepalive parameters. Pinging more often

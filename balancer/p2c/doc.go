@@ -55,6 +55,7 @@
 //	  "subsetSize": 100,
 //	  "decay": "10s",
 //	  "probeInterval": "1s",
+//	  "pool": {"conns": 1, "maxConns": 1, "streams": 100},
 //	  "ejection": {
 //	    "disabled": false,
 //	    "consecutiveFailures": 5,
@@ -66,6 +67,14 @@
 //	    "maxEjectionPercent": 10
 //	  }
 //	}}]}
+//
+// "pool" gives each endpoint conns connections (SubConns), growing to
+// maxConns when the least busy one carries three quarters of the streams
+// its server allows; a call that finds every connection full while one is
+// being added waits for it. "streams" is the limit assumed until the
+// server's own is known: client.WithConnPool sets the pool and learns each
+// server's SETTINGS_MAX_CONCURRENT_STREAMS. Scores, ejection and the
+// statistics stay per endpoint.
 //
 // Ejections (WARN) and readmissions (INFO) are logged to slog.Default — gRPC
 // builds a balancer from its name, so it cannot be handed a logger — with the

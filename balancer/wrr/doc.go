@@ -9,9 +9,9 @@
 // schedule is computed once per picker, on its first pick, and picking is a
 // single atomic increment.
 //
-// Ejection, subsetting and the statistics exported as metrics are those of
-// package p2c and take the same configuration ("decay" and "probeInterval"
-// are accepted and unused):
+// Ejection, subsetting, connection pools and the statistics exported as
+// metrics are those of package p2c and take the same configuration ("decay"
+// and "probeInterval" are accepted and unused):
 //
 //	{"loadBalancingConfig": [{"wrr": {
 //	  "subsetSize": 100,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"google.golang.org/grpc/balancer"
@@ -13,13 +14,17 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/serviceconfig"
 
+	"github.com/grpckit/grpckit/internal/streamlimit"
 	gkresolver "github.com/grpckit/grpckit/resolver"
 )
 
-// Ready is an endpoint whose SubConn is ready, as a picker sees it.
+// Ready is an endpoint with a ready SubConn, as a picker sees it. Pickers
+// call [Ready.Pick], which picks among the endpoint's connections when it
+// has a Pool.
 type Ready struct {
-	EP *Endpoint
-	SC balancer.SubConn
+	EP   *Endpoint
+	SC   balancer.SubConn
+	Pool *Pool // nil unless the configuration pools connections
 }
 
 // PickerBuilder builds a picker over the ready endpoints of g. ready is the
@@ -70,16 +75,65 @@ func (bb *Builder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) bal
 // ids numbers balancers for the metrics' channel label.
 var ids atomic.Int64
 
-// member is an endpoint that is or was in the subset; its fields belong to
-// the balancer's goroutine.
+// member is an endpoint that is or was in the subset; its fields are
+// guarded by the balancer's mutex.
 type member struct {
-	ep       *Endpoint
-	addr     resolver.Address
-	sc       balancer.SubConn
-	state    connectivity.State // sticky TRANSIENT_FAILURE until READY
+	ep    *Endpoint
+	addr  resolver.Address
+	conns []*pconn // its SubConns while in the subset: one, or a pool's
+	pool  *Pool    // nil unless pooled
+	// state sums up the conns' states: READY when one is, TRANSIENT_FAILURE
+	// when all are, else CONNECTING or IDLE.
+	state    connectivity.State
 	inSubset bool
 	want     bool
 	readyIdx int
+}
+
+// pconn is one SubConn of a member.
+type pconn struct {
+	sc    balancer.SubConn // nil once shut down
+	raw   connectivity.State
+	state connectivity.State // raw, but TRANSIENT_FAILURE is sticky until READY
+	c     *Conn
+}
+
+// aggregate sums up the conns' states; sticky selects pconn.state over raw.
+func (m *member) aggregate(sticky bool) connectivity.State {
+	var ready, connecting, idle bool
+	for _, pc := range m.conns {
+		st := pc.raw
+		if sticky {
+			st = pc.state
+		}
+		switch st {
+		case connectivity.Ready:
+			ready = true
+		case connectivity.Connecting:
+			connecting = true
+		case connectivity.Idle:
+			idle = true
+		}
+	}
+	switch {
+	case ready:
+		return connectivity.Ready
+	case connecting:
+		return connectivity.Connecting
+	case idle:
+		return connectivity.Idle
+	}
+	return connectivity.TransientFailure
+}
+
+// readySC returns a ready SubConn of m, nil when none is.
+func (m *member) readySC() balancer.SubConn {
+	for _, pc := range m.conns {
+		if pc.state == connectivity.Ready {
+			return pc.sc
+		}
+	}
+	return nil
 }
 
 // Balancer diffs resolver updates against the endpoints it knows, keeps a
@@ -89,6 +143,9 @@ type member struct {
 // endpoint becoming READY costs O(1), endpoints leaving the ready set one
 // O(ready) pass per published picker.
 type Balancer struct {
+	// mu guards what follows but the atomics: gRPC calls the balancer from
+	// one goroutine, but a pick may grow a pool.
+	mu     sync.Mutex
 	id     int64
 	cc     balancer.ClientConn
 	name   string
@@ -133,6 +190,8 @@ var errNoEndpoints = errors.New("resolver returned no endpoints")
 
 // UpdateClientConnState implements balancer.Balancer.
 func (b *Balancer) UpdateClientConnState(s balancer.ClientConnState) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
 		return nil
 	}
@@ -346,25 +405,69 @@ func heapDown(h []int32, keys []float64, i int) {
 	}
 }
 
-// connect creates m's SubConn and starts connecting.
+// connect creates m's SubConns, as many as the configuration's
+// Pool.Conns, and starts connecting.
 func (b *Balancer) connect(m *member) {
-	var sc balancer.SubConn
-	//lint:ignore SA1019 one address per SubConn, as the deprecation asks; there is no replacement yet
-	sc, err := b.cc.NewSubConn([]resolver.Address{m.addr}, balancer.NewSubConnOptions{
-		StateListener: func(s balancer.SubConnState) { b.subConnState(m, sc, s) },
-	})
-	if err != nil {
+	pool := b.g.cfg.Load().Pool
+	m.pool = nil
+	if pool.MaxConns > 1 {
+		m.pool = &Pool{b: b, m: m}
+	}
+	for range pool.Conns {
+		b.addConn(m)
+	}
+	if len(m.conns) == 0 {
 		return
 	}
-	m.sc = sc
 	m.inSubset = true
 	m.state = connectivity.Idle
 	b.counts[connectivity.Idle]++
 	m.ep.state.Store(int32(connectivity.Idle))
-	sc.Connect()
 }
 
-// drop shuts m's SubConn down; it reports whether m was ready.
+// addConn adds a SubConn to m and starts connecting it. A pooled member's
+// SubConns learn their server's stream limit.
+func (b *Balancer) addConn(m *member) bool {
+	pc := &pconn{raw: connectivity.Idle, state: connectivity.Idle, c: &Conn{}}
+	addr := m.addr
+	if m.pool != nil {
+		addr = streamlimit.WithLimit(addr, &pc.c.limit)
+	}
+	//lint:ignore SA1019 one address per SubConn, as the deprecation asks; there is no replacement yet
+	sc, err := b.cc.NewSubConn([]resolver.Address{addr}, balancer.NewSubConnOptions{
+		StateListener: func(s balancer.SubConnState) { b.subConnState(m, pc, s) },
+	})
+	if err != nil {
+		return false
+	}
+	pc.sc, pc.c.SC = sc, sc
+	m.conns = append(m.conns, pc)
+	if m.pool != nil {
+		m.pool.total.Store(int32(len(m.conns)))
+	}
+	sc.Connect()
+	return true
+}
+
+// grow adds a connection to p's member, called by a pick that found the
+// pool's connections busy. It gives up rather than wait for the balancer:
+// a later pick asks again.
+func (b *Balancer) grow(p *Pool) {
+	if !p.growing.CompareAndSwap(false, true) {
+		return
+	}
+	if !b.mu.TryLock() {
+		p.growing.Store(false)
+		return
+	}
+	defer b.mu.Unlock()
+	m := p.m
+	if b.closed || m.pool != p || !m.inSubset || len(m.conns) >= b.g.cfg.Load().Pool.MaxConns || !b.addConn(m) {
+		p.growing.Store(false)
+	}
+}
+
+// drop shuts m's SubConns down; it reports whether m was ready.
 func (b *Balancer) drop(m *member) bool {
 	if !m.inSubset {
 		return false
@@ -374,11 +477,18 @@ func (b *Balancer) drop(m *member) bool {
 		b.unready(m)
 	}
 	b.counts[m.state]--
-	if m.sc != nil {
-		m.sc.Shutdown()
+	for _, pc := range m.conns {
+		pc.sc.Shutdown()
+		pc.sc = nil
 	}
-	m.sc = nil
+	m.conns = nil
+	if m.pool != nil {
+		m.pool.ready.Store(nil)
+		m.pool.total.Store(0)
+		m.pool = nil
+	}
 	m.inSubset = false
+	m.ep.conns.Store(0)
 	m.ep.state.Store(int32(connectivity.Shutdown))
 	m.ep.release()
 	return wasReady
@@ -391,7 +501,7 @@ func (b *Balancer) drop(m *member) bool {
 func (b *Balancer) markReady(m *member) {
 	m.readyIdx = len(b.ready)
 	b.ready = append(b.ready, m)
-	b.readyRS = append(b.readyRS, Ready{EP: m.ep, SC: m.sc})
+	b.readyRS = append(b.readyRS, Ready{EP: m.ep, SC: m.readySC(), Pool: m.pool})
 	b.nReady++
 }
 
@@ -415,28 +525,52 @@ func (b *Balancer) compact() {
 		if m.readyIdx == i {
 			m.readyIdx = len(ready)
 			ready = append(ready, m)
-			rs = append(rs, Ready{EP: m.ep, SC: m.sc})
+			rs = append(rs, Ready{EP: m.ep, SC: m.readySC(), Pool: m.pool})
 		}
 	}
 	b.ready, b.readyRS, b.stale = ready, rs, false
 }
 
-func (b *Balancer) subConnState(m *member, sc balancer.SubConn, s balancer.SubConnState) {
-	if b.closed || m.sc != sc || s.ConnectivityState == connectivity.Shutdown {
+func (b *Balancer) subConnState(m *member, pc *pconn, s balancer.SubConnState) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || pc.sc == nil || s.ConnectivityState == connectivity.Shutdown {
 		return
 	}
 	st := s.ConnectivityState
 	if st == connectivity.Idle {
-		sc.Connect()
+		pc.sc.Connect()
 	}
 	if st == connectivity.TransientFailure {
 		b.lastErr = s.ConnectionError
 	}
-	m.ep.state.Store(int32(st))
+	pc.raw = st
+	m.ep.state.Store(int32(m.aggregate(false)))
 	// TRANSIENT_FAILURE is sticky until READY, as in round_robin.
-	if m.state == connectivity.TransientFailure && st != connectivity.Ready {
+	if pc.state == connectivity.TransientFailure && st != connectivity.Ready {
 		return
 	}
+	wasReady := pc.state == connectivity.Ready
+	pc.state = st
+	if st == connectivity.Ready != wasReady {
+		d := int32(1)
+		if wasReady {
+			d = -1
+		}
+		m.ep.conns.Add(d)
+	}
+	// wake: calls waiting for a pooled connection may go now.
+	wake := false
+	if p := m.pool; p != nil {
+		if st == connectivity.Ready != wasReady {
+			b.updatePool(m)
+			wake = st == connectivity.Ready
+		}
+		if st == connectivity.Ready || st == connectivity.TransientFailure {
+			wake = p.growing.Swap(false) || wake
+		}
+	}
+	st = m.aggregate(true)
 	prev := m.state
 	b.counts[prev]--
 	b.counts[st]++
@@ -448,16 +582,31 @@ func (b *Balancer) subConnState(m *member, sc balancer.SubConn, s balancer.SubCo
 	case st != connectivity.Ready && m.readyIdx >= 0:
 		b.unready(m)
 		b.publish()
+	case st == prev:
+		if wake && m.readyIdx >= 0 {
+			b.publish()
+		}
 	default:
 		if agg := b.aggregate(); agg != b.state && b.nReady == 0 {
 			b.publishError(agg)
 		}
 	}
 	// A member failing or recovering moves stand-ins in or out of the subset.
-	if (st == connectivity.TransientFailure || st == connectivity.Ready && prev == connectivity.TransientFailure) &&
+	if st != prev && (st == connectivity.TransientFailure || st == connectivity.Ready && prev == connectivity.TransientFailure) &&
 		len(b.addrs) > b.g.cfg.Load().SubsetSize && b.resubset() {
 		b.publish()
 	}
+}
+
+// updatePool publishes m's ready connections to its pool.
+func (b *Balancer) updatePool(m *member) {
+	ready := make([]*Conn, 0, len(m.conns))
+	for _, pc := range m.conns {
+		if pc.state == connectivity.Ready {
+			ready = append(ready, pc.c)
+		}
+	}
+	m.pool.ready.Store(&ready)
 }
 
 func (b *Balancer) aggregate() connectivity.State {
@@ -503,6 +652,8 @@ func (b *Balancer) publishError(st connectivity.State) {
 
 // ResolverError implements balancer.Balancer.
 func (b *Balancer) ResolverError(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed || len(b.addrs) > 0 {
 		return
 	}
@@ -516,23 +667,30 @@ func (b *Balancer) UpdateSubConnState(balancer.SubConn, balancer.SubConnState) {
 
 // ExitIdle implements balancer.Balancer.
 func (b *Balancer) ExitIdle() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, m := range b.subset {
-		if m.state == connectivity.Idle && m.sc != nil {
-			m.sc.Connect()
+		for _, pc := range m.conns {
+			if pc.raw == connectivity.Idle {
+				pc.sc.Connect()
+			}
 		}
 	}
 }
 
 // Close implements balancer.Balancer.
 func (b *Balancer) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
 		return
 	}
 	b.closed = true
 	balancers.Remove(b)
 	for _, m := range b.subset {
-		if m.sc != nil {
-			m.sc.Shutdown()
+		for _, pc := range m.conns {
+			pc.sc.Shutdown()
+			pc.sc = nil
 		}
 	}
 	b.subset, b.ready, b.readyRS, b.mems, b.index = nil, nil, nil, nil, nil

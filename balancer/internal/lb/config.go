@@ -26,6 +26,9 @@ const (
 	DefaultBaseEjectionTime    = 30 * time.Second
 	DefaultMaxEjectionTime     = 300 * time.Second
 	DefaultMaxEjectionPercent  = 10
+	// DefaultPoolStreams is the stream limit a pool assumes of a server
+	// until it knows the one advertised: many servers' default.
+	DefaultPoolStreams = 100
 )
 
 // Config is the parsed configuration shared by grpckit's balancers.
@@ -40,9 +43,28 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Ejection configures per-endpoint ejection.
 	Ejection Ejection
+	// Pool configures connections per endpoint.
+	Pool PoolConfig
 	// Client is the ID of the grpckit client that owns the channel (0
 	// for others), for admin pages.
 	Client int64
+}
+
+// PoolConfig configures how many connections each endpoint gets. The default,
+// one, is what gRPC does: every call to an endpoint shares one HTTP/2
+// connection, whose server allows a limited number of concurrent streams
+// (often 100); calls beyond it wait.
+type PoolConfig struct {
+	// Conns is how many connections an endpoint gets from the start (≥ 1).
+	Conns int
+	// MaxConns is how many it may grow to (≥ Conns): a connection is added
+	// when the least busy one carries three quarters of the streams its
+	// server allows.
+	MaxConns int
+	// Streams is the stream limit assumed of a server until it advertises
+	// its own (grpckit's client learns it from the server's HTTP/2
+	// SETTINGS; with other clients it stays this).
+	Streams uint32
 }
 
 // Ejection configures per-endpoint ejection.
@@ -74,6 +96,7 @@ func DefaultConfig() *Config {
 		SubsetSize:    DefaultSubsetSize,
 		Decay:         DefaultDecay,
 		ProbeInterval: DefaultProbeInterval,
+		Pool:          PoolConfig{Conns: 1, MaxConns: 1, Streams: DefaultPoolStreams},
 		Ejection: Ejection{
 			ConsecutiveFailures: DefaultConsecutiveFailures,
 			FailureRate:         DefaultFailureRate,
@@ -97,13 +120,23 @@ type jsonEjection struct {
 	MaxEjectionPercent  *int64   `json:"maxEjectionPercent"`
 }
 
+type jsonPool struct {
+	Conns    *int    `json:"conns"`
+	MaxConns *int    `json:"maxConns"`
+	Streams  *uint32 `json:"streams"`
+}
+
 type jsonConfig struct {
+	Pool          *jsonPool     `json:"pool"`
 	SubsetSize    *int          `json:"subsetSize"`
 	Decay         *string       `json:"decay"`
 	ProbeInterval *string       `json:"probeInterval"`
 	Ejection      *jsonEjection `json:"ejection"`
 	Client        int64         `json:"grpckitClient"`
 }
+
+// maxPoolConns bounds connections per endpoint.
+const maxPoolConns = 64
 
 // ParseConfig parses a balancer's JSON configuration. Absent fields take
 // their defaults; unknown fields are ignored, as gRPC asks. Errors wrap
@@ -140,6 +173,26 @@ func ParseConfig(name string, js []byte) (*Config, error) {
 			return nil, bad("subsetSize", "got %d, want >= 1", *j.SubsetSize)
 		}
 		cfg.SubsetSize = *j.SubsetSize
+	}
+	if p := j.Pool; p != nil {
+		if p.Conns != nil {
+			if *p.Conns < 1 || *p.Conns > maxPoolConns {
+				return nil, bad("pool.conns", "got %d, want within [1, %d]", *p.Conns, maxPoolConns)
+			}
+			cfg.Pool.Conns, cfg.Pool.MaxConns = *p.Conns, *p.Conns
+		}
+		if p.MaxConns != nil {
+			if *p.MaxConns < cfg.Pool.Conns || *p.MaxConns > maxPoolConns {
+				return nil, bad("pool.maxConns", "got %d, want within [conns %d, %d]", *p.MaxConns, cfg.Pool.Conns, maxPoolConns)
+			}
+			cfg.Pool.MaxConns = *p.MaxConns
+		}
+		if p.Streams != nil {
+			if *p.Streams < 1 {
+				return nil, bad("pool.streams", "got %d, want >= 1", *p.Streams)
+			}
+			cfg.Pool.Streams = *p.Streams
+		}
 	}
 	if err := dur("decay", j.Decay, &cfg.Decay); err != nil {
 		return nil, err

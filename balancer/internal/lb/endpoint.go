@@ -61,6 +61,7 @@ type Endpoint struct {
 
 	weight   atomic.Uint32
 	state    atomic.Int32 // connectivity.State of the SubConn; Shutdown when it has none
+	conns    atomic.Int32 // ready SubConns (more than one with a pool)
 	started  atomic.Int64 // picks
 	ended    atomic.Int64 // Done calls; in flight = started - ended
 	canceled atomic.Int64 // Done calls the caller had canceled
@@ -95,7 +96,13 @@ func NewEndpoint(g *Group, addr string, weight uint32) *Endpoint {
 	e.ring = make([]callSlot, ringSize)
 	for i := range e.ring {
 		c := &e.ring[i]
-		c.done = func(di balancer.DoneInfo) { e.End(c.start.Swap(0), di.Err) }
+		c.done = func(di balancer.DoneInfo) {
+			if cn := c.conn; cn != nil {
+				c.conn = nil
+				cn.inflight.Add(-1)
+			}
+			e.End(c.start.Swap(0), di.Err)
+		}
 	}
 	e.state.Store(int32(connectivity.Shutdown))
 	e.success.Store(math.Float64bits(1))
@@ -112,6 +119,9 @@ func (e *Endpoint) Weight() uint32 { return e.weight.Load() }
 // State returns the connectivity state of the endpoint's SubConn (Shutdown
 // when it has none).
 func (e *Endpoint) State() connectivity.State { return connectivity.State(e.state.Load()) }
+
+// Conns returns how many of the endpoint's connections are ready.
+func (e *Endpoint) Conns() int { return int(e.conns.Load()) }
 
 // InFlight returns the calls picked and not yet done.
 func (e *Endpoint) InFlight() int64 {
@@ -225,12 +235,19 @@ const ringSize = 32
 // holds it, 0 when free.
 type callSlot struct {
 	start atomic.Int64
+	conn  *Conn // the pool connection the call went to, if any; set by its holder
 	done  func(balancer.DoneInfo)
 }
 
 // Pick records a pick at now and returns the function to call when the call
 // is done, as balancer.PickResult.Done.
 func (e *Endpoint) Pick(now int64) func(balancer.DoneInfo) {
+	return e.pickOn(now, nil)
+}
+
+// pickOn is Pick for a call that went to pool connection c (nil for none),
+// whose in-flight count pick already raised: Done lowers it.
+func (e *Endpoint) pickOn(now int64, cn *Conn) func(balancer.DoneInfo) {
 	n := e.started.Add(1)
 	if e.unpicked.Load() {
 		e.unpicked.Store(false)
@@ -239,7 +256,11 @@ func (e *Endpoint) Pick(now int64) func(balancer.DoneInfo) {
 		e.lastPick.Store(now)
 	}
 	if c := &e.ring[n&(ringSize-1)]; now != 0 && c.start.CompareAndSwap(0, now) {
+		c.conn = cn
 		return c.done
+	}
+	if cn != nil {
+		return func(di balancer.DoneInfo) { cn.inflight.Add(-1); e.End(now, di.Err) }
 	}
 	return func(di balancer.DoneInfo) { e.End(now, di.Err) }
 }
