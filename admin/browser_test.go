@@ -25,6 +25,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/hedge"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 	"github.com/grpckit/grpckit/resolver"
 )
@@ -88,7 +89,8 @@ func TestPageInBrowser(t *testing.T) {
 	const target = "browsertest:///echo"
 	const method = "/grpckit.echo.v1.EchoService/Echo"
 	conn := grpckittest.Dial(t, target, quiet, client.WithDialOptions(grpc.WithResolvers(rb)),
-		client.WithBreaker(breaker.WithThreshold(3), breaker.WithTimeout(500*time.Millisecond)))
+		client.WithBreaker(breaker.WithThreshold(3), breaker.WithTimeout(500*time.Millisecond)),
+		client.WithHedging(hedge.WithMethods(method), hedge.WithDelay(50*time.Millisecond)))
 	ec := echov1.NewEchoServiceClient(conn)
 
 	// A steady trickle of calls for the whole test, as a live service has:
@@ -186,6 +188,15 @@ func TestPageInBrowser(t *testing.T) {
 	}
 	poll("two more refreshes", fmt.Sprintf(
 		`Number(document.getElementById('updated').getAttribute('data-updates')) >= %d`, n+2))
+
+	// A call hangs on s1: the client hedges it to s2, and the page shows
+	// the hedge sent and won.
+	b1.Faults.Next(1, grpckittest.Fault{Delay: 10 * time.Second})
+	poll("a hedge sent and won", fmt.Sprintf(`(() => {
+		const r = %s.querySelector('table.hedging tr[data-hedge-method=' + %s + ']');
+		return !!r && Number(r.getAttribute('data-sent')) >= 1 && Number(r.getAttribute('data-won')) >= 1 &&
+			%s.textContent.includes('hedges sent');
+	})()`, card, js(js(method)), card))
 
 	// Both backends fail: the breaker of the method opens.
 	breakerRow := `(() => { const c = ` + card + `; return c.querySelector('tr[data-breaker-key=' + ` + js(js(method)) + ` + ']'); })()`

@@ -19,8 +19,10 @@
 //     failed, limiter rejections, recent errors. Per client: target,
 //     connection state, resolved endpoints with the balancer's latency,
 //     share of calls, score, in-flight calls and ejections, breaker state
-//     per method with its recent history, retry budget, limiter
-//     rejections, recent errors; and each resolver's registry status. It
+//     per method with its recent history, retry budget, hedging (per
+//     hedged method: the current delay, calls, hedges sent and won, hedges
+//     the budget refused), limiter rejections, recent errors; and each
+//     resolver's registry status. It
 //     needs no CDN and no build step: its script and style are embedded.
 //   - /debug/grpckit/state: the page's data as JSON (the JSON twin), for
 //     scripts: {"time", "process", "servers", "clients", "resolvers",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/hedge"
 	"github.com/grpckit/grpckit/interceptors/ratelimit"
 	"github.com/grpckit/grpckit/interceptors/retry"
 	"github.com/grpckit/grpckit/internal/adminstate"
@@ -26,6 +27,7 @@ type adminParts struct {
 	activity *adminstate.Activity
 	breakers *breaker.Breakers // nil: off, or the adaptive throttle
 	retrier  *retry.Retrier
+	hedger   *hedge.Hedger
 	limiter  *ratelimit.Limiter
 }
 
@@ -49,6 +51,10 @@ func (c *Conn) adminState() adminstate.Client {
 	if p.retrier != nil {
 		b := p.retrier.Budget()
 		st.Retry = &b
+	}
+	if p.hedger != nil {
+		h := p.hedger.Snapshot()
+		st.Hedging = &h
 	}
 	if l := p.limiter; l != nil {
 		rate, conc := l.Rejected()

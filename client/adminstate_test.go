@@ -1,6 +1,10 @@
 package client_test
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +16,7 @@ import (
 	"github.com/grpckit/grpckit/client"
 	"github.com/grpckit/grpckit/grpckittest"
 	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/hedge"
 	"github.com/grpckit/grpckit/internal/adminstate"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
@@ -93,5 +98,71 @@ func TestAdminStateOfClients(t *testing.T) {
 		if c.ID == ca.ID {
 			t.Errorf("closed client %d still listed", ca.ID)
 		}
+	}
+}
+
+// TestAdminStateHedging: a client that hedges shows, in the JSON state,
+// the hedge it sent to a slow backend and won, by method; a client that
+// does not hedge has no "hedging".
+func TestAdminStateHedging(t *testing.T) {
+	bk := new(grpckittest.Backend)
+	srv := grpckittest.NewServer(t, bk.Register, grpckit.WithAccessLog(false))
+	quiet := grpckit.WithAccessLog(false)
+	hedged := srv.Dial(t, quiet, client.WithHedging(hedge.WithMethods(echoMethod), hedge.WithDelay(20*time.Millisecond)))
+	plain := srv.Dial(t, quiet)
+	ctx := grpckittest.Context(t, 10*time.Second)
+	bk.Faults.Next(1, grpckittest.Fault{Delay: 5 * time.Second}) // the first attempt hangs; the hedge answers
+	if _, err := echov1.NewEchoServiceClient(hedged).Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := echov1.NewEchoServiceClient(plain).Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
+		t.Fatal(err)
+	}
+
+	h, err := admin.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/grpckit/state", nil))
+	var st struct {
+		Clients []struct {
+			Target  string           `json:"target"`
+			Hedging *json.RawMessage `json:"hedging"`
+		} `json:"clients"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+		t.Fatalf("state: %v\n%s", err, rec.Body)
+	}
+	var got []*json.RawMessage
+	for _, c := range st.Clients {
+		if c.Target == hedged.Target() {
+			got = append(got, c.Hedging)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("clients of %s: got %d, want 2", hedged.Target(), len(got))
+	}
+	if (got[0] == nil) == (got[1] == nil) {
+		t.Fatalf("hedging: got %v and %v, want it on the hedging client only", got[0], got[1])
+	}
+	raw := got[0]
+	if raw == nil {
+		raw = got[1]
+	}
+	var hs hedge.State
+	if err := json.Unmarshal(*raw, &hs); err != nil {
+		t.Fatalf("hedging: %v\n%s", err, *raw)
+	}
+	want := hedge.MethodState{Method: echoMethod, Delay: 20 * time.Millisecond, Calls: 1, Sent: 1, Won: 1}
+	if hs.Sent != 1 || hs.Won != 1 || len(hs.Methods) != 1 || hs.Methods[0] != want {
+		t.Errorf("hedging: got %s, want 1 hedge sent and won, methods [%+v]", *raw, want)
+	}
+
+	// The page, rendered on the server, has the hedged method's row.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if row := `<tr data-hedge-method="` + echoMethod + `" data-calls="1" data-sent="1" data-won="1">`; !strings.Contains(rec.Body.String(), row) {
+		t.Errorf("page: no %s in\n%s", row, rec.Body)
 	}
 }

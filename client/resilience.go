@@ -139,6 +139,7 @@ func installResilience(cfg *config, b *builtins, target string) error {
 			return fmt.Errorf("client: WithHedging: %w", err)
 		}
 		b.add(SlotRetry, hedge.UnaryClientInterceptor(h), nil)
+		b.admin.hedger = h
 	}
 	if !r.breakerOff {
 		opts := slices.Concat([]breaker.Option{breaker.WithLogger(cfg.common.Logger)}, r.breaker)

@@ -194,6 +194,37 @@
       }));
   }
 
+  // hedgingText summarizes a client's hedging: its delay, attempts, budget
+  // and counts.
+  function hedgingText(h) {
+    var delay = h.percentile > 0 ?
+      'p' + h.percentile + ' of recent latency within [' + duration(h.minDelayNs) + ', ' + duration(h.maxDelayNs) + ']' :
+      'fixed delay';
+    return delay + ', up to ' + num(h.maxAttempts) + ' attempts; budget ' + (h.available || 0).toFixed(1) + ' / ' +
+      (h.capacity || 0).toFixed(1) + ' available; hedges: ' + num(h.sent) + ' sent, ' + num(h.won) + ' won, ' +
+      num(h.exhausted) + ' refused by the budget';
+  }
+
+  // hedgingTable lists the hedged methods: the current delay before a
+  // hedge and the counts.
+  function hedgingTable(h) {
+    var ms = (h && h.methods) || [];
+    if (!ms.length) {
+      return null;
+    }
+    return table('hedging', ['hedged method', 'delay', 'calls', 'hedges sent', 'won', 'refused (budget)'],
+      ms.map(function (m) {
+        var delay = duration(m.delayNs);
+        if (h.percentile > 0) {
+          delay += m.measured ? ' (p' + h.percentile + ')' : ' (max, measuring)';
+        }
+        return el('tr', { 'data-hedge-method': m.method, 'data-calls': num(m.calls), 'data-sent': num(m.sent),
+          'data-won': num(m.won) },
+        td(m.method, 'mono'), td(delay), td(num(m.calls), 'num'), td(num(m.sent), 'num'), td(num(m.won), 'num'),
+        td(num(m.exhausted), 'num'));
+      }));
+  }
+
   // Charts.
 
   // shareBar is a horizontal bar of width share (0 to 1).
@@ -360,6 +391,7 @@
         ['calls', callsText(c.calls)],
         c.retry ? ['retry budget', c.retry.available.toFixed(1) + ' / ' + c.retry.capacity.toFixed(1) +
           ' available, ' + num(c.retry.retries) + ' retries, ' + num(c.retry.exhausted) + ' exhausted'] : null,
+        c.hedging ? ['hedging', hedgingText(c.hedging)] : null,
         ['ejected', num(c.ejected)]
       ]),
       table('endpoints', ['address', 'state', 'in flight', 'latency ms', 'latency history', 'success', 'score', 'calls',
@@ -377,6 +409,7 @@
         td(timeline(b, now, started)));
       })));
     }
+    append(card, hedgingTable(c.hedging));
     append(card, limitersTable(c.limiters));
     if (c.resolver) {
       card.appendChild(el('div', { class: 'sub' }, el('h4', null, 'resolver'), resolverLine(c.resolver, now)));

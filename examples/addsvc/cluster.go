@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
+	"github.com/grpckit/grpckit/metrics"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/resolver/etcd"
 	"github.com/grpckit/grpckit/server"
@@ -81,7 +82,15 @@ func (c *cluster) start(i int) error {
 	if err != nil {
 		return err
 	}
-	addsvcv1.RegisterAddServiceServer(srv, &faulty{svc: addservice.New(0), s: s, c: c})
+	// The service's business metrics go on the server's registry, beside
+	// its grpc_server_* series; the servers share one registry (see run),
+	// so they count together, across restarts.
+	m, err := addservice.NewMetrics(metrics.Prometheus(srv.Registry()))
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
+	addsvcv1.RegisterAddServiceServer(srv, &faulty{svc: addservice.New(0, addservice.WithMetrics(m)), s: s, c: c})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

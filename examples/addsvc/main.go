@@ -18,8 +18,11 @@
 //   - etcd-down: etcd stops for a few seconds and comes back; the client
 //     keeps its last known servers, with no failed call.
 //
-// It then shuts the servers down gracefully (deregistering first) and
-// exits. It runs in about half a minute; it logs nothing unless -v.
+// It then prints the add service's business metrics (package
+// addservice: sums computed, concatenations, calls refused), read back
+// from the registry the servers share and that the admin page's /metrics
+// serves beside the gRPC series, shuts the servers down gracefully
+// (deregistering first) and exits. It runs in about half a minute; it logs nothing unless -v.
 //
 // From the repository root (the examples are a module of their own, in
 // examples/):
@@ -47,6 +50,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,6 +64,7 @@ import (
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/admin"
 	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/examples/addsvc/addservice"
 	"github.com/grpckit/grpckit/examples/addsvc/discovery"
 	"github.com/grpckit/grpckit/examples/internal/embedetcd"
 	"github.com/grpckit/grpckit/examples/internal/selfsigned"
@@ -131,7 +136,10 @@ func run(w io.Writer, o options) (err error) {
 		sopts = append(sopts, grpckit.WithTLS(pair.Server))
 		copts = []client.Option{grpckit.WithTLS(pair.Client)}
 	}
-	sopts = append(sopts, grpckit.WithLogger(logger), server.WithDrainDelay(drainDelay))
+	// One registry for every server: their series, the add service's
+	// business metrics among them, add up across rolling restarts.
+	reg := grpckit.NewRegistry()
+	sopts = append(sopts, grpckit.WithLogger(logger), server.WithDrainDelay(drainDelay), grpckit.WithMetrics(reg))
 	copts = append(copts, grpckit.WithLogger(logger))
 
 	// Start etcd, embedded, with its data in a temporary directory.
@@ -223,6 +231,8 @@ func run(w io.Writer, o options) (err error) {
 	fmt.Fprintf(w, "Sum(1, 2) = %d (served by %s)\n", res.GetV(), c.slots[c.slotOf(p.Addr.String())].name)
 	_, err = add.Sum(ctx, &addsvcv1.SumRequest{A: 1 << 62, B: 1 << 62})
 	fmt.Fprintf(w, "Sum(2^62, 2^62) fails as it should: %s: %s\n", status.Code(err), status.Convert(err).Message())
+	_, err = add.Concat(ctx, &addsvcv1.ConcatRequest{A: strings.Repeat("a", addservice.DefaultMaxLen), B: "!"})
+	fmt.Fprintf(w, "Concat of %d bytes fails as it should: %s: %s\n", addservice.DefaultMaxLen+1, status.Code(err), status.Convert(err).Message())
 
 	d := &demo{w: w, c: c, l: newLoad(add, c), etcd: registry, target: conn.Target(), bl: bl}
 	d.l.run()
@@ -238,6 +248,11 @@ func run(w io.Writer, o options) (err error) {
 		stop()
 		d.l.finish()
 	}
+	line, err := business(reg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, line)
 
 	// Graceful shutdown: deregister, health NOT_SERVING, drain, GracefulStop.
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -253,4 +268,36 @@ func run(w io.Writer, o options) (err error) {
 	}
 	fmt.Fprintf(w, "all servers shut down gracefully; %d registrations left in etcd\n", left)
 	return nil
+}
+
+// business reads the add service's business metrics (package addservice)
+// back from the servers' registry, as /metrics serves them, and spells
+// them in a line.
+func business(reg grpckit.Registry) (string, error) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return "", err
+	}
+	var sums, concats, overflow, tooLong float64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "addsvc_sums_total":
+				sums = m.GetCounter().GetValue()
+			case "addsvc_concat_length_bytes":
+				concats = float64(m.GetHistogram().GetSampleCount())
+			case "addsvc_refused_total":
+				for _, l := range m.GetLabel() {
+					switch {
+					case l.GetName() == "reason" && l.GetValue() == "overflow":
+						overflow = m.GetCounter().GetValue()
+					case l.GetName() == "reason" && l.GetValue() == "too_long":
+						tooLong = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("business metrics (addsvc_* on /metrics): %.0f sums, %.0f concatenations; refused: Sum %.0f (overflow), Concat %.0f (too long)",
+		sums, concats, overflow, tooLong), nil
 }

@@ -56,6 +56,35 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(text, "0 registrations left in etcd") {
 		t.Error("registrations left in etcd after shutdown")
 	}
+
+	// The business metrics count every sum served, across the rolling
+	// restart, and the two refused calls of the introduction.
+	ok := 1 // Sum(1, 2)
+	for _, r := range rows {
+		ok += r.ok
+	}
+	b := parseBusiness(t, text)
+	if b.sums < ok || b.concats == 0 || b.overflow != 1 || b.tooLong != 1 {
+		t.Errorf("business metrics: got %+v, want at least %d sums (the successful Sum calls), some concats, 1 overflow, 1 too long", b, ok)
+	}
+}
+
+type businessLine struct{ sums, concats, overflow, tooLong int }
+
+var businessRE = regexp.MustCompile(`(?m)^business metrics \(addsvc_\* on /metrics\): (\d+) sums, (\d+) concatenations; refused: Sum (\d+) \(overflow\), Concat (\d+) \(too long\)$`)
+
+// parseBusiness returns the counts of the business metrics line.
+func parseBusiness(t *testing.T, text string) businessLine {
+	t.Helper()
+	m := businessRE.FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no business metrics line in the output:\n%s", text)
+	}
+	var n [4]int
+	for i := range n {
+		n[i], _ = strconv.Atoi(m[i+1])
+	}
+	return businessLine{n[0], n[1], n[2], n[3]}
 }
 
 // TestDemoTLS runs the demo's first phase over TLS.
@@ -68,6 +97,9 @@ func TestDemoTLS(t *testing.T) {
 	if r.calls == 0 || r.codes != "OK="+strconv.Itoa(r.calls) {
 		t.Errorf("steady over TLS: %d calls, codes %s; want all OK", r.calls, r.codes)
 	}
+	if b := parseBusiness(t, out.String()); b.sums <= r.calls || b.overflow != 1 || b.tooLong != 1 {
+		t.Errorf("business metrics over TLS: got %+v, want more than %d sums, 1 overflow, 1 too long", b, r.calls)
+	}
 }
 
 func TestDemoTooFewServers(t *testing.T) {
@@ -79,6 +111,7 @@ func TestDemoTooFewServers(t *testing.T) {
 type tableRow struct {
 	calls int
 	codes string
+	ok    int // calls with OK
 	share []int
 }
 
@@ -91,6 +124,11 @@ func parseRows(t *testing.T, text string) map[string]tableRow {
 	for _, m := range rowRE.FindAllStringSubmatch(text, -1) {
 		calls, _ := strconv.Atoi(m[2])
 		r := tableRow{calls: calls, codes: m[3]}
+		for _, c := range strings.Split(r.codes, ",") {
+			if n, found := strings.CutPrefix(c, "OK="); found {
+				r.ok, _ = strconv.Atoi(n)
+			}
+		}
 		for _, f := range strings.Fields(m[4]) {
 			n, _ := strconv.Atoi(strings.TrimSuffix(f, "%"))
 			r.share = append(r.share, n)

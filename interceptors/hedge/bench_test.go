@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit/grpckittest"
@@ -125,4 +126,36 @@ func diff(before, after []int64) []int64 {
 		d[i] = after[i] - before[i]
 	}
 	return d
+}
+
+// BenchmarkInterceptor is the interceptor's own cost, with an invoker that
+// answers at once (no network): a method that is not hedged (the fast path,
+// which must not allocate), and a hedged method whose first attempt
+// answers before the delay, fixed or a percentile of recent latency.
+//
+//	go test -run '^$' -bench Interceptor -benchmem ./interceptors/hedge/
+func BenchmarkInterceptor(b *testing.B) {
+	answer := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	for _, bc := range []struct {
+		name   string
+		method string
+		opts   []hedge.Option
+	}{
+		{"not-hedged", "/grpckit.echo.v1.EchoService/Other", nil},
+		{"hedged-fixed", echoMethod, []hedge.Option{hedge.WithDelay(time.Second)}},
+		{"hedged-percentile", echoMethod, nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := newHedger(b, append(bc.opts, hedge.WithMethods(echoMethod), hedge.WithRegisterer(prometheus.NewRegistry()))...)
+			intercept := hedge.UnaryClientInterceptor(h)
+			ctx := context.Background()
+			req, reply := &echov1.EchoRequest{Message: "hi"}, &echov1.EchoResponse{}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := intercept(ctx, bc.method, req, reply, nil, answer); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -32,8 +32,10 @@ func UnaryClientInterceptor(h *Hedger) grpc.UnaryClientInterceptor {
 			return invoker(ctx, method, req, reply, cc, opts...)
 		}
 		h.budget.Fill()
+		m := h.stats(method)
+		m.calls.Add(1)
 		c := &call{h: h, method: method, req: req, reply: msg, typ: msg.ProtoReflect().Type(), cc: cc,
-			invoker: invoker, opts: opts, parent: ctx, win: h.window(method), winner: -1}
+			invoker: invoker, opts: opts, parent: ctx, stats: m, win: m.win, winner: -1}
 		return c.run()
 	}
 }
@@ -49,7 +51,8 @@ type call struct {
 	opts    []grpc.CallOption
 	parent  context.Context
 	typ     protoreflect.MessageType // of reply, read before any attempt writes it
-	win     *window                  // nil: fixed delay
+	stats   *methodStats
+	win     *window // nil: fixed delay
 	start   time.Time
 
 	hints [MaxAttemptsLimit]pickhint.Hint
@@ -183,6 +186,7 @@ func (c *call) hedge() {
 	if !c.h.budget.Spend() {
 		c.stopped = true
 		c.mu.Unlock()
+		c.stats.exhausted.Add(1)
 		inc(c.h.exhausted, c.method)
 		return
 	}
@@ -207,6 +211,7 @@ func (c *call) hedge() {
 	}
 	c.mu.Unlock()
 
+	c.stats.sent.Add(1)
 	inc(c.h.sent, c.method)
 	event(c.parent, "hedge.sent", n)
 	out := &outputs{reply: c.typ.New().Interface()}
@@ -221,6 +226,7 @@ func (c *call) hedge() {
 	switch {
 	case err == nil:
 		c.decide(n, out, nil)
+		c.stats.won.Add(1)
 		inc(c.h.won, c.method)
 		event(c.parent, "hedge.won", n)
 	case errors.Is(err, breaker.ErrRejected):

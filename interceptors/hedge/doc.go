@@ -53,16 +53,19 @@
 //
 // grpckit_hedge_sent_total{method} counts the hedges sent (a hedge the
 // breaker rejected included), grpckit_hedge_won_total{method} the calls a
-// hedge answered ([WithRegisterer]). The span in the call's context, when
-// recording, gets the events "hedge.sent" and "hedge.won" with the
-// attribute hedge.attempt (1 for the first hedge).
+// hedge answered ([WithRegisterer]). [Hedger.Snapshot] returns the same
+// counts per method, with each method's current delay and the budget's
+// balance; package admin shows them per client. The span in the call's
+// context, when recording, gets the events "hedge.sent" and "hedge.won"
+// with the attribute hedge.attempt (1 for the first hedge).
 //
 // # Cost
 //
 // A call to a method that is not hedged costs one map lookup. A hedged
 // call runs its first attempt on the caller's goroutine, with the caller's
-// reply, and costs a timer, a context and a few small allocations; only a
-// hedge costs a goroutine and a reply message. The interceptor returns
+// reply, and costs a timer, a context, a few small allocations and an
+// atomic add to its method's counts; only a hedge costs a goroutine and a
+// reply message. The interceptor returns
 // once every attempt it started has ended.
 //
 // # Streams

@@ -1,9 +1,12 @@
 package hedge
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -137,14 +140,21 @@ func WithRegisterer(r prometheus.Registerer) Option {
 	return func(c *config) { c.reg = r }
 }
 
-// Hedger hedges calls; one Hedger's budget and latency windows are shared
-// by every interceptor built from it.
+// Hedger hedges calls; one Hedger's budget, latency windows and counts are
+// shared by every interceptor built from it.
 type Hedger struct {
 	cfg     *config
 	budget  *budget.Bucket
-	windows sync.Map // method → *window, percentile delays only
+	methods sync.Map // method → *methodStats, made at the method's first hedged call
 
 	sent, won, exhausted *prometheus.CounterVec
+}
+
+// methodStats is what a Hedger keeps of one hedged method: the counts of
+// [MethodState] and, with a percentile delay, the latency window.
+type methodStats struct {
+	win                         *window // nil: fixed delay
+	calls, sent, won, exhausted atomic.Int64
 }
 
 // New returns a Hedger.
@@ -198,16 +208,18 @@ func (h *Hedger) Hedged(method string) bool {
 	return ok
 }
 
-// window returns method's latency window, or nil with a fixed delay.
-func (h *Hedger) window(method string) *window {
-	if h.cfg.fixed {
-		return nil
+// stats returns method's counts and latency window, making them at the
+// method's first hedged call.
+func (h *Hedger) stats(method string) *methodStats {
+	if m, ok := h.methods.Load(method); ok {
+		return m.(*methodStats)
 	}
-	if w, ok := h.windows.Load(method); ok {
-		return w.(*window)
+	m := &methodStats{}
+	if !h.cfg.fixed {
+		m.win = &window{}
 	}
-	w, _ := h.windows.LoadOrStore(method, &window{})
-	return w.(*window)
+	v, _ := h.methods.LoadOrStore(method, m)
+	return v.(*methodStats)
 }
 
 // delay returns the delay before the next hedge of a call of w's method.
@@ -226,4 +238,75 @@ func inc(v *prometheus.CounterVec, method string) {
 	if v != nil {
 		v.WithLabelValues(method).Inc()
 	}
+}
+
+// State is a Hedger's configuration, budget and counts, for admin pages
+// (package admin shows it per client as "hedging"); [Hedger.Snapshot]
+// returns it. The counts are those of the Hedger's life.
+type State struct {
+	// Percentile is the percentile of recent latency the delay follows,
+	// within [MinDelay, MaxDelay] ([WithPercentile]); 0 with a fixed delay
+	// ([WithDelay]), which is then every method's Delay.
+	Percentile float64       `json:"percentile,omitempty"`
+	MinDelay   time.Duration `json:"minDelayNs,omitempty"`
+	MaxDelay   time.Duration `json:"maxDelayNs,omitempty"`
+	// MaxAttempts is the most attempts a call makes, the first included.
+	MaxAttempts int `json:"maxAttempts"`
+	// Available is how many hedges the budget holds now (the floor of
+	// minPerSecond comes on top); Capacity is the most it holds.
+	Available float64 `json:"available"`
+	Capacity  float64 `json:"capacity"`
+	// Calls, Sent, Won and Exhausted are the sums of the methods'.
+	Calls     int64 `json:"calls"`
+	Sent      int64 `json:"sent"`
+	Won       int64 `json:"won"`
+	Exhausted int64 `json:"exhausted"`
+	// Methods are the hedged methods that were called, by name.
+	Methods []MethodState `json:"methods"`
+}
+
+// MethodState is one hedged method's delay and counts.
+type MethodState struct {
+	// Method is the full method name, "/package.Service/Method".
+	Method string `json:"method"`
+	// Delay is the delay before the method's next hedge: the fixed delay,
+	// or the percentile of its recent latency within [min, max].
+	Delay time.Duration `json:"delayNs"`
+	// Measured reports whether Delay comes from measured latency: false
+	// with a fixed delay, and with a percentile delay until 64 calls were
+	// measured (Delay is then max).
+	Measured bool `json:"measured"`
+	// Calls counts the method's calls that went through the hedger; Sent,
+	// the hedges sent (a hedge the breaker rejected included); Won, the
+	// calls a hedge answered; Exhausted, the hedges not sent because the
+	// budget was spent.
+	Calls     int64 `json:"calls"`
+	Sent      int64 `json:"sent"`
+	Won       int64 `json:"won"`
+	Exhausted int64 `json:"exhausted"`
+}
+
+// Snapshot returns the Hedger's state. It takes no lock the calls take.
+func (h *Hedger) Snapshot() State {
+	avail, capacity := h.budget.Available()
+	st := State{MaxAttempts: h.cfg.maxAttempts, Available: avail, Capacity: capacity, Methods: []MethodState{}}
+	if !h.cfg.fixed {
+		st.Percentile, st.MinDelay, st.MaxDelay = h.cfg.pct, h.cfg.minDelay, h.cfg.maxDelay
+	}
+	h.methods.Range(func(k, v any) bool {
+		m := v.(*methodStats)
+		ms := MethodState{Method: k.(string), Delay: h.delay(m.win), Calls: m.calls.Load(), Sent: m.sent.Load(),
+			Won: m.won.Load(), Exhausted: m.exhausted.Load()}
+		if m.win != nil {
+			_, ms.Measured = m.win.percentile()
+		}
+		st.Calls += ms.Calls
+		st.Sent += ms.Sent
+		st.Won += ms.Won
+		st.Exhausted += ms.Exhausted
+		st.Methods = append(st.Methods, ms)
+		return true
+	})
+	slices.SortFunc(st.Methods, func(a, b MethodState) int { return cmp.Compare(a.Method, b.Method) })
+	return st
 }

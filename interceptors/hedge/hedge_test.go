@@ -207,6 +207,58 @@ func TestHedgeWins(t *testing.T) {
 	}
 }
 
+// TestSnapshot: the state counts the calls, the hedges sent and won and
+// the ones the budget refused, per method, and holds the budget's balance.
+func TestSnapshot(t *testing.T) {
+	// Each call deposits half a token: the second call's hedge spends the
+	// first two calls' deposits, the third's is refused. The delay is long
+	// enough that the fast calls never reach it.
+	const delay = 100 * time.Millisecond
+	h := newHedger(t, hedge.WithMethods("/grpckit.echo.v1.EchoService/*"), hedge.WithDelay(delay), hedge.WithBudget(0.5, 0))
+	if st := h.Snapshot(); st.Calls != 0 || len(st.Methods) != 0 || st.MaxAttempts != 2 || st.Percentile != 0 {
+		t.Errorf("Snapshot before any call: got %+v, want no calls, no methods, 2 attempts, a fixed delay", st)
+	}
+	bs, c := cluster(t, 2, "p2c", h)
+	ctx := grpckittest.Context(t, 10*time.Second)
+	echo := func(what string) {
+		t.Helper()
+		if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	echo("fast call")
+	slowFirst(bs)
+	echo("call whose first attempt hangs")
+	for _, b := range bs {
+		b.Faults.Always(grpckittest.Fault{Delay: 3 * delay})
+	}
+	echo("slow call")
+
+	st := h.Snapshot()
+	want := hedge.MethodState{Method: echoMethod, Delay: delay, Calls: 3, Sent: 1, Won: 1, Exhausted: 1}
+	if len(st.Methods) != 1 || st.Methods[0] != want {
+		t.Errorf("Snapshot().Methods: got %+v, want [%+v]", st.Methods, want)
+	}
+	if st.Calls != 3 || st.Sent != 1 || st.Won != 1 || st.Exhausted != 1 {
+		t.Errorf("Snapshot totals: got %d calls, %d sent, %d won, %d exhausted, want 3, 1, 1, 1", st.Calls, st.Sent, st.Won, st.Exhausted)
+	}
+	if st.Available != 0.5 || st.Capacity != 500 {
+		t.Errorf("Snapshot budget: got %v of %v, want 0.5 of 500", st.Available, st.Capacity)
+	}
+
+	// A percentile delay: warming up, the delay is max and not measured.
+	hp := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithPercentile(90, time.Millisecond, 300*time.Millisecond))
+	_, cp := cluster(t, 1, "p2c", hp)
+	if _, err := cp.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	st = hp.Snapshot()
+	if st.Percentile != 90 || st.MinDelay != time.Millisecond || st.MaxDelay != 300*time.Millisecond ||
+		len(st.Methods) != 1 || st.Methods[0].Delay != 300*time.Millisecond || st.Methods[0].Measured {
+		t.Errorf("Snapshot with a percentile delay: got %+v, want p90 within [1ms, 300ms], the max delay, not measured", st)
+	}
+}
+
 // TestHedgeAvoidsFirstEndpoint: with four backends that all answer after
 // 30 ms and a 2 ms delay, every call makes two attempts, on two different
 // backends.
@@ -215,11 +267,31 @@ func TestHedgeAvoidsFirstEndpoint(t *testing.T) {
 		t.Run(lb, func(t *testing.T) {
 			h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(2*time.Millisecond), hedge.WithBudget(1, 0))
 			bs, c := cluster(t, 4, lb, h)
+			// Each call's first attempt waits for its hedge to arrive, so
+			// the hedge is sent and reaches a backend however slow the
+			// machine: no race between the delay and the answer.
+			type barrier struct {
+				n    atomic.Int32
+				both chan struct{}
+			}
+			var cur atomic.Pointer[barrier]
 			for _, b := range bs {
-				b.Faults.Always(grpckittest.Fault{Delay: 30 * time.Millisecond})
+				b.Handler = func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+					br := cur.Load()
+					if br.n.Add(1) == 2 {
+						close(br.both)
+					}
+					select {
+					case <-br.both:
+						return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					}
+				}
 			}
 			ctx := grpckittest.Context(t, 20*time.Second)
 			for i := range 20 {
+				cur.Store(&barrier{both: make(chan struct{})})
 				before := calls(bs)
 				if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
 					t.Fatalf("call %d: %v", i, err)

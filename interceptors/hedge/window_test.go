@@ -40,25 +40,31 @@ func TestDelay(t *testing.T) {
 		lat  time.Duration // every sample
 		n    int
 		want time.Duration
+		// measured: the delay comes from the window (Snapshot's Measured).
+		measured bool
 	}{
-		{"fixed", []Option{WithDelay(7 * time.Millisecond)}, 0, 0, 7 * time.Millisecond},
-		{"warming up: max", []Option{WithPercentile(90, time.Millisecond, 300*time.Millisecond)}, 5 * time.Millisecond, 10, 300 * time.Millisecond},
-		{"percentile", []Option{WithPercentile(90, time.Millisecond, 300*time.Millisecond)}, 5 * time.Millisecond, 64, 5 * time.Millisecond},
-		{"below min", []Option{WithPercentile(90, 10*time.Millisecond, 300*time.Millisecond)}, 5 * time.Millisecond, 64, 10 * time.Millisecond},
-		{"above max", []Option{WithPercentile(90, time.Millisecond, 3*time.Millisecond)}, 5 * time.Millisecond, 64, 3 * time.Millisecond},
-		{"default", nil, 20 * time.Millisecond, 64, 20 * time.Millisecond},
+		{"fixed", []Option{WithDelay(7 * time.Millisecond)}, 0, 0, 7 * time.Millisecond, false},
+		{"warming up: max", []Option{WithPercentile(90, time.Millisecond, 300*time.Millisecond)}, 5 * time.Millisecond, 10, 300 * time.Millisecond, false},
+		{"percentile", []Option{WithPercentile(90, time.Millisecond, 300*time.Millisecond)}, 5 * time.Millisecond, 64, 5 * time.Millisecond, true},
+		{"below min", []Option{WithPercentile(90, 10*time.Millisecond, 300*time.Millisecond)}, 5 * time.Millisecond, 64, 10 * time.Millisecond, true},
+		{"above max", []Option{WithPercentile(90, time.Millisecond, 3*time.Millisecond)}, 5 * time.Millisecond, 64, 3 * time.Millisecond, true},
+		{"default", nil, 20 * time.Millisecond, 64, 20 * time.Millisecond, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, err := New(tc.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := h.window("/s.S/M")
+			w := h.stats("/s.S/M").win
 			for range tc.n {
 				w.add(tc.lat, h.cfg.pct)
 			}
 			if got := h.delay(w); got != tc.want {
 				t.Errorf("delay: got %v, want %v", got, tc.want)
+			}
+			st := h.Snapshot()
+			if len(st.Methods) != 1 || st.Methods[0].Delay != tc.want || st.Methods[0].Measured != tc.measured {
+				t.Errorf("Snapshot().Methods: got %+v, want /s.S/M with delay %v, measured %v", st.Methods, tc.want, tc.measured)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/grpckit/grpckit/balancer"
 	"github.com/grpckit/grpckit/interceptors/breaker"
+	"github.com/grpckit/grpckit/interceptors/hedge"
 	"github.com/grpckit/grpckit/interceptors/retry"
 	"github.com/grpckit/grpckit/internal/live"
 	"github.com/grpckit/grpckit/resolver"
@@ -71,6 +72,7 @@ type Client struct {
 	Calls     Calls                    `json:"calls"`
 	Breakers  []breaker.Status         `json:"breakers"`
 	Retry     *retry.Budget            `json:"retry,omitempty"`
+	Hedging   *hedge.State             `json:"hedging,omitempty"`
 	Limiters  []Limiter                `json:"limiters"`
 	Resolver  *resolver.State          `json:"resolver,omitempty"`
 	Endpoints []balancer.EndpointState `json:"endpoints"`

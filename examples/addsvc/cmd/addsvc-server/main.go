@@ -6,7 +6,8 @@
 //	go -C examples run ./addsvc/cmd/addsvc-server -admin 127.0.0.1:9081
 //
 // With -admin, the admin page (package admin: live state of the server and
-// of every client of the process, /metrics, /healthz) is served on that
+// of every client of the process, /metrics with the add service's business
+// metrics addsvc_* beside the gRPC series, /healthz) is served on that
 // address, and grpc's channelz on the gRPC port, so that
 // `grpcurl -plaintext 127.0.0.1:8081 list` shows grpc.channelz.v1.Channelz.
 package main
@@ -26,6 +27,7 @@ import (
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/examples/addsvc/addservice"
+	"github.com/grpckit/grpckit/metrics"
 	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 	"github.com/grpckit/grpckit/server"
 )
@@ -67,7 +69,14 @@ func run(logger *slog.Logger, addr, certFile, keyFile string, drain time.Duratio
 	if a := srv.AdminAddr(); a != nil {
 		logger.Info("admin page", slog.String("url", "http://"+a.String()+"/"))
 	}
-	addsvcv1.RegisterAddServiceServer(srv, addservice.New(0))
+	// The service's business metrics (addsvc_*) on the server's registry:
+	// the admin page's /metrics serves them beside grpc_server_*.
+	m, err := addservice.NewMetrics(metrics.Prometheus(srv.Registry()))
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
+	addsvcv1.RegisterAddServiceServer(srv, addservice.New(0, addservice.WithMetrics(m)))
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

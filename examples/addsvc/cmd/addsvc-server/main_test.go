@@ -10,15 +10,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 
 	"go.uber.org/goleak"
+
+	addsvcv1 "github.com/grpckit/grpckit/proto/grpckit/addsvc/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -81,13 +86,8 @@ func TestAdminFlag(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"debug/grpckit/state", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// The server logs its address just before it serves: poll until the
+	// state lists it.
 	var st struct {
 		Servers []struct {
 			Addresses []string `json:"addresses"`
@@ -96,11 +96,20 @@ func TestAdminFlag(t *testing.T) {
 			} `json:"services"`
 		} `json:"servers"`
 	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		t.Fatalf("admin state: %v\n%s", err, body)
-	}
-	if len(st.Servers) != 1 || !slices.Contains(st.Servers[0].Addresses, grpcAddr) {
-		t.Fatalf("admin state: got servers %+v, want one at %s", st.Servers, grpcAddr)
+	for {
+		st.Servers = nil
+		body := httpGet(ctx, t, adminURL+"debug/grpckit/state")
+		if err := json.Unmarshal(body, &st); err != nil {
+			t.Fatalf("admin state: %v\n%s", err, body)
+		}
+		if len(st.Servers) == 1 && slices.Contains(st.Servers[0].Addresses, grpcAddr) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("admin state: got servers %+v, want one at %s", st.Servers, grpcAddr)
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 
 	// What grpcurl list does: ask server reflection for the services.
@@ -133,6 +142,28 @@ func TestAdminFlag(t *testing.T) {
 		}
 	}
 
+	// The add service's business metrics are on the admin page's /metrics:
+	// after a sum and a refused concatenation, each counts one.
+	add := addsvcv1.NewAddServiceClient(conn)
+	if _, err := add.Sum(ctx, &addsvcv1.SumRequest{A: 1, B: 2}); err != nil {
+		t.Fatalf("Sum: %v", err)
+	}
+	if _, err := add.Concat(ctx, &addsvcv1.ConcatRequest{A: strings.Repeat("a", 2000)}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Concat of 2000 bytes: got %v, want InvalidArgument", err)
+	}
+	body := httpGet(ctx, t, adminURL+"metrics")
+	for _, want := range []string{
+		"\naddsvc_sums_total 1\n",
+		"\naddsvc_refused_total{op=\"concat\",reason=\"too_long\"} 1\n",
+		"\naddsvc_refused_total{op=\"sum\",reason=\"overflow\"} 0\n",
+		"\naddsvc_concat_length_bytes_count 0\n",
+		"\ngrpc_server_handled_total{",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics: no %q in\n%s", strings.TrimSpace(want), body)
+		}
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -145,4 +176,23 @@ func TestAdminFlag(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("server did not exit after SIGTERM")
 	}
+}
+
+// httpGet returns the body of a GET of url.
+func httpGet(ctx context.Context, t *testing.T, url string) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d, %v\n%s", url, resp.StatusCode, err, body)
+	}
+	return body
 }
