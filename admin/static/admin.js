@@ -377,7 +377,7 @@
       }
       var share = total > 0 ? (e.calls || 0) / total : 0;
       return el('tr', { 'data-endpoint': e.address, 'data-state': e.state, 'data-ejected': e.ejected ? 'true' : 'false' },
-        td(e.address, 'mono'), td(badge(e.state)), td(num(e.inFlight)),
+        td(e.address, 'mono'), td(badge(e.state)), td(num(e.conns), 'num'), td(num(e.inFlight)),
         td(((e.latencyNs || 0) / 1e6).toFixed(2), 'num'), td(sparkline(h)),
         td((100 * (e.successRate || 0)).toFixed(1) + '%', 'num'), td((e.score || 0).toPrecision(3), 'num'),
         td(num(e.calls), 'num'), td(el('span', { class: 'share' }, shareBar(share), ' ' + (100 * share).toFixed(0) + '%')),
@@ -394,7 +394,7 @@
         c.hedging ? ['hedging', hedgingText(c.hedging)] : null,
         ['ejected', num(c.ejected)]
       ]),
-      table('endpoints', ['address', 'state', 'in flight', 'latency ms', 'latency history', 'success', 'score', 'calls',
+      table('endpoints', ['address', 'state', 'conns', 'in flight', 'latency ms', 'latency history', 'success', 'score', 'calls',
         'share', 'failures', 'ejected', 'ejections'], rows, 'no endpoints'));
     var brs = c.breakers || [];
     if (brs.length) {
