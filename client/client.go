@@ -83,6 +83,9 @@ func New(target string, opts ...Option) (*Conn, error) {
 		grpc.WithKeepaliveParams(cfg.keepalive),
 		grpc.WithDefaultServiceConfig(string(sc)),
 	}
+	if cfg.streamWin > 0 {
+		dial = append(dial, grpc.WithInitialWindowSize(cfg.streamWin), grpc.WithInitialConnWindowSize(cfg.connWin))
+	}
 	var callOpts []grpc.CallOption
 	if n := cfg.common.MaxRecv; n > 0 {
 		callOpts = append(callOpts, grpc.MaxCallRecvMsgSize(n))

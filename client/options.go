@@ -39,6 +39,8 @@ type config struct {
 	order      []Slot
 	user       chain.Slots[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor]
 	dialOpts   []grpc.DialOption
+	streamWin  int32
+	connWin    int32
 	poolConns  int // 0: no pool
 	poolMax    int
 	resilience resilienceConfig // resilience.go
@@ -68,6 +70,16 @@ const (
 	// the streams on it. Raise how often you ping only where you control
 	// the servers' enforcement (grpckit's server permits every 10 s).
 	DefaultKeepaliveTime = 5 * time.Minute
+	// DefaultStreamWindow is the fixed HTTP/2 flow-control window of each
+	// call: the most response data a server can make the client hold for a
+	// call the caller does not read. Fixed windows also spare every call
+	// the BDP pings of grpc-go's window growth (6 allocations per call and
+	// per stream message), which otherwise grows a window to 16 MiB. 1 MiB
+	// per stream is grpc-java's default window.
+	DefaultStreamWindow = 1 << 20
+	// DefaultConnWindow is the fixed HTTP/2 flow-control window of each
+	// connection: several calls at their full window at once.
+	DefaultConnWindow = 8 << 20
 	// DefaultKeepaliveTimeout is how long the client waits for a ping's
 	// answer before it closes the connection.
 	DefaultKeepaliveTimeout = 20 * time.Second
@@ -79,6 +91,8 @@ func newConfig(opts []Option) (*config, error) {
 		timeout:   DefaultTimeout,
 		balancer:  DefaultBalancer,
 		keepalive: keepalive.ClientParameters{Time: DefaultKeepaliveTime, Timeout: DefaultKeepaliveTimeout},
+		streamWin: DefaultStreamWindow,
+		connWin:   DefaultConnWindow,
 		order:     DefaultOrder(),
 		user: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](
 			int(numSlots)),
@@ -120,6 +134,28 @@ func WithDefaultTimeout(d time.Duration) Option {
 // balancer of that name is registered. Default: [DefaultBalancer].
 func WithBalancer(name string) Option {
 	return option(func(c *config) { c.balancer = name })
+}
+
+// WithWindowSize sets the HTTP/2 flow-control windows, in bytes (each at
+// least 64 KiB): stream bounds the response data buffered for one call the
+// caller has not read, conn the data in flight on one connection. Larger
+// windows help large responses over long round trips: a stream moves at
+// most one window per round trip (1 MiB per 10 ms is 100 MiB/s). 0, 0
+// gives grpc-go's own windows, which start at 64 KiB and grow with the
+// measured bandwidth-delay product, at the cost of its pings. Default:
+// [DefaultStreamWindow] and [DefaultConnWindow].
+func WithWindowSize(stream, conn int32) Option {
+	return option(func(c *config) {
+		if stream == 0 && conn == 0 {
+			c.streamWin, c.connWin = 0, 0
+			return
+		}
+		if stream < 64<<10 || conn < 64<<10 {
+			c.errorf("WithWindowSize(%d, %d): want both at least 65536, or both 0", stream, conn)
+			return
+		}
+		c.streamWin, c.connWin = stream, conn
+	})
 }
 
 // WithConnPool gives each endpoint conns connections from the start, and

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpckit/grpckit"
+	"github.com/grpckit/grpckit/client"
+	"github.com/grpckit/grpckit/grpckittest"
+	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
+	"github.com/grpckit/grpckit/server"
+)
+
+// payload is the message of every call: 32 bytes, to keep serialization
+// out of the picture.
+const payload = "0123456789abcdef0123456789abcdef"
+
+// config is one configuration under test: start builds its server and
+// client on 127.0.0.1 and returns them as a target.
+type config struct {
+	name  string
+	start func() (*target, error)
+}
+
+// target is a running configuration: a client of the echo service and
+// what stops it.
+type target struct {
+	name  string
+	ec    echov1.EchoServiceClient
+	close func()
+	// flush, when set, empties the queue of the target's batch span
+	// processor; each round calls it before it starts measuring, so that
+	// a round of n calls always makes the same number of exports.
+	flush func()
+}
+
+// withFlush sets t.flush to flush tp's spans, when t is not nil.
+func withFlush(t *target, err error, tp interface{ ForceFlush(context.Context) error }) (*target, error) {
+	if t != nil {
+		t.flush = func() { _ = tp.ForceFlush(context.Background()) }
+	}
+	return t, err
+}
+
+func listen() (net.Listener, string, error) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	return lis, lis.Addr().String(), nil
+}
+
+// Names of the configurations, in the order of the tables.
+const (
+	nameBare       = "bare grpc-go"
+	nameOff        = "grpckit off"
+	nameDefault    = "grpckit default"
+	nameProduction = "grpckit production (trace 1%)"
+	nameEverything = "grpckit everything (trace 100%)"
+	nameKratos     = "kratos v2.8.3"
+	nameGoZero     = "go-zero v1.10.3 (trace 100%)"
+	// nameProductionUntraced is production with trace sampling at 0, for
+	// the allocation test.
+	nameProductionUntraced = "grpckit production (untraced)"
+	nameGGM                = "go-grpc-middleware v2 + otelgrpc (trace 1%)"
+	// The floors: what grpc-go itself costs for what grpckit's default
+	// does, a 30 s deadline on every call and a JSON access-log line on
+	// each side.
+	nameBareDeadline = "floor: bare + 30s deadline"
+	nameBareLogged   = "floor: bare + deadline + log line each side"
+)
+
+// floorConfigs are bare grpc-go with, by hand, the default deadline and
+// then also one slog JSON line per call on each side: the floor under
+// grpckit's default configuration.
+func floorConfigs() []config {
+	deadline := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	return []config{
+		{name: nameBareDeadline, start: func() (*target, error) {
+			return startGRPC(nameBareDeadline, nil, []grpc.DialOption{deadline})
+		}},
+		{name: nameBareLogged, start: func() (*target, error) {
+			logger := slog.New(slog.NewJSONHandler(logSink, nil))
+			line := func(ctx context.Context, msg, method string, start time.Time, err error) {
+				logger.LogAttrs(ctx, slog.LevelInfo, msg, slog.String("grpc.method", method),
+					slog.String("grpc.code", status.Code(err).String()), slog.Duration("grpc.time", time.Since(start)))
+			}
+			srv := grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+				start := time.Now()
+				resp, err := handler(ctx, req)
+				line(ctx, "finished call", info.FullMethod, start, err)
+				return resp, err
+			})
+			cli := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				start := time.Now()
+				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				err := invoker(ctx, method, req, reply, cc, opts...)
+				line(ctx, "finished call", method, start, err)
+				return err
+			})
+			return startGRPC(nameBareLogged, []grpc.ServerOption{srv}, []grpc.DialOption{cli})
+		}},
+	}
+}
+
+// bareConfig is grpc.NewServer and grpc.NewClient with nothing but
+// plaintext credentials.
+func bareConfig() config {
+	return config{name: nameBare, start: func() (*target, error) {
+		return startGRPC(nameBare, nil, nil)
+	}}
+}
+
+// startGRPC serves the echo service on grpc.NewServer(sopts...) and dials
+// it with grpc.NewClient(dopts...) in plaintext; extra runs at close.
+func startGRPC(name string, sopts []grpc.ServerOption, dopts []grpc.DialOption, extra ...func()) (*target, error) {
+	lis, addr, err := listen()
+	if err != nil {
+		return nil, err
+	}
+	s := grpc.NewServer(sopts...)
+	echov1.RegisterEchoServiceServer(s, &grpckittest.Backend{})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(lis) }()
+	cc, err := grpc.NewClient("passthrough:///"+addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, dopts...)...)
+	if err != nil {
+		s.Stop()
+		<-done
+		return nil, err
+	}
+	return &target{name: name, ec: echov1.NewEchoServiceClient(cc), close: func() {
+		_ = cc.Close()
+		s.Stop()
+		<-done
+		for _, f := range extra {
+			f()
+		}
+	}}, nil
+}
+
+// startGrpckit serves the echo service on server.New(sopts...) and dials
+// it with client.New(target, copts...); extra runs at close.
+func startGrpckit(name string, sopts []server.Option, copts []client.Option, extra ...func()) (*target, error) {
+	lis, addr, err := listen()
+	if err != nil {
+		return nil, err
+	}
+	s, err := server.New(sopts...)
+	if err != nil {
+		_ = lis.Close()
+		return nil, fmt.Errorf("%s: server.New: %w", name, err)
+	}
+	echov1.RegisterEchoServiceServer(s, &grpckittest.Backend{})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(lis) }()
+	cc, err := client.New("passthrough:///"+addr, copts...)
+	if err != nil {
+		_ = s.Close()
+		<-done
+		return nil, fmt.Errorf("%s: client.New: %w", name, err)
+	}
+	return &target{name: name, ec: echov1.NewEchoServiceClient(cc), close: func() {
+		_ = cc.Close()
+		_ = s.Close()
+		<-done
+		for _, f := range extra {
+			f()
+		}
+	}}, nil
+}
+
+// grpckitConfigs are bare grpc-go and the grpckit configurations 2-5.
+func grpckitConfigs() []config {
+	return append(append([]config{bareConfig()}, floorConfigs()...),
+		config{name: nameOff, start: func() (*target, error) {
+			// Everything off that can be: no access log, no metrics, no
+			// tracing (none is configured and no global provider is set
+			// when it starts), no reflection; on the client no default
+			// deadline, no breaker, and grpc-go's pick_first instead of
+			// p2c. Recovery stays: the server always installs it (it wraps
+			// the handlers, at no allocation per call).
+			return startGrpckit(nameOff,
+				[]server.Option{grpckit.WithInsecure(), grpckit.WithAccessLog(false), grpckit.WithMetrics(nil), server.WithReflection(false)},
+				[]client.Option{grpckit.WithInsecure(), grpckit.WithAccessLog(false), grpckit.WithMetrics(nil),
+					client.WithDefaultTimeout(0), client.WithoutBreaker(), client.WithBalancer("pick_first")})
+		}},
+		config{name: nameDefault, start: func() (*target, error) {
+			// Exactly the builders' defaults, plaintext: the access log
+			// goes to slog.Default() (whose output redirectStdLog counts),
+			// metrics to a registry of each builder's own, the client has
+			// p2c, a breaker per method and a 30 s default deadline.
+			return startGrpckit(nameDefault,
+				[]server.Option{grpckit.WithInsecure()},
+				[]client.Option{grpckit.WithInsecure()})
+		}},
+		productionConfig(nameProduction, 0.01),
+		config{name: nameEverything, start: func() (*target, error) {
+			// Production with every call traced, plus OpenTelemetry RPC
+			// metrics (otelgrpc's, on an SDK meter provider), a
+			// concurrency limit and load shedding that admit everything,
+			// request validation on both sides, retries of Echo with
+			// their budget, and a client rate limit that admits
+			// everything.
+			logger := slog.New(slog.NewJSONHandler(logSink, nil))
+			tp := newTracerProvider(nil)
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+			t, err := startGrpckit(nameEverything,
+				[]server.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), grpckit.WithMetrics(prometheus.NewRegistry()),
+					grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithMeterProvider(mp),
+					server.WithRateLimit(rate.Inf, 1), server.WithConcurrencyLimit(1 << 20), server.WithLoadShedding(), server.WithValidation()},
+				[]client.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), grpckit.WithMetrics(prometheus.NewRegistry()),
+					grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithMeterProvider(mp),
+					client.WithIdempotent(echov1.EchoService_Echo_FullMethodName), client.WithRateLimit(rate.Inf, 1), client.WithValidation()},
+				func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) })
+			return withFlush(t, err, tp)
+		}})
+}
+
+// allConfigs are the eight configurations of the per-call tables. go-zero
+// comes last: it sets otel's global tracer provider, which grpckit's
+// builders would follow if it were set when they run.
+func allConfigs() []config {
+	return append(grpckitConfigs(), kratosConfig(), ggmConfig(), goZeroConfig())
+}
+
+// productionConfig is internal/benchkit's "production + default
+// deadline": one access-log line per call on each side (JSON), Prometheus
+// on both sides, the given ratio of root calls traced (the client decides,
+// the server continues the client's traces), a server rate limit that
+// admits everything, and the client's defaults: a breaker per method, p2c
+// and a 30 s deadline.
+func productionConfig(name string, sampling float64) config {
+	return config{name: name, start: func() (*target, error) {
+		logger := slog.New(slog.NewJSONHandler(logSink, nil))
+		tp := newTracerProvider(nil)
+		t, err := startGrpckit(name,
+			[]server.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), grpckit.WithMetrics(prometheus.NewRegistry()),
+				server.WithRateLimit(rate.Inf, 1), grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0)},
+			[]client.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), grpckit.WithMetrics(prometheus.NewRegistry()),
+				grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(sampling)},
+			func() { _ = tp.Shutdown(context.Background()) })
+		return withFlush(t, err, tp)
+	}}
+}
