@@ -8,10 +8,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit"
@@ -78,6 +81,10 @@ const (
 	// each side.
 	nameBareDeadline = "floor: bare + 30s deadline"
 	nameBareLogged   = "floor: bare + deadline + log line each side"
+	// nameBareTraced adds a span on each side for every call (W3C trace
+	// context propagated), on an SDK tracer provider with a batch span
+	// processor: the floor under tracing everything.
+	nameBareTraced = "floor: bare + deadline + log line + span each side (100%)"
 )
 
 // floorConfigs are bare grpc-go with, by hand, the default deadline and
@@ -114,6 +121,42 @@ func floorConfigs() []config {
 				return err
 			})
 			return startGRPC(nameBareLogged, []grpc.ServerOption{srv}, []grpc.DialOption{cli})
+		}},
+		{name: nameBareTraced, start: func() (*target, error) {
+			logger := slog.New(slog.NewJSONHandler(logSink, nil))
+			tp := newTracerProvider(nil)
+			tracer := tp.Tracer("floor")
+			prop := propagation.TraceContext{}
+			line := func(ctx context.Context, msg, method string, start time.Time, err error) {
+				logger.LogAttrs(ctx, slog.LevelInfo, msg, slog.String("grpc.method", method),
+					slog.String("grpc.code", status.Code(err).String()), slog.Duration("grpc.time", time.Since(start)))
+			}
+			srv := grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+				start := time.Now()
+				md, _ := metadata.FromIncomingContext(ctx)
+				ctx = prop.Extract(ctx, mdCarrier(md))
+				ctx, span := tracer.Start(ctx, info.FullMethod[1:], trace.WithSpanKind(trace.SpanKindServer))
+				resp, err := handler(ctx, req)
+				span.End()
+				line(ctx, "finished call", info.FullMethod, start, err)
+				return resp, err
+			})
+			cli := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				start := time.Now()
+				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				ctx, span := tracer.Start(ctx, method[1:], trace.WithSpanKind(trace.SpanKindClient))
+				md := metadata.MD{}
+				prop.Inject(ctx, mdCarrier(md))
+				ctx = metadata.NewOutgoingContext(ctx, md)
+				err := invoker(ctx, method, req, reply, cc, opts...)
+				span.End()
+				line(ctx, "finished call", method, start, err)
+				return err
+			})
+			t, err := startGRPC(nameBareTraced, []grpc.ServerOption{srv}, []grpc.DialOption{cli},
+				func() { _ = tp.Shutdown(context.Background()) })
+			return withFlush(t, err, tp)
 		}},
 	}
 }
@@ -256,4 +299,22 @@ func productionConfig(name string, sampling float64) config {
 			func() { _ = tp.Shutdown(context.Background()) })
 		return withFlush(t, err, tp)
 	}}
+}
+
+// mdCarrier carries trace context in gRPC metadata.
+type mdCarrier metadata.MD
+
+func (c mdCarrier) Get(k string) string {
+	if v := metadata.MD(c).Get(k); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+func (c mdCarrier) Set(k, v string) { metadata.MD(c).Set(k, v) }
+func (c mdCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }

@@ -1,14 +1,12 @@
 package metrics
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection"
 
@@ -50,15 +48,6 @@ func newConfig(opts []Option) config {
 		}
 	}
 	return c
-}
-
-// exemplar returns the trace id of a sampled call as an exemplar, nil
-// otherwise (nothing is built for unsampled calls).
-func exemplar(ctx context.Context) prometheus.Labels {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
-		return prometheus.Labels{"trace_id": sc.TraceID().String()}
-	}
-	return nil
 }
 
 // ErrNilRegisterer is returned when no registerer is given.
