@@ -377,22 +377,26 @@ func (c *collector) streamServer(srv any, ss grpc.ServerStream, info *grpc.Strea
 	s := c.series(info.FullMethod, calltype.OfStream(info.IsClientStream, info.IsServerStream))
 	ex := s.exemplar(ss.Context(), start)
 	inc(s.started, ex)
-	err := handler(srv, &serverStream{ServerStream: ss, s: s, ex: ex})
+	err := handler(srv, &serverStream{ServerStream: ss, s: s, exSent: ex, exRecv: ex})
 	s.done(err, start, ex)
 	return err
 }
 
-// serverStream counts the messages of a server stream.
+// serverStream counts the messages of a server stream. Its first message
+// each way carries the stream's exemplar, if it has one: the others would
+// build it again for nothing (see exemplarEvery). SendMsg and RecvMsg may
+// run at once; each has its own.
 type serverStream struct {
 	grpc.ServerStream
-	s  *series
-	ex prometheus.Labels
+	s              *series
+	exSent, exRecv prometheus.Labels
 }
 
 func (w *serverStream) SendMsg(m any) error {
 	err := w.ServerStream.SendMsg(m)
 	if err == nil {
-		inc(w.s.sentCounter(), w.ex)
+		inc(w.s.sentCounter(), w.exSent)
+		w.exSent = nil
 	}
 	return err
 }
@@ -400,7 +404,8 @@ func (w *serverStream) SendMsg(m any) error {
 func (w *serverStream) RecvMsg(m any) error {
 	err := w.ServerStream.RecvMsg(m)
 	if err == nil {
-		inc(w.s.receivedCounter(), w.ex)
+		inc(w.s.receivedCounter(), w.exRecv)
+		w.exRecv = nil
 	}
 	return err
 }
@@ -429,7 +434,7 @@ func (c *collector) streamClient(ctx context.Context, desc *grpc.StreamDesc, cc 
 		s.done(err, start, ex)
 		return nil, err
 	}
-	return &clientStream{ClientStream: cs, s: s, ex: ex, start: start, serverStreams: desc.ServerStreams}, nil
+	return &clientStream{ClientStream: cs, s: s, ex: ex, exSent: ex, exRecv: ex, start: start, serverStreams: desc.ServerStreams}, nil
 }
 
 // clientStream counts the messages of a client stream and records its end
@@ -437,16 +442,20 @@ func (c *collector) streamClient(ctx context.Context, desc *grpc.StreamDesc, cc 
 // as OK) of a server-streaming call, after every RecvMsg otherwise.
 type clientStream struct {
 	grpc.ClientStream
-	s             *series
-	ex            prometheus.Labels
-	start         time.Time
-	serverStreams bool
+	s  *series
+	ex prometheus.Labels // for the stream's end
+	// exSent and exRecv are the exemplar of the first message each way, as
+	// in serverStream.
+	exSent, exRecv prometheus.Labels
+	start          time.Time
+	serverStreams  bool
 }
 
 func (w *clientStream) SendMsg(m any) error {
 	err := w.ClientStream.SendMsg(m)
 	if err == nil {
-		inc(w.s.sentCounter(), w.ex)
+		inc(w.s.sentCounter(), w.exSent)
+		w.exSent = nil
 	}
 	return err
 }
@@ -454,7 +463,8 @@ func (w *clientStream) SendMsg(m any) error {
 func (w *clientStream) RecvMsg(m any) error {
 	err := w.ClientStream.RecvMsg(m)
 	if err == nil {
-		inc(w.s.receivedCounter(), w.ex)
+		inc(w.s.receivedCounter(), w.exRecv)
+		w.exRecv = nil
 		if w.serverStreams {
 			return nil
 		}
