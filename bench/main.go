@@ -42,7 +42,7 @@ func main() {
 	flag.StringVar(&o.sections, "sections", "percall,tail,scale", "sections to run, comma-separated")
 	flag.StringVar(&o.tail, "tail", "400,8s,3", "tail latency: calls/s, measured time per balancer and run, runs")
 	flag.StringVar(&o.scale, "scale", "1000,10000,100000", "scale: endpoint counts")
-	flag.IntVar(&o.rounds, "rounds", 36, "interleaved rounds per scenario (each configuration runs once per round)")
+	flag.IntVar(&o.rounds, "rounds", 30, "interleaved rounds per scenario (each configuration runs once per round)")
 	flag.DurationVar(&o.round, "round", 150*time.Millisecond, "duration of one configuration's turn in a round")
 	flag.StringVar(&o.out, "out", "results", "directory of the results")
 	flag.BoolVar(&o.quick, "quick", false, "a few short rounds, to try the command (overrides -rounds and -round)")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/balancer/wrr"
+	"github.com/grpckit/grpckit/internal/lbfake"
 	gkresolver "github.com/grpckit/grpckit/resolver"
 )
 
@@ -206,7 +207,7 @@ func scaleOne(sb scaleBalancer, n int) (ScaleRow, error) {
 	mk := func(ks []int) grpcbalancer.ClientConnState { return scaleState(ks, cfg) }
 	sA, sOne, sPct := mk(base), mk(one), mk(pct)
 
-	cc := &scaleCC{}
+	cc := &lbfake.FakeCC{ReportShutdown: true}
 	bal := builder.Build(cc, grpcbalancer.BuildOptions{})
 	defer bal.Close()
 	var uerr error
@@ -215,12 +216,12 @@ func scaleOne(sb scaleBalancer, n int) (ScaleRow, error) {
 			if err := bal.UpdateClientConnState(s); err != nil && uerr == nil {
 				uerr = err
 			}
-			cc.flush()
+			cc.Flush()
 		}
 	}
 	row.First, row.FirstAllocs, row.FirstBytes = scaleMeasure(update(sA))
-	row.SubConns = cc.created
-	row.State = cc.state.ConnectivityState
+	row.SubConns = cc.Created
+	row.State = cc.State.ConnectivityState
 	if uerr != nil {
 		return row, fmt.Errorf("bench: scale: %s at %d: first update: %w", sb.label, n, uerr)
 	}
@@ -233,11 +234,11 @@ func scaleOne(sb scaleBalancer, n int) (ScaleRow, error) {
 			if i%2 == 1 {
 				s = sA
 			}
-			c0 := cc.created
+			c0 := cc.Created
 			d, a, b := scaleMeasure(update(s))
 			ds = append(ds, d)
 			as, bs = append(as, float64(a)), append(bs, float64(b))
-			created = append(created, float64(cc.created-c0))
+			created = append(created, float64(cc.Created-c0))
 		}
 		return tailMedian(ds), uint64(tailMedian(as)), uint64(tailMedian(bs)), int(tailMedian(created))
 	}
