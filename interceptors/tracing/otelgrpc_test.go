@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,13 +131,10 @@ func (p *tracedPair) views(t *testing.T, n int) map[trace.SpanKind]spanView {
 func TestSpansMatchOtelgrpc(t *testing.T) {
 	t.Setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "") // otelgrpc's default conventions
 
-	// A port nobody listens on, the same for both.
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	downAddr := lis.Addr().String()
-	_ = lis.Close()
+	// A port that refuses connections, the same for both. A port whose
+	// listener was closed could be taken again by the servers started
+	// next (or another test's), which once made the "down" calls succeed.
+	downAddr := refusingAddr(t)
 
 	kit := startTracedPair(t, downAddr,
 		func(tp trace.TracerProvider) []grpc.ServerOption {
@@ -305,4 +303,24 @@ func TestSpansMatchOtelgrpc(t *testing.T) {
 			}
 		})
 	}
+}
+
+// refusingAddr returns a loopback address that refuses connections: a
+// socket bound to the port without listening, which keeps any other
+// listener from taking the port until the test ends.
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
