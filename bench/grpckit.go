@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
@@ -87,78 +88,75 @@ const (
 	nameBareTraced = "floor: bare + deadline + log line + span each side (100%)"
 )
 
-// floorConfigs are bare grpc-go with, by hand, the default deadline and
-// then also one slog JSON line per call on each side: the floor under
-// grpckit's default configuration.
+// floorConfigs are bare grpc-go doing by hand what grpckit's defaults do:
+// the default deadline, then also one slog JSON line per call on each side,
+// then also a span on each side.
 func floorConfigs() []config {
-	deadline := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		return invoker(ctx, method, req, reply, cc, opts...)
-	})
 	return []config{
-		{name: nameBareDeadline, start: func() (*target, error) {
-			return startGRPC(nameBareDeadline, nil, []grpc.DialOption{deadline})
-		}},
-		{name: nameBareLogged, start: func() (*target, error) {
-			logger := slog.New(slog.NewJSONHandler(logSink, nil))
-			line := func(ctx context.Context, msg, method string, start time.Time, err error) {
-				logger.LogAttrs(ctx, slog.LevelInfo, msg, slog.String("grpc.method", method),
+		floorConfig(nameBareDeadline, false, false),
+		floorConfig(nameBareLogged, true, false),
+		floorConfig(nameBareTraced, true, true),
+	}
+}
+
+// floorConfig is bare grpc-go whose client gives every call a 30 s
+// deadline and, with logged, writes a log line per call on each side and,
+// with traced, records a span per call on each side (the trace context
+// passed in W3C metadata).
+func floorConfig(name string, logged, traced bool) config {
+	return config{name: name, start: func() (*target, error) {
+		logger := slog.New(slog.NewJSONHandler(logSink, nil))
+		line := func(ctx context.Context, method string, start time.Time, err error) {
+			if logged {
+				logger.LogAttrs(ctx, slog.LevelInfo, "finished call", slog.String("grpc.method", method),
 					slog.String("grpc.code", status.Code(err).String()), slog.Duration("grpc.time", time.Since(start)))
 			}
-			srv := grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-				start := time.Now()
-				resp, err := handler(ctx, req)
-				line(ctx, "finished call", info.FullMethod, start, err)
-				return resp, err
-			})
-			cli := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-				start := time.Now()
-				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				err := invoker(ctx, method, req, reply, cc, opts...)
-				line(ctx, "finished call", method, start, err)
-				return err
-			})
-			return startGRPC(nameBareLogged, []grpc.ServerOption{srv}, []grpc.DialOption{cli})
-		}},
-		{name: nameBareTraced, start: func() (*target, error) {
-			logger := slog.New(slog.NewJSONHandler(logSink, nil))
-			tp := newTracerProvider(nil)
-			tracer := tp.Tracer("floor")
-			prop := propagation.TraceContext{}
-			line := func(ctx context.Context, msg, method string, start time.Time, err error) {
-				logger.LogAttrs(ctx, slog.LevelInfo, msg, slog.String("grpc.method", method),
-					slog.String("grpc.code", status.Code(err).String()), slog.Duration("grpc.time", time.Since(start)))
-			}
-			srv := grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-				start := time.Now()
+		}
+		var tp *sdktrace.TracerProvider
+		var tracer trace.Tracer // used only when traced
+		if traced {
+			tp = newTracerProvider(nil)
+			tracer = tp.Tracer("floor")
+		}
+		prop := propagation.TraceContext{}
+		srv := grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			start := time.Now()
+			if traced {
 				md, _ := metadata.FromIncomingContext(ctx)
-				ctx = prop.Extract(ctx, mdCarrier(md))
-				ctx, span := tracer.Start(ctx, info.FullMethod[1:], trace.WithSpanKind(trace.SpanKindServer))
-				resp, err := handler(ctx, req)
-				span.End()
-				line(ctx, "finished call", info.FullMethod, start, err)
-				return resp, err
-			})
-			cli := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-				start := time.Now()
-				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				ctx, span := tracer.Start(ctx, method[1:], trace.WithSpanKind(trace.SpanKindClient))
+				var span trace.Span
+				ctx, span = tracer.Start(prop.Extract(ctx, mdCarrier(md)), info.FullMethod[1:], trace.WithSpanKind(trace.SpanKindServer))
+				defer span.End()
+			}
+			resp, err := handler(ctx, req)
+			line(ctx, info.FullMethod, start, err)
+			return resp, err
+		})
+		cli := grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if traced {
+				var span trace.Span
+				ctx, span = tracer.Start(ctx, method[1:], trace.WithSpanKind(trace.SpanKindClient))
+				defer span.End()
 				md := metadata.MD{}
 				prop.Inject(ctx, mdCarrier(md))
 				ctx = metadata.NewOutgoingContext(ctx, md)
-				err := invoker(ctx, method, req, reply, cc, opts...)
-				span.End()
-				line(ctx, "finished call", method, start, err)
-				return err
-			})
-			t, err := startGRPC(nameBareTraced, []grpc.ServerOption{srv}, []grpc.DialOption{cli},
-				func() { _ = tp.Shutdown(context.Background()) })
-			return withFlush(t, err, tp)
-		}},
-	}
+			}
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			line(ctx, method, start, err)
+			return err
+		})
+		sopts := []grpc.ServerOption{srv}
+		if !logged && !traced {
+			sopts = nil // the deadline is the client's alone
+		}
+		if !traced {
+			return startGRPC(name, sopts, []grpc.DialOption{cli})
+		}
+		t, err := startGRPC(name, sopts, []grpc.DialOption{cli}, func() { _ = tp.Shutdown(context.Background()) })
+		return withFlush(t, err, tp)
+	}}
 }
 
 // bareConfig is grpc.NewServer and grpc.NewClient with nothing but

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpckit/grpckit/internal/lbfake"
 	"github.com/grpckit/grpckit/internal/pickhint"
 )
 
@@ -29,24 +30,7 @@ func TestPickHint(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, _ := pickerWith(t, clock, tc.latencies...)
-			for range 200 {
-				h := &pickhint.Hint{Avoid: tc.avoid}
-				r, err := p.Pick(balancer.PickInfo{Ctx: pickhint.NewContext(context.Background(), h)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				r.Done(balancer.DoneInfo{})
-				got := h.Picked()
-				if got == "" {
-					t.Fatalf("Picked: got %q, want the pick recorded", got)
-				}
-				if got == tc.wantNot {
-					t.Fatalf("picked %q, want any endpoint but it", got)
-				}
-				if tc.wantOnly != "" && got != tc.wantOnly {
-					t.Fatalf("picked %q, want %q", got, tc.wantOnly)
-				}
-			}
+			lbfake.CheckHintedPicks(t, p, 200, tc.avoid, tc.wantNot, tc.wantOnly)
 		})
 	}
 }

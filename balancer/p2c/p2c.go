@@ -61,15 +61,7 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	if r == nil {
 		r = p.choose(now)
 	}
-	sc, done, err := r.Pick(now)
-	if err != nil {
-		return balancer.PickResult{}, err
-	}
-	if h != nil {
-		h.Record(&r.EP.Addr)
-		done = lb.Hinted(h, done)
-	}
-	return balancer.PickResult{SubConn: sc, Done: done}, nil
+	return r.Pick(now, h)
 }
 
 // chooseAvoiding is choose over the usable endpoints h does not avoid: two

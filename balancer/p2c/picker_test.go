@@ -32,7 +32,7 @@ func pickerWith(t *testing.T, clock *fakeClock, latencies ...time.Duration) (*pi
 	for i, l := range latencies {
 		eps[i] = lb.NewEndpoint(g, string(rune('a'+i)), 1)
 		rs[i] = lb.Ready{EP: eps[i]}
-		done := eps[i].Pick(clock.now())
+		done := eps[i].Pick(clock.now(), nil)
 		clock.advance(l)
 		done(balancer.DoneInfo{})
 	}

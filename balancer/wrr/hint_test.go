@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/balancer"
 
+	"github.com/grpckit/grpckit/internal/lbfake"
 	"github.com/grpckit/grpckit/internal/pickhint"
 )
 
@@ -25,21 +26,7 @@ func TestPickHint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPicker(nil, fakeReady(tc.weights...)).(*picker)
 			p.g = p.ready[0].EP.Group()
-			for range 100 {
-				h := &pickhint.Hint{Avoid: tc.avoid}
-				r, err := p.Pick(balancer.PickInfo{Ctx: pickhint.NewContext(context.Background(), h)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				r.Done(balancer.DoneInfo{})
-				got := h.Picked()
-				if got == "" || got == tc.wantNot {
-					t.Fatalf("picked %q, want a recorded pick other than %q", got, tc.wantNot)
-				}
-				if tc.wantOnly != "" && got != tc.wantOnly {
-					t.Fatalf("picked %q, want %q", got, tc.wantOnly)
-				}
-			}
+			lbfake.CheckHintedPicks(t, p, 100, tc.avoid, tc.wantNot, tc.wantOnly)
 		})
 	}
 }

@@ -64,15 +64,7 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	for k := uint64(1); !r.EP.Usable(now) && k < n; k++ {
 		r = &p.ready[p.order[(i+k)%n]]
 	}
-	sc, done, err := r.Pick(now)
-	if err != nil {
-		return balancer.PickResult{}, err
-	}
-	if h != nil {
-		h.Record(&r.EP.Addr)
-		done = lb.Hinted(h, done)
-	}
-	return balancer.PickResult{SubConn: sc, Done: done}, nil
+	return r.Pick(now, h)
 }
 
 // schedule computes one cycle of smooth weighted round robin: nginx's

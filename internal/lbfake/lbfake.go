@@ -1,7 +1,8 @@
 // Package lbfake is a balancer.ClientConn that dials nothing, to drive a
 // balancer through grpc's balancer API with any number of made-up
-// addresses: the balancers' tests (through balancer/internal/lbtest) and the
-// bench module's scale measurements use it.
+// addresses, and checks shared by the pickers' tests. The balancers' tests
+// (through balancer/internal/lbtest) and the bench module's scale
+// measurements use it.
 package lbfake
 
 import (

@@ -8,12 +8,15 @@
 package streamlimit
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
+	"errors"
+	"io"
 	"math"
 	"net"
 	"sync/atomic"
 
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/resolver"
 )
@@ -73,16 +76,10 @@ func (c *creds) Clone() credentials.TransportCredentials {
 	return &creds{c.TransportCredentials.Clone()}
 }
 
-// frame header and SETTINGS constants (RFC 9113 §4.1, §6.5).
-const (
-	headerLen         = 9
-	typeSettings      = 0x4
-	flagAck           = 0x1
-	settingMaxStreams = 0x3
-	// maxSettingsLen bounds the payload read: a SETTINGS frame longer
-	// than this stops the scan (the limit stays unknown).
-	maxSettingsLen = 6 * 64
-)
+// maxFrameLen bounds the bytes buffered for the server's first frame: a
+// SETTINGS frame of 64 settings. A longer frame stops the scan (the limit
+// stays unknown).
+const maxFrameLen = 9 + 6*64
 
 // Conn scans the bytes read for the server's first SETTINGS frame. Read is
 // called by one goroutine at a time (the transport's reader), as for any
@@ -91,7 +88,7 @@ type Conn struct {
 	net.Conn
 	l    *Limit
 	done bool
-	buf  []byte // bytes of the frame read so far
+	buf  []byte // the bytes of the first frame read so far
 }
 
 // Read implements net.Conn.
@@ -103,40 +100,31 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// scan adds b to the frame being read and records the limit once the
-// server's first frame, which must be a SETTINGS frame (RFC 9113 §3.4), is
-// complete. Anything else stops the scan: the transport reports the error.
+// scan adds b to the bytes of the server's first frame, which must be a
+// SETTINGS frame (RFC 9113 §3.4), and, once x/net/http2's framer reads the
+// whole frame from them, records its SETTINGS_MAX_CONCURRENT_STREAMS (or
+// no limit). Anything else stops the scan: the transport reports the error.
 func (c *Conn) scan(b []byte) {
-	if len(c.buf) < headerLen {
-		take := min(headerLen-len(c.buf), len(b))
-		c.buf = append(c.buf, b[:take]...)
-		b = b[take:]
-		if len(c.buf) < headerLen {
-			return
+	c.buf = append(c.buf, b[:min(len(b), maxFrameLen-len(c.buf))]...)
+	f, err := http2.NewFramer(nil, bytes.NewReader(c.buf)).ReadFrame()
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		if len(c.buf) == maxFrameLen {
+			c.stop() // longer than any SETTINGS frame we read
 		}
-		l := int(c.buf[0])<<16 | int(c.buf[1])<<8 | int(c.buf[2])
-		if c.buf[3] != typeSettings || c.buf[4]&flagAck != 0 || l > maxSettingsLen || l%6 != 0 {
-			c.stop()
-			return
-		}
-	}
-	need := headerLen + (int(c.buf[0])<<16 | int(c.buf[1])<<8 | int(c.buf[2]))
-	take := min(need-len(c.buf), len(b))
-	c.buf = append(c.buf, b[:take]...)
-	if len(c.buf) == need {
-		c.record(c.buf[headerLen:])
+		return
+	case err != nil:
 		c.stop()
+		return
 	}
-}
-
-func (c *Conn) record(payload []byte) {
-	v := uint32(math.MaxUint32)
-	for i := 0; i+6 <= len(payload); i += 6 {
-		if binary.BigEndian.Uint16(payload[i:]) == settingMaxStreams {
-			v = binary.BigEndian.Uint32(payload[i+2:])
+	if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
+		v, ok := sf.Value(http2.SettingMaxConcurrentStreams)
+		if !ok {
+			v = math.MaxUint32
 		}
+		c.l.Set(v)
 	}
-	c.l.Set(v)
+	c.stop()
 }
 
 func (c *Conn) stop() {

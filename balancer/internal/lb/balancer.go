@@ -92,10 +92,9 @@ type member struct {
 
 // pconn is one SubConn of a member.
 type pconn struct {
-	sc    balancer.SubConn // nil once shut down
+	c     *Conn // the SubConn and its pool counts; nil once shut down
 	raw   connectivity.State
 	state connectivity.State // raw, but TRANSIENT_FAILURE is sticky until READY
-	c     *Conn
 }
 
 // aggregate sums up the conns' states; sticky selects pconn.state over raw.
@@ -130,7 +129,7 @@ func (m *member) aggregate(sticky bool) connectivity.State {
 func (m *member) readySC() balancer.SubConn {
 	for _, pc := range m.conns {
 		if pc.state == connectivity.Ready {
-			return pc.sc
+			return pc.c.SC
 		}
 	}
 	return nil
@@ -440,7 +439,7 @@ func (b *Balancer) addConn(m *member) bool {
 	if err != nil {
 		return false
 	}
-	pc.sc, pc.c.SC = sc, sc
+	pc.c.SC = sc
 	m.conns = append(m.conns, pc)
 	if m.pool != nil {
 		m.pool.total.Store(int32(len(m.conns)))
@@ -478,8 +477,8 @@ func (b *Balancer) drop(m *member) bool {
 	}
 	b.counts[m.state]--
 	for _, pc := range m.conns {
-		pc.sc.Shutdown()
-		pc.sc = nil
+		pc.c.SC.Shutdown()
+		pc.c = nil
 	}
 	m.conns = nil
 	if m.pool != nil {
@@ -534,12 +533,12 @@ func (b *Balancer) compact() {
 func (b *Balancer) subConnState(m *member, pc *pconn, s balancer.SubConnState) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed || pc.sc == nil || s.ConnectivityState == connectivity.Shutdown {
+	if b.closed || pc.c == nil || s.ConnectivityState == connectivity.Shutdown {
 		return
 	}
 	st := s.ConnectivityState
 	if st == connectivity.Idle {
-		pc.sc.Connect()
+		pc.c.SC.Connect()
 	}
 	if st == connectivity.TransientFailure {
 		b.lastErr = s.ConnectionError
@@ -672,7 +671,7 @@ func (b *Balancer) ExitIdle() {
 	for _, m := range b.subset {
 		for _, pc := range m.conns {
 			if pc.raw == connectivity.Idle {
-				pc.sc.Connect()
+				pc.c.SC.Connect()
 			}
 		}
 	}
@@ -689,8 +688,8 @@ func (b *Balancer) Close() {
 	balancers.Remove(b)
 	for _, m := range b.subset {
 		for _, pc := range m.conns {
-			pc.sc.Shutdown()
-			pc.sc = nil
+			pc.c.SC.Shutdown()
+			pc.c = nil
 		}
 	}
 	b.subset, b.ready, b.readyRS, b.mems, b.index = nil, nil, nil, nil, nil

@@ -239,15 +239,10 @@ type callSlot struct {
 	done  func(balancer.DoneInfo)
 }
 
-// Pick records a pick at now and returns the function to call when the call
-// is done, as balancer.PickResult.Done.
-func (e *Endpoint) Pick(now int64) func(balancer.DoneInfo) {
-	return e.pickOn(now, nil)
-}
-
-// pickOn is Pick for a call that went to pool connection c (nil for none),
-// whose in-flight count pick already raised: Done lowers it.
-func (e *Endpoint) pickOn(now int64, cn *Conn) func(balancer.DoneInfo) {
+// Pick records a pick at now of a call that goes to pool connection cn
+// (nil for none; its in-flight count the pool already raised) and returns
+// the function to call when the call is done, as balancer.PickResult.Done.
+func (e *Endpoint) Pick(now int64, cn *Conn) func(balancer.DoneInfo) {
 	n := e.started.Add(1)
 	if e.unpicked.Load() {
 		e.unpicked.Store(false)
@@ -265,12 +260,12 @@ func (e *Endpoint) pickOn(now int64, cn *Conn) func(balancer.DoneInfo) {
 	return func(di balancer.DoneInfo) { e.End(now, di.Err) }
 }
 
-// Hinted wraps the Done function of a pick whose attempt carried h: if the
+// hinted wraps the Done function of a pick whose attempt carried h: if the
 // attempt lost to another (h.Lost) and ended canceled, it is recorded as a
 // success that took as long as it ran, a lower bound of the endpoint's
 // latency, rather than ignored. It allocates; only hinted (hedged) attempts
 // pay for it.
-func Hinted(h *pickhint.Hint, done func(balancer.DoneInfo)) func(balancer.DoneInfo) {
+func hinted(h *pickhint.Hint, done func(balancer.DoneInfo)) func(balancer.DoneInfo) {
 	return func(di balancer.DoneInfo) {
 		if di.Err != nil && h.Lost() && status.Code(di.Err) == codes.Canceled {
 			di.Err = nil

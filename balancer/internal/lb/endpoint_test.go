@@ -221,7 +221,7 @@ func TestPickRecordsOverlappingCalls(t *testing.T) {
 	const n = 3*ringSize + 5 // more than the ring holds: some calls fall back
 	dones := make([]func(balancer.DoneInfo), n)
 	for i := range dones {
-		dones[i] = e.Pick(clock.now())
+		dones[i] = e.Pick(clock.now(), nil)
 		clock.advance(time.Millisecond)
 	}
 	if got := e.InFlight(); got != n {
@@ -242,7 +242,7 @@ func TestPickRecordsOverlappingCalls(t *testing.T) {
 		t.Errorf("latency: got %v, want within (0, %v]", got, max)
 	}
 	// Slots are free again: a new pick gets one.
-	done := e.Pick(clock.now())
+	done := e.Pick(clock.now(), nil)
 	clock.advance(2 * time.Millisecond)
 	done(balancer.DoneInfo{Err: errUnavailable})
 	if _, failures := e.Calls(); failures != 1 {

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/balancer"
 
+	"github.com/grpckit/grpckit/internal/pickhint"
 	"github.com/grpckit/grpckit/internal/streamlimit"
 )
 
@@ -53,6 +54,9 @@ func (p *Pool) Size() int { return int(p.total.Load()) }
 // waits for the next picker (the new connection's) rather than queue behind
 // a busy one. It returns nil and false when no connection is ready.
 func (p *Pool) pick() (c *Conn, wait bool) {
+	if p == nil {
+		return nil, false
+	}
 	conns := p.Ready()
 	if len(conns) == 0 {
 		return nil, false
@@ -80,19 +84,24 @@ func (p *Pool) pick() (c *Conn, wait bool) {
 	return c, false
 }
 
-// Pick returns the SubConn for a call to r's endpoint picked at now and
-// the function that ends the call, as balancer.PickResult wants them, or
-// balancer.ErrNoSubConnAvailable when the call should wait for a
-// connection the endpoint's pool is adding.
-func (r *Ready) Pick(now int64) (balancer.SubConn, func(balancer.DoneInfo), error) {
-	if r.Pool != nil {
-		c, wait := r.Pool.pick()
-		if wait {
-			return nil, nil, balancer.ErrNoSubConnAvailable
-		}
-		if c != nil {
-			return c.SC, r.EP.pickOn(now, c), nil
-		}
+// Pick picks r's endpoint for a call at now, as a picker returns it: on
+// its least busy pool connection if it has a pool, with the pick recorded in
+// h when the attempt carries a hint (package hedge's). It returns
+// balancer.ErrNoSubConnAvailable when the call should wait for a connection
+// the endpoint's pool is adding.
+func (r *Ready) Pick(now int64, h *pickhint.Hint) (balancer.PickResult, error) {
+	c, wait := r.Pool.pick()
+	if wait {
+		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
-	return r.SC, r.EP.Pick(now), nil
+	sc := r.SC
+	if c != nil {
+		sc = c.SC
+	}
+	done := r.EP.Pick(now, c)
+	if h != nil {
+		h.Record(&r.EP.Addr)
+		done = hinted(h, done)
+	}
+	return balancer.PickResult{SubConn: sc, Done: done}, nil
 }

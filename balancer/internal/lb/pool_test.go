@@ -85,12 +85,12 @@ func TestPoolConnectionsPerEndpoint(t *testing.T) {
 	var dones []func(balancer.DoneInfo)
 	seen := map[balancer.SubConn]int{}
 	for range 4 {
-		sc, done, err := r.Pick(1)
+		res, err := r.Pick(1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		seen[sc]++
-		dones = append(dones, done)
+		seen[res.SubConn]++
+		dones = append(dones, res.Done)
 	}
 	if len(seen) != 2 {
 		t.Errorf("4 calls went to %d connections, want 2 each: %v", len(seen), seen)
@@ -141,19 +141,19 @@ func TestPoolGrows(t *testing.T) {
 	poolUpdate(t, b, `{"pool":{"conns":1,"maxConns":2,"streams":2}}`, endpoints(0, 1, 1))
 	cc.Flush()
 	r := ready(t, cc)[0]
-	if _, _, err := r.Pick(1); err != nil {
+	if _, err := r.Pick(1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if cc.Created != 1 {
 		t.Fatalf("one call of two streams: %d SubConns, want 1", cc.Created)
 	}
-	if _, _, err := r.Pick(1); err != nil {
+	if _, err := r.Pick(1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if cc.Created != 2 {
 		t.Fatalf("second call: %d SubConns, want 2 (the pool grows)", cc.Created)
 	}
-	if _, _, err := r.Pick(1); !errors.Is(err, balancer.ErrNoSubConnAvailable) {
+	if _, err := r.Pick(1, nil); !errors.Is(err, balancer.ErrNoSubConnAvailable) {
 		t.Fatalf("third call while the new connection connects: %v, want ErrNoSubConnAvailable", err)
 	}
 	updates := cc.Updates
@@ -161,16 +161,16 @@ func TestPoolGrows(t *testing.T) {
 	if cc.Updates == updates {
 		t.Fatal("new connection ready: no new picker for the waiting calls")
 	}
-	sc, _, err := ready(t, cc)[0].Pick(1)
+	res, err := ready(t, cc)[0].Pick(1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc != cc.SubConns[1] {
+	if res.SubConn != cc.SubConns[1] {
 		t.Error("call after growing did not go to the new connection")
 	}
 	// At its maximum the pool sends calls to the least busy connection.
 	for range 3 {
-		if _, _, err := r.Pick(1); err != nil {
+		if _, err := r.Pick(1, nil); err != nil {
 			t.Fatalf("pool at its maximum: %v, want the call sent", err)
 		}
 	}
@@ -186,10 +186,10 @@ func TestPoolGrowthFails(t *testing.T) {
 	poolUpdate(t, b, `{"pool":{"conns":1,"maxConns":2,"streams":1}}`, endpoints(0, 1, 1))
 	cc.Flush()
 	r := ready(t, cc)[0]
-	if _, _, err := r.Pick(1); err != nil {
+	if _, err := r.Pick(1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := r.Pick(1); !errors.Is(err, balancer.ErrNoSubConnAvailable) {
+	if _, err := r.Pick(1, nil); !errors.Is(err, balancer.ErrNoSubConnAvailable) {
 		t.Fatalf("full connection, pool growing: %v, want ErrNoSubConnAvailable", err)
 	}
 	updates := cc.Updates
@@ -197,7 +197,7 @@ func TestPoolGrowthFails(t *testing.T) {
 	if cc.Updates == updates {
 		t.Fatal("growth failed: no new picker for the waiting calls")
 	}
-	if _, _, err := ready(t, cc)[0].Pick(1); err != nil {
+	if _, err := ready(t, cc)[0].Pick(1, nil); err != nil {
 		t.Fatalf("after the failed growth: %v, want the call sent to the busy connection", err)
 	}
 }
