@@ -130,6 +130,34 @@ func checkErrs(t *testing.T, errs []error) {
 	}
 }
 
+// startPicked starts n Echo calls on conn one at a time, each once the
+// balancer has picked the one before (target's in-flight count over all
+// endpoints has grown by one), and returns a function that waits for them.
+// Picks made one at a time make p2c's spread exact: it takes the endpoint
+// with fewer calls in flight, so two endpoints get n/2 each. Calls started
+// together could both see equal loads and take the same endpoint.
+func startPicked(t *testing.T, conn *client.Conn, target string, n int) func() []error {
+	t.Helper()
+	var waits []func() []error
+	for i := 1; i <= n; i++ {
+		waits = append(waits, startCalls(t, conn, 1))
+		wait.For(t, 30*time.Second, fmt.Sprintf("call %d picked", i), func() bool {
+			var inFlight int64
+			for _, e := range endpoints(target) {
+				inFlight += e.InFlight
+			}
+			return inFlight == int64(i)
+		})
+	}
+	return func() []error {
+		var errs []error
+		for _, w := range waits {
+			errs = append(errs, w()...)
+		}
+		return errs
+	}
+}
+
 // Two servers allowing two streams per connection, eight calls held in the
 // handlers: with one connection per endpoint (gRPC's way) four run and four
 // wait in the client for a stream; with two connections per endpoint all
@@ -144,13 +172,9 @@ func TestConnPoolLiftsStreamLimit(t *testing.T) {
 			eps := endpoints("poolnone:///echo")
 			return len(eps) == 2 && eps[srvs[0].Addr].Conns == 1 && eps[srvs[1].Addr].Conns == 1
 		})
-		waitCalls := startCalls(t, conn, 8)
-		wait.For(t, 30*time.Second, "8 calls picked, 4 in the handlers", func() bool {
-			var inFlight int64
-			for _, e := range endpoints("poolnone:///echo") {
-				inFlight += e.InFlight
-			}
-			return inFlight == 8 && srvs[0].inHandler.Load()+srvs[1].inHandler.Load() == 4
+		waitCalls := startPicked(t, conn, "poolnone:///echo", 8)
+		wait.For(t, 30*time.Second, "4 calls in the handlers", func() bool {
+			return srvs[0].inHandler.Load()+srvs[1].inHandler.Load() == 4
 		})
 		// The four others are waiting for a stream: HTTP/2 lets no more
 		// than two open on the single connection to each server.
@@ -180,7 +204,7 @@ func TestConnPoolLiftsStreamLimit(t *testing.T) {
 			eps := endpoints("pooltwo:///echo")
 			return len(eps) == 2 && eps[srvs[0].Addr].Conns == 2 && eps[srvs[1].Addr].Conns == 2
 		})
-		waitCalls := startCalls(t, conn, 8)
+		waitCalls := startPicked(t, conn, "pooltwo:///echo", 8)
 		wait.For(t, 30*time.Second, "8 calls in the handlers", func() bool {
 			return srvs[0].inHandler.Load()+srvs[1].inHandler.Load() == 8
 		})
