@@ -212,15 +212,18 @@ func Run(ctx context.Context, cfg Config, opts ...Option) error {
 	if addrs.Admin != nil {
 		attrs = append(attrs, slog.String("admin", "http://"+addrs.Admin.String()+"/"))
 	}
+	// Signals are caught before the process says it is serving: a
+	// supervisor that stops it right after readiness gets a graceful
+	// shutdown, not the default exit.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, rc.signals...)
+	defer signal.Stop(sigs)
 	log.Info("serving", attrs...)
 	if rc.ready != nil {
 		rc.ready(addrs)
 	}
 
 	// Wait.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, rc.signals...)
-	defer signal.Stop(sigs)
 	var cause error
 	select {
 	case <-ctx.Done():

@@ -23,13 +23,16 @@ func TestMain(m *testing.M) {
 // upgrade (bare grpc-go's own count moves then too).
 //
 // Each figure is measured 5 times over 1000 ops at 1 in flight; the test
-// takes the median and rounds it to the nearest integer. The counts are
+// takes the lowest and rounds it to the nearest integer. The counts are
 // not integers: what else allocates in the process meanwhile (grpc-go's
-// transport goroutines, pools refilled after a GC) adds 0.01 to 0.2 per op
-// (rarely it takes 0.01 away), and "everything" exports its spans in
-// batches of 512, whose allocations spread over the calls (each round
-// starts with an empty span queue, so a round of 1000 calls always makes
-// the same exports). Medians on the 2-core machine where the figures were
+// transport goroutines, pools refilled after a GC, a metrics exemplar taken
+// once a second, a stream's teardown overlapping the end of a round) adds
+// 0.01 to 0.4 per op (rarely it takes 0.01 away), so the lowest of the
+// rounds is the one nearest the chain's own count, and a loaded machine,
+// whose slower rounds take more exemplars, moves it least. "everything"
+// exports its spans in batches of 512, whose allocations spread over the
+// calls (each round starts with an empty span queue, so a round of 1000
+// calls always makes the same exports). Medians on the 2-core machine where the figures were
 // taken: 151.01-151.05 for bare unary calls, 36.06-36.18 for its stream
 // messages, 280.6-280.8 and 28.1-28.3 for "everything". Under -race the
 // counts differ: the test then only runs the calls (CI runs it again
@@ -85,9 +88,9 @@ func TestAllocs(t *testing.T) {
 					}
 					runs = append(runs, float64(s.mallocs)/float64(s.ops))
 				}
-				med := quantile(runs, 0.5)
-				got := math.Round(med)
-				t.Logf("%s: %.3f allocs/op (median of %.3f), gated at %.0f", tc.sc.kind(), med, runs, got)
+				low := quantile(runs, 0)
+				got := math.Round(low)
+				t.Logf("%s: %.3f allocs/op (lowest of %.3f), gated at %.0f", tc.sc.kind(), low, runs, got)
 				if raceEnabled {
 					continue
 				}

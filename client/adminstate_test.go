@@ -111,6 +111,11 @@ func TestAdminStateHedging(t *testing.T) {
 	hedged := srv.Dial(t, quiet, client.WithHedging(hedge.WithMethods(echoMethod), hedge.WithDelay(20*time.Millisecond)))
 	plain := srv.Dial(t, quiet)
 	ctx := grpckittest.Context(t, 10*time.Second)
+	// Connected first: a first call would wait for the connection with its
+	// hedge, and either could then reach the server first.
+	if err := hedged.WaitForReady(ctx); err != nil {
+		t.Fatal(err)
+	}
 	bk.Faults.Next(1, grpckittest.Fault{Delay: 5 * time.Second}) // the first attempt hangs; the hedge answers
 	if _, err := echov1.NewEchoServiceClient(hedged).Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
 		t.Fatal(err)

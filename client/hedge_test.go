@@ -32,8 +32,13 @@ func TestWithHedging(t *testing.T) {
 			b := &grpckittest.Backend{}
 			b.Faults.Next(1, grpckittest.Fault{Delay: 200 * time.Millisecond})
 			reg := prometheus.NewRegistry()
-			c := echov1.NewEchoServiceClient(grpckittest.NewServer(t, b.Register).Dial(t, append(tc.opts, grpckit.WithMetrics(reg))...))
-			if err := echoErr(grpckittest.Context(t, 10*time.Second), c, "hi"); err != nil {
+			conn := grpckittest.NewServer(t, b.Register).Dial(t, append(tc.opts, grpckit.WithMetrics(reg))...)
+			c := echov1.NewEchoServiceClient(conn)
+			ctx := grpckittest.Context(t, 10*time.Second)
+			if err := conn.WaitForReady(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := echoErr(ctx, c, "hi"); err != nil {
 				t.Fatalf("Echo: %v", err)
 			}
 			if got := b.Faults.Calls(); got != tc.wantCalls {

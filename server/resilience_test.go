@@ -138,7 +138,9 @@ func TestWithLoadShedding(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	b := &grpckittest.Backend{}
 	in := grpckittest.NewServer(t, b.Register, grpckit.WithMetrics(reg),
-		server.WithLoadShedding(shed.WithWindow(time.Second, 10), shed.WithMinLimit(1)))
+		// A 10 s window: the limit stays at 1 through a stall of seconds
+		// between the warm-up and the call beyond it.
+		server.WithLoadShedding(shed.WithWindow(10*time.Second, 10), shed.WithMinLimit(1)))
 	c := echov1.NewEchoServiceClient(in.Dial(t))
 	ctx := grpckittest.Context(t, 10*time.Second)
 	wait.For(t, 10*time.Second, "the shedder's limit of 1", func() bool {

@@ -118,7 +118,9 @@ func healthStatus(ctx context.Context, conn grpc.ClientConnInterface, service st
 }
 
 func TestHealthAndShutdownDrain(t *testing.T) {
-	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, server.WithDrainDelay(300*time.Millisecond))
+	// The drain delay leaves time for the three calls below on a loaded
+	// machine; the server answers them during it.
+	in := grpckittest.NewServer(t, new(grpckittest.Backend).Register, server.WithDrainDelay(2*time.Second))
 	conn := in.Dial(t)
 	ctx := grpckittest.Context(t, 10*time.Second)
 
@@ -156,7 +158,7 @@ func TestHealthAndShutdownDrain(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Shutdown = %v, want nil", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("Shutdown blocked by a health Watch stream")
 	}
 	if err := in.Wait(grpckittest.Context(t, 5*time.Second)); !errors.Is(err, server.ErrServerClosed) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +61,15 @@ func TestShares(t *testing.T) {
 			bs := lbtest.Start(t, len(tc.weights))
 			c := lbtest.Dial(t, Name, "", lbtest.Endpoints(bs, tc.weights...))
 			c.WaitReady(t, len(bs))
+			// An endpoint is READY a moment before the picker with it is
+			// published: the share counts from when every backend has
+			// served a call, so the picker has them all.
+			wait.For(t, 10*time.Second, "every backend served", func() bool {
+				if failed := call(t, c, 4*len(bs), 1); failed != 0 {
+					t.Fatalf("warm-up: got %d failed calls, want 0", failed)
+				}
+				return !slices.Contains(lbtest.Served(bs), 0)
+			})
 			before := lbtest.Served(bs)
 			const n = 3000
 			if failed := call(t, c, n, tc.workers); failed != 0 {

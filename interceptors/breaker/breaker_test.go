@@ -33,19 +33,24 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const echoMethod = "/grpckit.echo.v1.EchoService/Echo"
 
 // backend starts an echo backend on a bare grpc-go server, with recovery
-// (a panicking handler answers Internal), and returns it and its address.
-func backend(t *testing.T) (*grpckittest.Backend, string) {
+// (a panicking handler answers Internal), and returns it and its address;
+// handler, if given, answers its Echo calls.
+func backend(t *testing.T, handler ...func(context.Context, *echov1.EchoRequest) (*echov1.EchoResponse, error)) (*grpckittest.Backend, string) {
 	t.Helper()
 	b := &grpckittest.Backend{}
+	if len(handler) > 0 {
+		b.Handler = handler[0]
+	}
 	quiet := recovery.WithLogger(slog.New(slog.DiscardHandler))
 	return b, baregrpc.Serve(t, b.Register, grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(quiet)),
 		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(quiet)))
 }
 
-// dial starts an echo backend and a bare grpc-go client guarded by p.
-func dial(t *testing.T, p breaker.Policy) (*grpckittest.Backend, echov1.EchoServiceClient) {
+// dial starts an echo backend and a bare grpc-go client guarded by p;
+// handler, if given, answers the backend's Echo calls.
+func dial(t *testing.T, p breaker.Policy, handler ...func(context.Context, *echov1.EchoRequest) (*echov1.EchoResponse, error)) (*grpckittest.Backend, echov1.EchoServiceClient) {
 	t.Helper()
-	b, addr := backend(t)
+	b, addr := backend(t, handler...)
 	conn := baregrpc.Dial(t, addr,
 		grpc.WithChainUnaryInterceptor(breaker.UnaryClientInterceptor(p)),
 		grpc.WithChainStreamInterceptor(breaker.StreamClientInterceptor(p)))
@@ -65,7 +70,19 @@ func TestTripAndRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, c := dial(t, b)
+	// The probe ("slow") waits at a gate until the test has seen a second
+	// call rejected while it was in flight.
+	gate := make(chan struct{})
+	in, c := dial(t, b, func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+		if req.GetMessage() == "slow" {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+	})
 	ctx := grpckittest.Context(t, 20*time.Second)
 
 	in.Faults.Next(3, grpckittest.Fault{Code: codes.Unavailable})
@@ -100,12 +117,12 @@ func TestTripAndRecover(t *testing.T) {
 	// After the timeout one probe goes through; others wait their turn.
 	fake.Advance(5 * time.Second)
 	probe := make(chan error, 1)
-	in.Faults.Next(1, grpckittest.Fault{Delay: time.Second})
 	go func() { probe <- call(ctx, c, "slow") }()
-	wait.For(t, 10*time.Second, "condition", func() bool { return in.Faults.Calls() == 4 })
+	wait.For(t, 10*time.Second, "the probe at the server", func() bool { return in.Faults.Calls() == 4 })
 	if err := call(ctx, c, "hi"); !errors.Is(err, breaker.ErrRejected) {
 		t.Errorf("second call while half-open: got %v, want ErrRejected", err)
 	}
+	close(gate)
 	if err := <-probe; err != nil {
 		t.Fatalf("probe: got %v, want success", err)
 	}

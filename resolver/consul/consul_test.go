@@ -145,7 +145,9 @@ func TestThreeInstancesAllUsed(t *testing.T) {
 	e.copts = []client.Option{client.WithBalancer("round_robin")}
 	var ins []*grpckittest.Backend
 	for range 3 {
-		in, _ := e.startServer(t, nil)
+		// A TTL of 3s: a registrar stalled on a loaded machine must not let
+		// its check flap, which would change the picker mid-count.
+		in, _ := e.startServer(t, nil, consul.WithTTL(3*time.Second))
 		ins = append(ins, in)
 	}
 	wait.For(t, 5*time.Second, "3 passing instances", func() bool { return len(e.passing(t)) == 3 })

@@ -164,11 +164,15 @@ func TestRateLimitWhenIndexDoesNotMove(t *testing.T) {
 	e := startIndexEnv(t, cfg, func(uint64) uint64 { return 1 })
 	wait.For(t, 10*time.Second, "8 queries", func() bool { return len(healthReqs(e.proxy)) >= 8 })
 	reqs := healthReqs(e.proxy)
-	for i := 2; i < len(reqs); i++ {
-		// Timers never fire early; allow 10ms for the request's trip.
-		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < cfg.minInterval-10*time.Millisecond {
-			t.Errorf("gap before query %d: got %v, want >= %v", i+1, gap, cfg.minInterval)
-		}
+	// The proxy sees when queries arrive, not when they start: a gap
+	// between two arrivals also carries the difference of their trips, which
+	// scheduling on a loaded machine can make tens of milliseconds. Over the
+	// whole span the trips' differences cancel out but for the first and
+	// the last, so the span is checked (timers never fire early; 50ms for
+	// those two trips).
+	n := len(reqs) - 2 // gaps from the second query on
+	if span := reqs[len(reqs)-1].At.Sub(reqs[1].At); span < time.Duration(n)*cfg.minInterval-50*time.Millisecond {
+		t.Errorf("%d queries after the second came within %v, want >= %v (one per %v)", n, span, time.Duration(n)*cfg.minInterval, cfg.minInterval)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/grpckit/grpckit/internal/wait"
 	"github.com/grpckit/grpckit/resolver"
+	"github.com/grpckit/grpckit/resolver/etcd"
 )
 
 // build starts a resolver of f's builder for service and waits for its
@@ -37,8 +38,8 @@ func (f *fixture) put(t *testing.T, key, addr string) {
 }
 
 // neverUnreachable fails if, within d, f's resolvers report an error or a
-// staleness, or resolver.Snapshot shows one with an error. f's progress
-// interval is 200ms: d covers many progress rounds.
+// staleness, or resolver.Snapshot shows one with an error. d covers many
+// progress rounds (f's progress interval is 200ms, or progressSlow's 1s).
 func (f *fixture) neverUnreachable(t *testing.T, d time.Duration) {
 	t.Helper()
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
@@ -55,15 +56,21 @@ func (f *fixture) neverUnreachable(t *testing.T, d time.Duration) {
 	}
 }
 
+// progressSlow gives the progress tests a progress round of 1s, whose
+// revision read may take up to 1s: a read of 200ms (the fixture's) can be
+// slower than that on a loaded machine, and one slow read is an error. The
+// bug these tests guard against reported an error on every round.
+var progressSlow = []etcd.BuilderOption{etcd.WithProgressInterval(time.Second), etcd.WithRequestTimeout(2 * time.Second)}
+
 // A healthy etcd that nobody writes to answers no progress request of a
 // watch that starts at the next revision: the resolver must not take that
 // silence for an outage (it once reported "no answer from etcd" on every
 // progress round after the first).
 func TestQuietEtcdIsNotReportedUnreachable(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, progressSlow...)
 	f.put(t, svc+"/a", "10.0.0.1:80")
 	f.build(t, svc, 1)
-	f.neverUnreachable(t, 3*time.Second)
+	f.neverUnreachable(t, 6*time.Second)
 }
 
 // Resolvers of one client share its watch stream unless kept apart, and
@@ -71,7 +78,7 @@ func TestQuietEtcdIsNotReportedUnreachable(t *testing.T) {
 // can be answered: a resolver started later, at a newer revision, must not
 // silence the progress of an older one.
 func TestResolversOfOneClientStayInSync(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, progressSlow...)
 	f.put(t, svc+"/a", "10.0.0.1:80")
 	f.put(t, "other/b", "10.0.0.2:80")
 	f.build(t, svc, 1)
@@ -79,14 +86,14 @@ func TestResolversOfOneClientStayInSync(t *testing.T) {
 	// from after it.
 	f.put(t, "unrelated/x", "10.0.0.3:80")
 	f.build(t, "other", 1)
-	f.neverUnreachable(t, 3*time.Second)
+	f.neverUnreachable(t, 6*time.Second)
 }
 
 // After etcd restarts, the client resumes the watch from the revision
 // after the last one it heard of, so a quiet etcd again answers no progress
 // request: the resolver is in sync again and stays so.
 func TestQuietEtcdAfterRestartStaysInSync(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, progressSlow...)
 	f.etcd.RequireEmbedded(t)
 	f.put(t, svc+"/a", "10.0.0.1:80")
 	f.build(t, svc, 1)
@@ -95,7 +102,7 @@ func TestQuietEtcdAfterRestartStaysInSync(t *testing.T) {
 	f.etcd.Restart(t)
 	wait.For(t, 10*time.Second, "in sync again", func() bool { return metricValue(t, f.reg, "grpckit_resolver_staleness_seconds") == 0 })
 	errs := metricValue(t, f.reg, "grpckit_resolver_errors_total")
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 		if got := metricValue(t, f.reg, "grpckit_resolver_errors_total"); got != errs {
 			t.Fatalf("%v errors after etcd was back and in sync, want none", got-errs)
 		}
