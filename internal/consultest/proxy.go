@@ -214,7 +214,15 @@ func (p *Proxy) Up(tb testing.TB) {
 	if p.hs != nil {
 		return
 	}
-	lis, err := net.Listen("tcp", p.addr)
+	// While the proxy was down, the port was free for anyone: an outgoing
+	// connection may hold it for a moment. Retry as etcdtest does.
+	var lis net.Listener
+	var err error
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if lis, err = net.Listen("tcp", p.addr); err == nil || time.Now().After(end) {
+			break
+		}
+	}
 	if err != nil {
 		tb.Fatalf("consultest proxy up: %v", err)
 	}
