@@ -486,11 +486,16 @@ func TestClosedServer(t *testing.T) {
 }
 
 // blocking is a backend whose Echo waits, once entered is signalled, until
-// release is closed or the call ends.
+// release is closed or the call ends. (A call that cannot signal entered,
+// nobody receiving, still ends with its context.)
 func blocking() (*grpckittest.Backend, chan struct{}, chan struct{}) {
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	return &grpckittest.Backend{Handler: func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-		entered <- struct{}{}
+		select {
+		case entered <- struct{}{}:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 		select {
 		case <-release:
 			return &echov1.EchoResponse{Message: req.GetMessage()}, nil
@@ -546,11 +551,32 @@ func TestShutdown(t *testing.T) {
 		<-entered
 		stopped := make(chan error, 1)
 		go func() { stopped <- e.srv.Server.Shutdown(grpckittest.Context(t, 10*time.Second)) }()
-		var st int
-		wait.For(t, 10*time.Second, "new calls refused", func() bool {
-			st, _, _ = e.post(t, "/grpckit.echo.v1.EchoService/Echo", `{"message":"late"}`, "Content-Type", "application/json")
-			return st == http.StatusServiceUnavailable
-		})
+		// A late call sent before Shutdown marks the server closing is
+		// served: it blocks in the backend like the first. It gets a 1 s
+		// context, so that it gives up and the next one is tried, rather
+		// than holding the wait for 10 s; the wait is for a late call that
+		// is refused.
+		late := func() int {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/grpckit.echo.v1.EchoService/Echo",
+				strings.NewReader(`{"message":"late"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := e.hc.Do(req)
+			if err != nil {
+				if ctx.Err() == nil {
+					t.Fatalf("late call: %v", err)
+				}
+				return 0 // served, and given up after 1 s
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+			return resp.StatusCode
+		}
+		wait.For(t, 10*time.Second, "new calls refused", func() bool { return late() == http.StatusServiceUnavailable })
 		close(release)
 		if r := <-done; r.status != http.StatusOK {
 			t.Errorf("call in flight: got %d %s, want 200", r.status, r.body)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"github.com/grpckit/grpckit/interceptors/breaker"
 	"github.com/grpckit/grpckit/interceptors/hedge"
 	"github.com/grpckit/grpckit/internal/baregrpc"
+	"github.com/grpckit/grpckit/internal/pickhint"
 	"github.com/grpckit/grpckit/internal/wait"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
@@ -50,7 +53,9 @@ var schemes atomic.Int64
 
 // cluster serves n backends on bare grpc-go servers and returns them with a
 // bare client balancing over them with lb (p2c, wrr), whose calls go
-// through h's interceptor, then through inner.
+// through h's interceptor, then through inner. Every attempt is tagged
+// (see tagAttempt): cluster puts markCaller outside h's interceptor and
+// tagAttempt innermost, after inner.
 func cluster(t testing.TB, n int, lb string, h *hedge.Hedger, inner ...grpc.UnaryClientInterceptor) ([]*grpckittest.Backend, echov1.EchoServiceClient) {
 	t.Helper()
 	bs := make([]*grpckittest.Backend, n)
@@ -61,11 +66,19 @@ func cluster(t testing.TB, n int, lb string, h *hedge.Hedger, inner ...grpc.Unar
 	}
 	r := manual.NewBuilderWithScheme(fmt.Sprintf("hedgetest%d", schemes.Add(1)))
 	r.InitialState(resolver.State{Addresses: addrs})
+	// Benchmarks measure the hedger alone, without the tests' tagging.
+	_, bench := t.(*testing.B)
 	var chain []grpc.UnaryClientInterceptor
+	if !bench {
+		chain = append(chain, markCaller)
+	}
 	if h != nil {
 		chain = append(chain, hedge.UnaryClientInterceptor(h))
 	}
 	chain = append(chain, inner...)
+	if !bench {
+		chain = append(chain, tagAttempt)
+	}
 	cc, err := grpc.NewClient(r.Scheme()+":///test",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithResolvers(r),
@@ -96,6 +109,113 @@ func cluster(t testing.TB, n int, lb string, h *hedge.Hedger, inner ...grpc.Unar
 		return true
 	})
 	return bs, c
+}
+
+// Attempts are told apart by what the hedger does with them, never by the
+// order in which they reach the servers: on a loaded machine a hedge may
+// overtake the first attempt, or even be invoked before it (when the
+// caller's goroutine stalls for longer than the delay). The first attempt
+// is the one that writes the caller's reply (as UnaryClientInterceptor
+// documents; each hedge has its own): markCaller, outside the hedger,
+// puts the caller's reply in the context, and tagAttempt, inside it,
+// compares.
+type callerReplyKey struct{}
+
+func markCaller(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	return invoker(context.WithValue(ctx, callerReplyKey{}, reply), method, req, reply, cc, opts...)
+}
+
+// isFirst reports whether the attempt with ctx and reply, inside the
+// hedger, is its call's first.
+func isFirst(ctx context.Context, reply any) bool {
+	r := ctx.Value(callerReplyKey{})
+	return r != nil && r == reply
+}
+
+// tagAttempt sends each attempt with the metadata attempt=first or
+// attempt=hedge; a hedge also sends avoid=the addresses the hedger told
+// the balancer to avoid, comma-separated: empty when the hedge left before
+// the attempts before it were picked.
+func tagAttempt(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if isFirst(ctx, reply) {
+		ctx = metadata.AppendToOutgoingContext(ctx, "attempt", "first")
+	} else {
+		var avoid []string
+		if h := pickhint.FromContext(ctx); h != nil {
+			avoid = h.Avoid
+		}
+		ctx = metadata.AppendToOutgoingContext(ctx, "attempt", "hedge", "avoid", strings.Join(avoid, ","))
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// hedgeAttempt reports whether the call a handler serves is a hedge, and
+// the addresses it was to avoid (see tagAttempt).
+func hedgeAttempt(ctx context.Context) (hedged bool, avoid string) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("attempt"); len(v) != 1 || v[0] != "hedge" {
+		return false, ""
+	}
+	if v := md.Get("avoid"); len(v) == 1 {
+		avoid = v[0]
+	}
+	return true, avoid
+}
+
+// gateTimeout bounds every wait of a handler at a gate: it only ends a
+// test that is failing anyway (a gate that never opens), with an error
+// that says so instead of a hang.
+const gateTimeout = 10 * time.Second
+
+// gate is a barrier the handlers wait at: closed once, by an event of the
+// test (an attempt arriving, an error coming back), never by time.
+type gate struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// await waits until g (nil: none) opens or cond (nil: none) holds, polling
+// cond every millisecond. It reports false if ctx ends or gateTimeout
+// passes first.
+func await(ctx context.Context, g *gate, cond func() bool) bool {
+	var opened <-chan struct{}
+	if g != nil {
+		opened = g.ch
+	}
+	var tick <-chan time.Time
+	if cond != nil {
+		tk := time.NewTicker(time.Millisecond)
+		defer tk.Stop()
+		tick = tk.C
+	}
+	timeout := time.NewTimer(gateTimeout)
+	defer timeout.Stop()
+	for {
+		if cond != nil && cond() {
+			return true
+		}
+		select {
+		case <-opened:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-timeout.C:
+			return false
+		case <-tick:
+		}
+	}
+}
+
+// gateErr is the error of a handler whose await returned false.
+func gateErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
+	return status.Errorf(codes.Internal, "hedge_test: a gate stayed closed for %v", gateTimeout)
 }
 
 func calls(bs []*grpckittest.Backend) []int64 {
@@ -151,23 +271,31 @@ func TestNewInvalid(t *testing.T) {
 	}
 }
 
-// slowFirst makes the first call to reach any of bs (from now on) hang
-// until it is cancelled; the others answer at once, with a header saying
-// which arrival they were. It returns the number of arrivals so far.
-func slowFirst(bs []*grpckittest.Backend) *atomic.Int64 {
-	var arrivals atomic.Int64
+// hangFirst makes the first attempt of the next call to reach bs (from
+// now on) hang until it is cancelled, and that call's hedges wait until it
+// has arrived, then answer with the headers attempt=hedge and avoided=the
+// addresses the hedge was to avoid. The other calls answer at once.
+// Attempts are told apart by their tags, not by the order in which they
+// arrive; the hedge waits so that both attempts reach a backend whatever
+// the order.
+func hangFirst(bs []*grpckittest.Backend) {
+	var firsts atomic.Int64
+	arrived := newGate()
 	for _, b := range bs {
 		b.Handler = func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-			n := arrivals.Add(1)
-			if n == 1 {
+			if hedged, avoid := hedgeAttempt(ctx); hedged {
+				if !await(ctx, arrived, nil) {
+					return nil, gateErr(ctx)
+				}
+				_ = grpc.SetHeader(ctx, metadata.Pairs("attempt", "hedge", "avoided", avoid))
+			} else if firsts.Add(1) == 1 {
+				arrived.open()
 				<-ctx.Done()
 				return nil, status.FromContextError(ctx.Err()).Err()
 			}
-			_ = grpc.SetHeader(ctx, metadata.Pairs("arrival", fmt.Sprint(n)))
 			return &echov1.EchoResponse{Message: req.GetMessage()}, nil
 		}
 	}
-	return &arrivals
 }
 
 // TestHedgeWins: the first attempt hangs, the hedge answers from the other
@@ -176,26 +304,40 @@ func TestHedgeWins(t *testing.T) {
 	for _, lb := range []string{"p2c", "wrr"} {
 		t.Run(lb, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(5*time.Millisecond), hedge.WithRegisterer(reg))
+			// The delay leaves the first attempt ample time to be picked
+			// before the hedge leaves (the hedge avoids its endpoint
+			// only then); the assertion on the backends allows for it
+			// not to have been.
+			h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(20*time.Millisecond), hedge.WithRegisterer(reg))
 			bs, c := cluster(t, 2, lb, h)
 			before := calls(bs)
-			slowFirst(bs)
+			hangFirst(bs)
 			var hdr metadata.MD
-			resp, err := c.Echo(grpckittest.Context(t, 10*time.Second), &echov1.EchoRequest{Message: "hi"}, grpc.Header(&hdr))
+			resp, err := c.Echo(grpckittest.Context(t, 20*time.Second), &echov1.EchoRequest{Message: "hi"}, grpc.Header(&hdr))
 			if err != nil {
 				t.Fatalf("Echo: %v", err)
 			}
 			if resp.GetMessage() != "hi" {
 				t.Errorf("reply: got %q, want %q", resp.GetMessage(), "hi")
 			}
-			if got := hdr.Get("arrival"); len(got) != 1 || got[0] != "2" {
-				t.Errorf("header arrival: got %v, want [2] (the hedge's)", got)
+			if got := hdr.Get("attempt"); len(got) != 1 || got[0] != "hedge" {
+				t.Errorf("header attempt: got %v, want [hedge] (the hedge's)", got)
 			}
 			got := calls(bs)
-			for i := range bs {
-				if d := got[i] - before[i]; d != 1 {
-					t.Errorf("backend %d calls: got %d, want 1 (the hedge goes to the other backend)", i, d)
+			if n := got[0] + got[1] - before[0] - before[1]; n != 2 {
+				t.Errorf("attempts reaching a backend: got %d, want 2", n)
+			}
+			if avoided := hdr.Get("avoided"); len(avoided) == 1 && avoided[0] != "" {
+				for i := range bs {
+					if d := got[i] - before[i]; d != 1 {
+						t.Errorf("backend %d calls: got %d, want 1 (the hedge goes to the other backend)", i, d)
+					}
 				}
+			} else {
+				// The hedge left before the first attempt was picked
+				// (the caller's goroutine stalled longer than the
+				// delay): it had nothing to avoid.
+				t.Logf("the hedge had no endpoint to avoid (header avoided %v): backend calls %v → %v not checked", avoided, before, got)
 			}
 			if got := counter(t, reg, "grpckit_hedge_sent_total"); got != 1 {
 				t.Errorf("hedges sent: got %v, want 1", got)
@@ -211,15 +353,16 @@ func TestHedgeWins(t *testing.T) {
 // the ones the budget refused, per method, and holds the budget's balance.
 func TestSnapshot(t *testing.T) {
 	// Each call deposits half a token: the second call's hedge spends the
-	// first two calls' deposits, the third's is refused. The delay is long
-	// enough that the fast calls never reach it.
-	const delay = 100 * time.Millisecond
+	// first two calls' deposits, the third's is refused. The first call
+	// answers at once, far within the delay; the other two are held by
+	// their handlers until their hedge has been sent or refused.
+	const delay = time.Second
 	h := newHedger(t, hedge.WithMethods("/grpckit.echo.v1.EchoService/*"), hedge.WithDelay(delay), hedge.WithBudget(0.5, 0))
 	if st := h.Snapshot(); st.Calls != 0 || len(st.Methods) != 0 || st.MaxAttempts != 2 || st.Percentile != 0 {
 		t.Errorf("Snapshot before any call: got %+v, want no calls, no methods, 2 attempts, a fixed delay", st)
 	}
 	bs, c := cluster(t, 2, "p2c", h)
-	ctx := grpckittest.Context(t, 10*time.Second)
+	ctx := grpckittest.Context(t, 20*time.Second)
 	echo := func(what string) {
 		t.Helper()
 		if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
@@ -227,12 +370,17 @@ func TestSnapshot(t *testing.T) {
 		}
 	}
 	echo("fast call")
-	slowFirst(bs)
+	hangFirst(bs)
 	echo("call whose first attempt hangs")
 	for _, b := range bs {
-		b.Faults.Always(grpckittest.Fault{Delay: 3 * delay})
+		b.Handler = func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+			if !await(ctx, nil, func() bool { return h.Snapshot().Exhausted > 0 }) {
+				return nil, gateErr(ctx)
+			}
+			return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+		}
 	}
-	echo("slow call")
+	echo("call answered once its hedge is refused")
 
 	st := h.Snapshot()
 	want := hedge.MethodState{Method: echoMethod, Delay: delay, Calls: 3, Sent: 1, Won: 1, Exhausted: 1}
@@ -259,25 +407,28 @@ func TestSnapshot(t *testing.T) {
 	}
 }
 
-// TestHedgeAvoidsFirstEndpoint: with four backends that all answer after
-// 30 ms and a 2 ms delay, every call makes two attempts, on two different
-// backends.
+// TestHedgeAvoidsFirstEndpoint: with four backends and a 20 ms delay,
+// every call makes two attempts, on two different backends.
 func TestHedgeAvoidsFirstEndpoint(t *testing.T) {
 	for _, lb := range []string{"p2c", "wrr"} {
 		t.Run(lb, func(t *testing.T) {
-			h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(2*time.Millisecond), hedge.WithBudget(1, 0))
+			h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(20*time.Millisecond), hedge.WithBudget(1, 0))
 			bs, c := cluster(t, 4, lb, h)
 			// Each call's first attempt waits for its hedge to arrive, so
 			// the hedge is sent and reaches a backend however slow the
 			// machine: no race between the delay and the answer.
 			type barrier struct {
-				n    atomic.Int32
-				both chan struct{}
+				n       atomic.Int32
+				both    chan struct{}
+				avoided atomic.Bool // the hedge had the first attempt's endpoint to avoid
 			}
 			var cur atomic.Pointer[barrier]
 			for _, b := range bs {
 				b.Handler = func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
 					br := cur.Load()
+					if hedged, avoid := hedgeAttempt(ctx); hedged && avoid != "" {
+						br.avoided.Store(true)
+					}
 					if br.n.Add(1) == 2 {
 						close(br.both)
 					}
@@ -289,24 +440,41 @@ func TestHedgeAvoidsFirstEndpoint(t *testing.T) {
 					}
 				}
 			}
-			ctx := grpckittest.Context(t, 20*time.Second)
-			for i := range 20 {
-				cur.Store(&barrier{both: make(chan struct{})})
+			// The hedge avoids the first attempt's endpoint if the first
+			// attempt was picked when the hedge left: almost always, the
+			// delay being ample, but not if the caller's goroutine stalled
+			// for longer. Such a call proves nothing about avoidance and
+			// is not counted; 20 calls that do must avoid.
+			ctx := grpckittest.Context(t, 30*time.Second)
+			const want, most = 20, 200
+			checked := 0
+			for i := 0; checked < want; i++ {
+				if i == most {
+					t.Fatalf("only %d of %d calls sent their hedge with an endpoint to avoid, want %d", checked, most, want)
+				}
+				br := &barrier{both: make(chan struct{})}
+				cur.Store(br)
 				before := calls(bs)
 				if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
 					t.Fatalf("call %d: %v", i, err)
 				}
 				got := calls(bs)
-				hit := 0
+				total, hit := int64(0), 0
 				for k := range bs {
-					switch d := got[k] - before[k]; d {
-					case 0:
-					case 1:
+					d := got[k] - before[k]
+					total += d
+					if d > 0 {
 						hit++
-					default:
-						t.Fatalf("call %d: backend %d got %d attempts, want at most 1 (calls before %v, after %v)", i, k, d, before, got)
 					}
 				}
+				if total != 2 {
+					t.Fatalf("call %d: got %d attempts, want 2 (calls before %v, after %v)", i, total, before, got)
+				}
+				if !br.avoided.Load() {
+					t.Logf("call %d: the hedge left before the first attempt was picked; not counted", i)
+					continue
+				}
+				checked++
 				if hit != 2 {
 					t.Fatalf("call %d: got attempts on %d backends, want 2 (calls before %v, after %v)", i, hit, before, got)
 				}
@@ -369,12 +537,37 @@ func TestBudgetBoundsHedges(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(time.Millisecond), hedge.WithBudget(tc.ratio, 0), hedge.WithRegisterer(reg))
 			bs, c := cluster(t, 2, "p2c", h)
+			// Every call tries a hedge, and every hedge sent reaches a
+			// backend, however slow the machine: the first attempt
+			// answers only once its hedge has arrived or the budget has
+			// refused it, and the hedge only once the first attempt has
+			// arrived (so neither is cancelled before it is counted).
+			type call struct {
+				exhausted    int64 // the hedger's count before the call
+				first, hedge *gate // opened when each attempt arrives
+			}
+			var cur atomic.Pointer[call]
 			for _, b := range bs {
-				b.Faults.Always(grpckittest.Fault{Delay: 20 * time.Millisecond})
+				b.Handler = func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+					cl := cur.Load()
+					var ok bool
+					if hedged, _ := hedgeAttempt(ctx); hedged {
+						cl.hedge.open()
+						ok = await(ctx, cl.first, nil)
+					} else {
+						cl.first.open()
+						ok = await(ctx, cl.hedge, func() bool { return h.Snapshot().Exhausted > cl.exhausted })
+					}
+					if !ok {
+						return nil, gateErr(ctx)
+					}
+					return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+				}
 			}
 			before := calls(bs)
-			ctx := grpckittest.Context(t, 20*time.Second)
+			ctx := grpckittest.Context(t, 30*time.Second)
 			for range tc.calls {
+				cur.Store(&call{exhausted: h.Snapshot().Exhausted, first: newGate(), hedge: newGate()})
 				if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
 					t.Fatalf("Echo: %v", err)
 				}
@@ -400,13 +593,38 @@ func TestBudgetBoundsHedges(t *testing.T) {
 // which neither win nor lead to further hedges.
 func TestOpenBreakerNoHedge(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(2*time.Millisecond), hedge.WithMaxAttempts(3), hedge.WithRegisterer(reg))
-	p, err := breaker.New("test", breaker.WithThreshold(3), breaker.WithTimeout(100*time.Millisecond))
+	// The delay is also the time between the rejected hedge and the
+	// third attempt, which the rejection must stop first: ample.
+	const delay = 500 * time.Millisecond
+	h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(delay), hedge.WithMaxAttempts(3), hedge.WithRegisterer(reg))
+	// The breaker stays open for a second: the time the open phase of the
+	// test has (it takes milliseconds), and the time the test waits for
+	// it to turn half-open.
+	const breakerTimeout = time.Second
+	p, err := breaker.New("test", breaker.WithThreshold(3), breaker.WithTimeout(breakerTimeout))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, c := cluster(t, 2, "p2c", h, breaker.UnaryClientInterceptor(p))
-	ctx := grpckittest.Context(t, 20*time.Second)
+	// In the half-open phase, the probe answers only once the breaker has
+	// rejected its hedge: observe sees the rejections, above the breaker.
+	var rejected atomic.Pointer[gate]
+	observe := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if g := rejected.Load(); g != nil && !isFirst(ctx, reply) && errors.Is(err, breaker.ErrRejected) {
+			g.open()
+		}
+		return err
+	}
+	bs, c := cluster(t, 2, "p2c", h, observe, breaker.UnaryClientInterceptor(p))
+	for _, b := range bs {
+		b.Handler = func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+			if g := rejected.Load(); g != nil && !await(ctx, g, nil) {
+				return nil, gateErr(ctx)
+			}
+			return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+		}
+	}
+	ctx := grpckittest.Context(t, 30*time.Second)
 	for _, b := range bs {
 		b.Faults.Always(grpckittest.Fault{Code: codes.Unavailable})
 	}
@@ -438,12 +656,12 @@ func TestOpenBreakerNoHedge(t *testing.T) {
 	t.Run("half-open", func(t *testing.T) {
 		for _, b := range bs {
 			b.Faults.Reset()
-			b.Faults.Always(grpckittest.Fault{Delay: 100 * time.Millisecond})
 		}
-		wait.For(t, 5*time.Second, "the breaker to go half-open", func() bool { return br.State(echoMethod) == gobreaker.StateHalfOpen })
+		rejected.Store(newGate())
+		wait.For(t, 10*time.Second, "the breaker to go half-open", func() bool { return br.State(echoMethod) == gobreaker.StateHalfOpen })
 		before := calls(bs)
 		if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
-			t.Fatalf("Echo: got %v, want the probe's answer", err)
+			t.Fatalf("Echo: got %v, want the probe's answer (after its hedge's rejection)", err)
 		}
 		got := calls(bs)
 		if n := got[0] + got[1] - before[0] - before[1]; n != 1 {
@@ -460,32 +678,71 @@ func TestOpenBreakerNoHedge(t *testing.T) {
 }
 
 // TestErrors: a first attempt's error other than Unavailable ends the call
-// at once; Unavailable leaves the hedge in flight to answer.
+// at once; Unavailable leaves the hedge in flight to answer. The handler
+// plays each attempt's part by its tag, whichever arrives first.
 func TestErrors(t *testing.T) {
+	const (
+		hang       = "hang"        // the hedge waits until it is cancelled
+		afterFirst = "after first" // the hedge answers once the first attempt's error is back at the client
+		fail       = "fail"        // the hedge fails with Unavailable at once
+	)
 	for _, tc := range []struct {
-		name     string
-		first    grpckittest.Fault // the first attempt's
-		hedge    grpckittest.Fault // the hedge's
-		wantCode codes.Code
-		maxTime  time.Duration
+		name       string
+		firstWaits bool       // the first attempt fails only once the hedge has reached the backend
+		firstCode  codes.Code // the first attempt's error
+		hedge      string
+		wantCode   codes.Code
+		wantCalls  int64 // attempts reaching the backend; 0: 1 or 2
 	}{
-		{"InvalidArgument before the delay", grpckittest.Fault{Code: codes.InvalidArgument}, grpckittest.Fault{}, codes.InvalidArgument, 5 * time.Second},
-		{"InvalidArgument with a hedge in flight", grpckittest.Fault{Delay: 30 * time.Millisecond, Code: codes.InvalidArgument}, grpckittest.Fault{Delay: 10 * time.Second}, codes.InvalidArgument, 5 * time.Second},
-		{"Unavailable with a hedge in flight", grpckittest.Fault{Delay: 30 * time.Millisecond, Code: codes.Unavailable}, grpckittest.Fault{Delay: 100 * time.Millisecond}, codes.OK, 5 * time.Second},
-		{"both Unavailable", grpckittest.Fault{Delay: 30 * time.Millisecond, Code: codes.Unavailable}, grpckittest.Fault{Code: codes.Unavailable}, codes.Unavailable, 5 * time.Second},
+		// Mostly before the delay; a hedge sent on a slow machine hangs.
+		{"InvalidArgument before the delay", false, codes.InvalidArgument, hang, codes.InvalidArgument, 0},
+		{"InvalidArgument with a hedge in flight", true, codes.InvalidArgument, hang, codes.InvalidArgument, 2},
+		{"Unavailable with a hedge in flight", true, codes.Unavailable, afterFirst, codes.OK, 2},
+		{"both Unavailable", true, codes.Unavailable, fail, codes.Unavailable, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(5*time.Millisecond))
-			bs, c := cluster(t, 1, "p2c", h)
-			bs[0].Faults.Next(1, tc.first)
-			bs[0].Faults.Next(1, tc.hedge)
+			firstFailed, hedgeArrived := newGate(), newGate()
+			watch := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				err := invoker(ctx, method, req, reply, cc, opts...)
+				if err != nil && isFirst(ctx, reply) {
+					firstFailed.open()
+				}
+				return err
+			}
+			bs, c := cluster(t, 1, "p2c", h, watch)
+			bs[0].Handler = func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+				if hedged, _ := hedgeAttempt(ctx); !hedged {
+					if tc.firstWaits && !await(ctx, hedgeArrived, nil) {
+						return nil, gateErr(ctx)
+					}
+					return nil, status.Error(tc.firstCode, "first attempt fails")
+				}
+				hedgeArrived.open()
+				switch tc.hedge {
+				case hang:
+					<-ctx.Done()
+					return nil, status.FromContextError(ctx.Err()).Err()
+				case afterFirst:
+					if !await(ctx, firstFailed, nil) {
+						return nil, gateErr(ctx)
+					}
+					return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+				default:
+					return nil, status.Error(codes.Unavailable, "hedge fails")
+				}
+			}
+			before := bs[0].Faults.Calls()
 			start := time.Now()
 			_, err := c.Echo(grpckittest.Context(t, 20*time.Second), &echov1.EchoRequest{Message: "hi"})
 			if got := status.Code(err); got != tc.wantCode {
 				t.Fatalf("code: got %v (%v), want %v", got, err, tc.wantCode)
 			}
-			if took := time.Since(start); took > tc.maxTime {
+			if took := time.Since(start); took > 5*time.Second {
 				t.Errorf("took %v, want the call to end before the slow attempt", took)
+			}
+			if n := bs[0].Faults.Calls() - before; tc.wantCalls != 0 && n != tc.wantCalls {
+				t.Errorf("attempts reaching the backend: got %d, want %d", n, tc.wantCalls)
 			}
 		})
 	}
@@ -520,8 +777,8 @@ func TestCallerCancel(t *testing.T) {
 }
 
 // TestPercentileDelay: once warmed up, the delay follows the latency: the
-// first attempts answer in about 2 ms, so a hedge goes after 2 to 20 ms;
-// one that hangs is hedged.
+// first attempts answer in about 2 ms, so a hedge goes after a few ms, long
+// before the 10 s max; one that hangs is hedged, and the hedge answers.
 func TestPercentileDelay(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithPercentile(90, time.Millisecond, 10*time.Second), hedge.WithBudget(1, 0), hedge.WithRegisterer(reg))
@@ -535,11 +792,11 @@ func TestPercentileDelay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sent := counter(t, reg, "grpckit_hedge_sent_total")
+	sent, won := counter(t, reg, "grpckit_hedge_sent_total"), counter(t, reg, "grpckit_hedge_won_total")
 	for _, b := range bs {
 		b.Faults.Reset()
 	}
-	slowFirst(bs)
+	hangFirst(bs)
 	start := time.Now()
 	if _, err := c.Echo(ctx, &echov1.EchoRequest{Message: "hi"}); err != nil {
 		t.Fatal(err)
@@ -547,8 +804,13 @@ func TestPercentileDelay(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("took %v, want the hedge to answer long before the 10 s max delay", took)
 	}
-	if got := counter(t, reg, "grpckit_hedge_won_total"); got < 1 {
-		t.Errorf("hedges won: got %v, want at least 1 (sent before: %v)", got, sent)
+	// The first attempt (by its tag, whichever arrived first) hangs: the
+	// answer can only be the hedge's.
+	if got := counter(t, reg, "grpckit_hedge_sent_total") - sent; got != 1 {
+		t.Errorf("hedges sent by the last call: got %v, want 1", got)
+	}
+	if got := counter(t, reg, "grpckit_hedge_won_total") - won; got != 1 {
+		t.Errorf("hedges won by the last call: got %v, want 1", got)
 	}
 }
 
@@ -558,16 +820,18 @@ func TestSpanEvents(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	h := newHedger(t, hedge.WithMethods(echoMethod), hedge.WithDelay(time.Millisecond))
-	var attempts atomic.Int32
+	// The first attempt, the one given the caller's reply (not the first
+	// invoked: the hedge may be, if this goroutine stalls), hangs.
+	callerReply := &echov1.EchoResponse{}
 	invoker := func(ctx context.Context, _ string, _, reply any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
-		if attempts.Add(1) == 1 {
+		if reply == any(callerReply) {
 			<-ctx.Done()
 			return status.FromContextError(ctx.Err()).Err()
 		}
 		return nil
 	}
 	ctx, span := tp.Tracer("test").Start(context.Background(), "call")
-	err := hedge.UnaryClientInterceptor(h)(ctx, echoMethod, &echov1.EchoRequest{}, &echov1.EchoResponse{}, nil, invoker)
+	err := hedge.UnaryClientInterceptor(h)(ctx, echoMethod, &echov1.EchoRequest{}, callerReply, nil, invoker)
 	span.End()
 	if err != nil {
 		t.Fatalf("call: %v", err)

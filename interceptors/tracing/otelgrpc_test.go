@@ -203,7 +203,11 @@ func TestSpansMatchOtelgrpc(t *testing.T) {
 		{"unary client error only", grpckittest.Fault{Code: codes.NotFound}, unary("hi", 10*time.Second), 2, false},
 		{"unary error not a status", grpckittest.Fault{}, unary("raw error", 10*time.Second), 2, false},
 		{"unary context error not a status", grpckittest.Fault{}, unary("raw deadline", 10*time.Second), 2, false},
-		{"unary deadline", grpckittest.Fault{Hang: true}, unary("hi", 50*time.Millisecond), 2, true},
+		// The handler hangs until the call's context ends, so the call
+		// always ends at its deadline; the deadline must leave room for the
+		// call to reach the server first (on a loaded machine 50 ms did
+		// not: the server never saw the call and made no span).
+		{"unary deadline", grpckittest.Fault{Hang: true}, unary("hi", time.Second), 2, true},
 		{"unary server down", grpckittest.Fault{}, func(p *tracedPair) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -38,8 +38,21 @@ const (
 const (
 	baseLatency = 2 * time.Millisecond   // each call's work
 	drainDelay  = 500 * time.Millisecond // Shutdown keeps serving this long after deregistering
-	leaseTTL    = 3 * time.Second        // registrations' lease
 )
+
+// leaseTTL is the registrations' lease for a suite whose faults are held
+// for hold. A frozen server (SIGSTOP) must keep its registration through
+// the freeze, so that the fault tests the balancer, not discovery: etcd's
+// client renews a lease every TTL/3, checked every 500 ms, so the lease
+// can have only 2/3·TTL − 0.5 s left when the freeze starts. The TTL
+// keeps that 1.5 s (for a loaded machine to run the child again and the
+// renewal to reach etcd) above hold: 6 s for the short mode's 2 s, where
+// 3 s left the lease as little as 1.5 s and it could expire mid-freeze.
+// A longer TTL only keeps a SIGKILLed server's entry longer, which the
+// balancer handles as it handles a dead address (no check counts them).
+func leaseTTL(hold time.Duration) time.Duration {
+	return (3*(hold+2*time.Second)/2 + time.Second - 1).Truncate(time.Second)
+}
 
 // modes are the faults a child's backend can be switched to.
 var modes = map[string]grpckittest.Fault{
@@ -62,7 +75,7 @@ func child() int {
 		return fail(err)
 	}
 	defer cli.Close()
-	ropts := []etcd.RegistrarOption{etcd.WithTTL(leaseTTL), etcd.WithLogger(logger), etcd.WithPrefix(os.Getenv(envPrefix))}
+	ropts := []etcd.RegistrarOption{etcd.WithTTL(leaseTTL(suiteMode().hold)), etcd.WithLogger(logger), etcd.WithPrefix(os.Getenv(envPrefix))}
 	if a := os.Getenv(envAdvertise); a != "" {
 		ropts = append(ropts, etcd.WithAddress(a))
 	}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -35,7 +36,7 @@ func (r record) latency() time.Duration { return r.end.Sub(r.intended) }
 type load struct {
 	ec       echov1.EchoServiceClient
 	rate     float64
-	deadline time.Duration
+	deadline atomic.Int64 // each call's deadline, a time.Duration: SetDeadline changes it for the calls sent after
 
 	mu    sync.Mutex
 	sched []time.Time // intended times of the calls sent
@@ -47,8 +48,9 @@ type load struct {
 }
 
 func startLoad(cc grpc.ClientConnInterface, rate float64, deadline time.Duration, seed uint64) *load {
-	l := &load{ec: echov1.NewEchoServiceClient(cc), rate: rate, deadline: deadline,
+	l := &load{ec: echov1.NewEchoServiceClient(cc), rate: rate,
 		stop: make(chan struct{}), done: make(chan struct{})}
+	l.SetDeadline(deadline)
 	go l.run(rand.New(rand.NewPCG(seed, seed+1)))
 	return l
 }
@@ -70,13 +72,16 @@ func (l *load) run(rng *rand.Rand) {
 		l.sched = append(l.sched, next)
 		l.mu.Unlock()
 		l.wg.Add(1)
-		go l.call(next)
+		go l.call(next, time.Duration(l.deadline.Load()))
 	}
 }
 
-func (l *load) call(intended time.Time) {
+// SetDeadline sets the deadline of the calls sent from now on.
+func (l *load) SetDeadline(d time.Duration) { l.deadline.Store(int64(d)) }
+
+func (l *load) call(intended time.Time, deadline time.Duration) {
 	defer l.wg.Done()
-	ctx, cancel := context.WithDeadline(context.Background(), intended.Add(l.deadline))
+	ctx, cancel := context.WithDeadline(context.Background(), intended.Add(deadline))
 	defer cancel()
 	var p peer.Peer
 	r := record{intended: intended, start: time.Now()}
