@@ -125,9 +125,10 @@ func WithTraceSampling(ratio float64) Option {
 	}}
 }
 
-// WithMeterProvider records otelgrpc's OpenTelemetry RPC metrics on mp,
-// through otelgrpc's stats handler, besides or instead of Prometheus.
-// Default: none.
+// WithMeterProvider records otelgrpc's OpenTelemetry RPC metrics
+// (rpc.server.call.duration, rpc.client.call.duration) on mp, through
+// the stats handlers of package interceptors/tracing, besides or instead
+// of Prometheus. Default: none.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return Option{func(c *shared.Common) { c.MP = mp }}
 }

@@ -12,7 +12,7 @@ import (
 // Default order, first = outermost (it sees the call first and the result
 // last):
 //
-//	SlotTracing    spans (otelgrpc's stats handler runs per attempt, below every slot)
+//	SlotTracing    spans (the OpenTelemetry metrics stats handler runs per attempt, below every slot)
 //	SlotMetrics    counts every call as the caller sees it
 //	SlotLogging    one line per call as the caller sees it
 //	SlotTimeout    the default deadline: every attempt shares one budget

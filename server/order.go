@@ -12,7 +12,7 @@ import (
 // Default order, first = outermost (it sees the call first and the result
 // last):
 //
-//	SlotTracing     spans (otelgrpc's stats handler runs outside every slot)
+//	SlotTracing     spans (the OpenTelemetry metrics stats handler runs outside every slot)
 //	SlotMetrics     counts every call, rejections included
 //	SlotLogging     one line per call, rejections included
 //	SlotRecovery    a panic below becomes codes.Internal, recorded above

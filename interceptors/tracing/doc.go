@@ -44,9 +44,13 @@
 // rejection is inside the span, and on the client one span covers the call
 // as the caller sees it, retries included.
 //
-// OpenTelemetry RPC metrics (rpc.server.duration and friends) do need a
-// stats handler: [ServerHandler] and [ClientHandler] return otelgrpc's, for
-// metrics only, when a MeterProvider is given.
+// OpenTelemetry RPC metrics (rpc.server.call.duration and
+// rpc.client.call.duration) need a stats handler: [ServerHandler] and
+// [ClientHandler] record what otelgrpc's stats handler records (its scope,
+// instruments, buckets and attributes; a test feeds both the same events,
+// and a fuzz test any method name, address and code) for 45 allocations
+// fewer per call, client and server together. They are otelgrpc's own
+// when OTEL_SEMCONV_STABILITY_OPT_IN asks for its older conventions.
 //
 // Sampling belongs to the TracerProvider unless [WithSampling] is given:
 // [Sampler] builds the usual production choice for a provider (parent-based,

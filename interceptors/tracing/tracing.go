@@ -126,24 +126,44 @@ func (c *config) tracerProvider() trace.TracerProvider {
 // metricsOptions configures otelgrpc for metrics only: spans come from the
 // interceptors.
 func (c *config) metricsOptions() []otelgrpc.Option {
-	mp := c.mp
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
 	return []otelgrpc.Option{
 		otelgrpc.WithTracerProvider(noop.NewTracerProvider()),
-		otelgrpc.WithMeterProvider(mp),
+		otelgrpc.WithMeterProvider(c.meterProvider()),
 	}
 }
 
-// ServerHandler returns otelgrpc's server stats handler recording
-// OpenTelemetry RPC metrics on the MeterProvider (otel's global one when
-// none is given). It starts no spans: the interceptors do.
-func ServerHandler(opts ...Option) stats.Handler {
-	return otelgrpc.NewServerHandler(newConfig(opts).metricsOptions()...)
+// meterProvider returns where the stats handlers record: the one given,
+// or otel's global one.
+func (c *config) meterProvider() metric.MeterProvider {
+	if c.mp == nil {
+		return otel.GetMeterProvider()
+	}
+	return c.mp
 }
 
-// ClientHandler is the client's twin of [ServerHandler].
+// ServerHandler returns a server stats handler recording the
+// OpenTelemetry RPC metrics of otelgrpc's stats handler
+// (rpc.server.call.duration, with its scope, buckets and attributes) on the
+// MeterProvider (otel's global one when none is given). It starts no spans:
+// the interceptors do. It records what otelgrpc v0.72.0 records, with
+// fewer allocations (a test compares the two); when
+// OTEL_SEMCONV_STABILITY_OPT_IN asks for the older conventions ("rpc/old"
+// or "rpc/dup"), it is otelgrpc's own handler.
+func ServerHandler(opts ...Option) stats.Handler {
+	c := newConfig(opts)
+	if !semconvDefault() {
+		return otelgrpc.NewServerHandler(c.metricsOptions()...)
+	}
+	return newRPCMetrics(c.meterProvider(), false)
+}
+
+// ClientHandler is the client's twin of [ServerHandler]
+// (rpc.client.call.duration, per attempt, with the server.address and
+// server.port each attempt reached).
 func ClientHandler(opts ...Option) stats.Handler {
-	return otelgrpc.NewClientHandler(newConfig(opts).metricsOptions()...)
+	c := newConfig(opts)
+	if !semconvDefault() {
+		return otelgrpc.NewClientHandler(c.metricsOptions()...)
+	}
+	return newRPCMetrics(c.meterProvider(), true)
 }
