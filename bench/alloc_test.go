@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -23,34 +24,38 @@ func TestMain(m *testing.M) {
 // upgrade (bare grpc-go's own count moves then too).
 //
 // Each figure is measured 5 times over 1000 ops at 1 in flight; the test
-// takes the lowest and rounds it to the nearest integer. The counts are
-// not integers: what else allocates in the process meanwhile (grpc-go's
+// takes the lowest and requires it within allocTolerance of the figure
+// below, so that one allocation more or less per op fails it. The counts
+// are not integers: what else allocates in the process meanwhile (grpc-go's
 // transport goroutines, pools refilled after a GC, a metrics exemplar taken
 // once a second, a stream's teardown overlapping the end of a round) adds
 // 0.01 to 0.4 per op (rarely it takes 0.01 away), so the lowest of the
 // rounds is the one nearest the chain's own count, and a loaded machine,
-// whose slower rounds take more exemplars, moves it least. "everything"
-// exports its spans in batches of 512, whose allocations spread over the
-// calls (each round starts with an empty span queue, so a round of 1000
-// calls always makes the same exports). Medians on the 2-core machine where the figures were
-// taken: 151.01-151.05 for bare unary calls, 36.06-36.18 for its stream
-// messages, 235.6-235.8 and 28.0-28.3 for "everything". Under -race the
-// counts differ: the test then only runs the calls (CI runs it again
-// without -race).
+// whose slower rounds take more exemplars, moves it least. The traced
+// configurations export their spans in batches of 512, whose allocations
+// spread over the calls (each round starts with an empty span queue, so a
+// round of 1000 calls always makes the same exports): their figures have a
+// fraction, given to a tenth (rounding them to an integer would put the
+// gate's edge where they sit: "everything" measures 235.48-235.58). Under
+// -race the counts differ: the test then only runs the calls (CI runs it
+// again without -race).
 //
 // Production is measured with trace sampling at 0 rather than 1%: which
 // calls the 1% are is random, so the count of a run is not an integer.
 // Traced calls are gated by "everything", where every call is traced.
+// allocTolerance is how far the lowest round may be from its figure.
+const allocTolerance = 0.45
+
 func TestAllocs(t *testing.T) {
 	want := map[string]struct{ unary, stream float64 }{
 		nameBare:               {151, 36},
 		nameBareDeadline:       {169, 36},
 		nameBareLogged:         {171, 36},
-		nameBareTraced:         {199, 36},
+		nameBareTraced:         {198.6, 36},
 		nameOff:                {141, 24},
 		nameDefault:            {161, 24},
 		nameProductionUntraced: {161, 24},
-		nameEverything:         {236, 28},
+		nameEverything:         {235.5, 28.1},
 	}
 	ops := 1000
 	if raceEnabled {
@@ -88,14 +93,13 @@ func TestAllocs(t *testing.T) {
 					}
 					runs = append(runs, float64(s.mallocs)/float64(s.ops))
 				}
-				low := quantile(runs, 0)
-				got := math.Round(low)
-				t.Logf("%s: %.3f allocs/op (lowest of %.3f), gated at %.0f", tc.sc.kind(), low, runs, got)
+				low := slices.Min(runs)
+				t.Logf("%s: %.3f allocs/op (lowest of %.3f), want %v ± %v", tc.sc.kind(), low, runs, tc.want, allocTolerance)
 				if raceEnabled {
 					continue
 				}
-				if got != tc.want {
-					t.Errorf("%s: got %.0f allocs/op, want %.0f", tc.sc.kind(), got, tc.want)
+				if math.Abs(low-tc.want) > allocTolerance {
+					t.Errorf("%s: got %.2f allocs/op, want %v ± %v", tc.sc.kind(), low, tc.want, allocTolerance)
 				}
 			}
 		})

@@ -89,5 +89,5 @@ func startGGM() (*target, error) {
 			logging.StreamClientInterceptor(clLog, logging.WithFieldsFromContext(logTraceID)),
 		),
 	}
-	return startGRPC(nameGGM, sopts, dopts, func() { _ = tp.Shutdown(context.Background()) })
+	return startGRPC(nameGGM, sopts, dopts, owned{tp: tp})
 }

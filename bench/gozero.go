@@ -84,7 +84,10 @@ func startGoZero() (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{name: nameGoZero, ec: echov1.NewEchoServiceClient(cli.Conn()), close: func() { _ = cli.Conn().Close() }}
+	// The server cannot be stopped (go-zero's Stop only closes its logs);
+	// the target owns the tracer provider, flushed before each round like
+	// the others'.
+	t := newTarget(nameGoZero, echov1.NewEchoServiceClient(cli.Conn()), func() { _ = cli.Conn().Close() }, owned{tp: tp})
 	// The server starts listening in its own goroutine.
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -48,12 +48,31 @@ type target struct {
 	flush func()
 }
 
-// withFlush sets t.flush to flush tp's spans, when t is not nil.
-func withFlush(t *target, err error, tp interface{ ForceFlush(context.Context) error }) (*target, error) {
-	if t != nil {
-		t.flush = func() { _ = tp.ForceFlush(context.Background()) }
+// owned is what a target owns besides its server and client: the tracer
+// provider its spans go to (nil: none), flushed before each round and shut
+// down with the target, and other things to close. A target that fails to
+// start releases them too.
+type owned struct {
+	tp     *sdktrace.TracerProvider
+	closer []func()
+}
+
+func (o owned) release() {
+	for _, f := range o.closer {
+		f()
 	}
-	return t, err
+	if o.tp != nil {
+		_ = o.tp.Shutdown(context.Background())
+	}
+}
+
+// newTarget is the target of client ec, closed by stop, owning o.
+func newTarget(name string, ec echov1.EchoServiceClient, stop func(), o owned) *target {
+	t := &target{name: name, ec: ec, close: func() { stop(); o.release() }}
+	if o.tp != nil {
+		t.flush = func() { _ = o.tp.ForceFlush(context.Background()) }
+	}
+	return t
 }
 
 func listen() (net.Listener, string, error) {
@@ -151,11 +170,7 @@ func floorConfig(name string, logged, traced bool) config {
 		if !logged && !traced {
 			sopts = nil // the deadline is the client's alone
 		}
-		if !traced {
-			return startGRPC(name, sopts, []grpc.DialOption{cli})
-		}
-		t, err := startGRPC(name, sopts, []grpc.DialOption{cli}, func() { _ = tp.Shutdown(context.Background()) })
-		return withFlush(t, err, tp)
+		return startGRPC(name, sopts, []grpc.DialOption{cli}, owned{tp: tp})
 	}}
 }
 
@@ -163,15 +178,16 @@ func floorConfig(name string, logged, traced bool) config {
 // plaintext credentials.
 func bareConfig() config {
 	return config{name: nameBare, start: func() (*target, error) {
-		return startGRPC(nameBare, nil, nil)
+		return startGRPC(nameBare, nil, nil, owned{})
 	}}
 }
 
 // startGRPC serves the echo service on grpc.NewServer(sopts...) and dials
-// it with grpc.NewClient(dopts...) in plaintext; extra runs at close.
-func startGRPC(name string, sopts []grpc.ServerOption, dopts []grpc.DialOption, extra ...func()) (*target, error) {
+// it with grpc.NewClient(dopts...) in plaintext; the target owns o.
+func startGRPC(name string, sopts []grpc.ServerOption, dopts []grpc.DialOption, o owned) (*target, error) {
 	lis, addr, err := listen()
 	if err != nil {
+		o.release()
 		return nil, err
 	}
 	s := grpc.NewServer(sopts...)
@@ -182,28 +198,28 @@ func startGRPC(name string, sopts []grpc.ServerOption, dopts []grpc.DialOption, 
 	if err != nil {
 		s.Stop()
 		<-done
+		o.release()
 		return nil, err
 	}
-	return &target{name: name, ec: echov1.NewEchoServiceClient(cc), close: func() {
+	return newTarget(name, echov1.NewEchoServiceClient(cc), func() {
 		_ = cc.Close()
 		s.Stop()
 		<-done
-		for _, f := range extra {
-			f()
-		}
-	}}, nil
+	}, o), nil
 }
 
 // startGrpckit serves the echo service on server.New(sopts...) and dials
-// it with client.New(target, copts...); extra runs at close.
-func startGrpckit(name string, sopts []server.Option, copts []client.Option, extra ...func()) (*target, error) {
+// it with client.New(target, copts...); the target owns o.
+func startGrpckit(name string, sopts []server.Option, copts []client.Option, o owned) (*target, error) {
 	lis, addr, err := listen()
 	if err != nil {
+		o.release()
 		return nil, err
 	}
 	s, err := server.New(sopts...)
 	if err != nil {
 		_ = lis.Close()
+		o.release()
 		return nil, fmt.Errorf("%s: server.New: %w", name, err)
 	}
 	echov1.RegisterEchoServiceServer(s, &grpckittest.Backend{})
@@ -213,19 +229,18 @@ func startGrpckit(name string, sopts []server.Option, copts []client.Option, ext
 	if err != nil {
 		_ = s.Close()
 		<-done
+		o.release()
 		return nil, fmt.Errorf("%s: client.New: %w", name, err)
 	}
-	return &target{name: name, ec: echov1.NewEchoServiceClient(cc), close: func() {
+	return newTarget(name, echov1.NewEchoServiceClient(cc), func() {
 		_ = cc.Close()
 		_ = s.Close()
 		<-done
-		for _, f := range extra {
-			f()
-		}
-	}}, nil
+	}, o), nil
 }
 
-// grpckitConfigs are bare grpc-go and the grpckit configurations 2-5.
+// grpckitConfigs are bare grpc-go, its floors and the grpckit
+// configurations.
 func grpckitConfigs() []config {
 	return append(append([]config{bareConfig()}, floorConfigs()...),
 		config{name: nameOff, start: func() (*target, error) {
@@ -238,7 +253,7 @@ func grpckitConfigs() []config {
 			return startGrpckit(nameOff,
 				[]server.Option{grpckit.WithInsecure(), grpckit.WithAccessLog(false), grpckit.WithMetrics(nil), server.WithReflection(false)},
 				[]client.Option{grpckit.WithInsecure(), grpckit.WithAccessLog(false), grpckit.WithMetrics(nil),
-					client.WithDefaultTimeout(0), client.WithoutBreaker(), client.WithBalancer("pick_first")})
+					client.WithDefaultTimeout(0), client.WithoutBreaker(), client.WithBalancer("pick_first")}, owned{})
 		}},
 		config{name: nameDefault, start: func() (*target, error) {
 			// Exactly the builders' defaults, plaintext: the access log
@@ -247,12 +262,13 @@ func grpckitConfigs() []config {
 			// p2c, a breaker per method and a 30 s default deadline.
 			return startGrpckit(nameDefault,
 				[]server.Option{grpckit.WithInsecure()},
-				[]client.Option{grpckit.WithInsecure()})
+				[]client.Option{grpckit.WithInsecure()}, owned{})
 		}},
 		productionConfig(nameProduction, 0.01),
 		config{name: nameEverything, start: func() (*target, error) {
 			// Production with every call traced, plus OpenTelemetry RPC
-			// metrics (otelgrpc's, on an SDK meter provider), a
+			// metrics (otelgrpc's, recorded by grpckit's lean stats
+			// handler, on an SDK meter provider), a
 			// concurrency limit and load shedding that admit everything,
 			// request validation on both sides, retries of Echo with
 			// their budget, and a client rate limit that admits
@@ -260,19 +276,18 @@ func grpckitConfigs() []config {
 			logger := slog.New(slog.NewJSONHandler(logSink, nil))
 			tp := newTracerProvider(nil)
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			t, err := startGrpckit(nameEverything,
+			return startGrpckit(nameEverything,
 				[]server.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), grpckit.WithMetrics(prometheus.NewRegistry()),
 					grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithMeterProvider(mp),
 					server.WithRateLimit(rate.Inf, 1), server.WithConcurrencyLimit(1 << 20), server.WithLoadShedding(), server.WithValidation()},
 				[]client.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), grpckit.WithMetrics(prometheus.NewRegistry()),
 					grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(1), grpckit.WithMeterProvider(mp),
 					client.WithIdempotent(echov1.EchoService_Echo_FullMethodName), client.WithRateLimit(rate.Inf, 1), client.WithValidation()},
-				func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) })
-			return withFlush(t, err, tp)
+				owned{tp: tp, closer: []func(){func() { _ = mp.Shutdown(context.Background()) }}})
 		}})
 }
 
-// allConfigs are the eight configurations of the per-call tables. go-zero
+// allConfigs are the eleven configurations of the per-call tables. go-zero
 // comes last: it sets otel's global tracer provider, which grpckit's
 // builders would follow if it were set when they run.
 func allConfigs() []config {
@@ -289,13 +304,12 @@ func productionConfig(name string, sampling float64) config {
 	return config{name: name, start: func() (*target, error) {
 		logger := slog.New(slog.NewJSONHandler(logSink, nil))
 		tp := newTracerProvider(nil)
-		t, err := startGrpckit(name,
+		return startGrpckit(name,
 			[]server.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), grpckit.WithMetrics(prometheus.NewRegistry()),
 				server.WithRateLimit(rate.Inf, 1), grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(0)},
 			[]client.Option{grpckit.WithInsecure(), grpckit.WithLogger(logger), grpckit.WithMetrics(prometheus.NewRegistry()),
 				grpckit.WithTracerProvider(tp), grpckit.WithTraceSampling(sampling)},
-			func() { _ = tp.Shutdown(context.Background()) })
-		return withFlush(t, err, tp)
+			owned{tp: tp})
 	}}
 }
 

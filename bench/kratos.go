@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/go-kratos/kratos/v2/log"
 	"github.com/go-kratos/kratos/v2/middleware/circuitbreaker"
@@ -53,25 +54,19 @@ func startKratos() (*target, error) {
 			metrics.DefaultSecondsHistogramView(metrics.DefaultClientSecondsHistogramName)),
 	)
 	meter := mp.Meter("bench")
-	sreq, err := metrics.DefaultRequestsCounter(meter, metrics.DefaultServerRequestsCounterName)
-	if err != nil {
-		return nil, err
-	}
-	ssec, err := metrics.DefaultSecondsHistogram(meter, metrics.DefaultServerSecondsHistogramName)
-	if err != nil {
-		return nil, err
-	}
-	creq, err := metrics.DefaultRequestsCounter(meter, metrics.DefaultClientRequestsCounterName)
-	if err != nil {
-		return nil, err
-	}
-	csec, err := metrics.DefaultSecondsHistogram(meter, metrics.DefaultClientSecondsHistogramName)
-	if err != nil {
+	sreq, err1 := metrics.DefaultRequestsCounter(meter, metrics.DefaultServerRequestsCounterName)
+	ssec, err2 := metrics.DefaultSecondsHistogram(meter, metrics.DefaultServerSecondsHistogramName)
+	creq, err3 := metrics.DefaultRequestsCounter(meter, metrics.DefaultClientRequestsCounterName)
+	csec, err4 := metrics.DefaultSecondsHistogram(meter, metrics.DefaultClientSecondsHistogramName)
+	o := owned{tp: tp, closer: []func(){func() { _ = mp.Shutdown(context.Background()) }}}
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		o.release()
 		return nil, err
 	}
 
 	lis, addr, err := listen()
 	if err != nil {
+		o.release()
 		return nil, err
 	}
 	srv := kgrpc.NewServer(
@@ -100,13 +95,12 @@ func startKratos() (*target, error) {
 	if err != nil {
 		_ = srv.Stop(context.Background())
 		<-done
+		o.release()
 		return nil, err
 	}
-	return &target{name: nameKratos, ec: echov1.NewEchoServiceClient(cc), close: func() {
+	return newTarget(nameKratos, echov1.NewEchoServiceClient(cc), func() {
 		_ = cc.Close()
 		_ = srv.Stop(context.Background())
 		<-done
-		_ = tp.Shutdown(context.Background())
-		_ = mp.Shutdown(context.Background())
-	}}, nil
+	}, o), nil
 }

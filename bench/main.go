@@ -1,12 +1,12 @@
 // Command bench compares the cost of grpckit's configurations with bare
 // grpc-go, Kratos, go-zero and go-grpc-middleware in one process, on TCP
-// 127.0.0.1, as /work/shared/BENCHMARKING.md asks: configurations
+// 127.0.0.1, as the project's benchmarking rules ask: configurations
 // interleaved in rounds, CPU from getrusage, allocations from
 // runtime.MemStats, every figure also as a ratio to bare grpc-go measured
 // in the same round. It writes its tables and charts to -out (see
 // README.md).
 //
-//	go -C bench run .          # full run, about 5 minutes on 2 cores
+//	go -C bench run .          # full run, about 7 minutes on 2 cores
 //	go -C bench run . -quick   # a few seconds, to try it
 package main
 
@@ -45,7 +45,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 30, "interleaved rounds per scenario (each configuration runs once per round)")
 	flag.DurationVar(&o.round, "round", 150*time.Millisecond, "duration of one configuration's turn in a round")
 	flag.StringVar(&o.out, "out", "results", "directory of the results")
-	flag.BoolVar(&o.quick, "quick", false, "a few short rounds, to try the command (overrides -rounds and -round)")
+	flag.BoolVar(&o.quick, "quick", false, "a few short rounds, to try the command (overrides -rounds, -round, -tail and -scale)")
 	flag.Parse()
 	if o.quick {
 		o.rounds, o.round = 4, 50*time.Millisecond
@@ -75,7 +75,11 @@ func run(o options) error {
 
 	want := map[string]bool{}
 	for _, name := range strings.Split(o.sections, ",") {
-		want[strings.TrimSpace(name)] = true
+		name = strings.TrimSpace(name)
+		if name != "percall" && name != "tail" && name != "scale" {
+			return fmt.Errorf("-sections: unknown section %q (want percall, tail or scale)", name)
+		}
+		want[name] = true
 	}
 	if want["percall"] {
 		s, err := runPerCall(o)
@@ -150,7 +154,7 @@ func runScaleSection(o options) ([]section, error) {
 	if err := os.WriteFile(filepath.Join(o.out, "scale.md"), []byte(scaleReport(rows, time.Since(start), o.command)), 0o644); err != nil {
 		return nil, err
 	}
-	return []section{{file: "scale.md", title: "Balancer updates at 1,000 to 100,000 endpoints"}}, nil
+	return []section{{file: "scale.md", title: fmt.Sprintf("Balancer updates at %s endpoints", strings.ReplaceAll(o.scale, ",", ", "))}}, nil
 }
 
 // runPerCall measures the per-call cost of every configuration and writes

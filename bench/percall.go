@@ -212,8 +212,9 @@ func summarize(targets []*target, sc scenario, samples [][]sample) []result {
 }
 
 // quantile returns the q-quantile of v, interpolating between the closest
-// ranks; v is sorted in place.
-func quantile(v []float64, q float64) float64 {
+// ranks (the median of an even count is the mean of the middle two); v is
+// sorted in place. Every figure of the command goes through it.
+func quantile[T ~int64 | ~float64](v []T, q float64) T {
 	if len(v) == 0 {
 		return 0
 	}
@@ -223,5 +224,5 @@ func quantile(v []float64, q float64) float64 {
 	if i+1 >= len(v) {
 		return v[len(v)-1]
 	}
-	return v[i] + (pos-float64(i))*(v[i+1]-v[i])
+	return v[i] + T((pos-float64(i))*float64(v[i+1]-v[i]))
 }

@@ -240,7 +240,7 @@ func scaleOne(sb scaleBalancer, n int) (ScaleRow, error) {
 			as, bs = append(as, float64(a)), append(bs, float64(b))
 			created = append(created, float64(cc.Created-c0))
 		}
-		return tailMedian(ds), uint64(tailMedian(as)), uint64(tailMedian(bs)), int(tailMedian(created))
+		return quantile(ds, 0.5), uint64(quantile(as, 0.5)), uint64(quantile(bs, 0.5)), int(quantile(created, 0.5))
 	}
 	row.OneChanged, row.OneChangedAllocs, row.OneChangedBytes, _ = changed(sOne)
 	row.OnePercent, row.OnePercentAllocs, row.OnePercentBytes, row.OnePercentSubConns = changed(sPct)

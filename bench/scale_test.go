@@ -1,15 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"google.golang.org/grpc/connectivity"
 )
 
@@ -20,7 +16,7 @@ import (
 // time.
 func TestScale(t *testing.T) {
 	const n = 1000
-	before := runtime.NumGoroutine()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	rows, err := runScale([]int{n})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +59,6 @@ func TestScale(t *testing.T) {
 		})
 	}
 	t.Logf("\n%s", scaleMarkdown(rows))
-	tailNoGoroutinesLeft(t, before)
 }
 
 // TestScaleSkips checks that a balancer predicted to exceed the budget is
@@ -81,41 +76,4 @@ func TestScaleSkips(t *testing.T) {
 	if md := scaleMarkdown(rows); !strings.Contains(md, "skipped") {
 		t.Errorf("markdown: got no skipped row:\n%s", md)
 	}
-}
-
-// TestWriteScaleResults runs the real measurement and writes
-// results/scale.md. It runs only when asked:
-//
-//	GRPCKIT_BENCH_WRITE=1 go -C bench test -run TestWriteScaleResults -timeout 30m
-//
-// GRPCKIT_BENCH_SCALE="1000,10000,100000" (the default) sets the sizes.
-func TestWriteScaleResults(t *testing.T) {
-	if os.Getenv("GRPCKIT_BENCH_WRITE") == "" {
-		t.Skip("set GRPCKIT_BENCH_WRITE=1 to run the measurement and write results/")
-	}
-	spec := os.Getenv("GRPCKIT_BENCH_SCALE")
-	if spec == "" {
-		spec = "1000,10000,100000"
-	}
-	var sizes []int
-	for _, f := range strings.Split(spec, ",") {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("GRPCKIT_BENCH_SCALE=%q: %v", spec, err)
-		}
-		sizes = append(sizes, n)
-	}
-	start := time.Now()
-	rows, err := runScale(sizes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := scaleReport(rows, time.Since(start), fmt.Sprintf("GRPCKIT_BENCH_WRITE=1 GRPCKIT_BENCH_SCALE=%s go -C bench test -run TestWriteScaleResults -timeout 30m", spec))
-	if err := os.MkdirAll("results", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join("results", "scale.md"), []byte(md), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("\n%s", md)
 }

@@ -6,14 +6,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	kratosregistry "github.com/go-kratos/kratos/v2/registry"
@@ -37,6 +35,7 @@ import (
 
 	"github.com/grpckit/grpckit/balancer/p2c"
 	"github.com/grpckit/grpckit/balancer/wrr"
+	"github.com/grpckit/grpckit/grpckittest"
 	echov1 "github.com/grpckit/grpckit/proto/grpckit/echo/v1"
 )
 
@@ -68,8 +67,6 @@ type TailConfig struct {
 	// the latency-aware balancers have learnt the backends. 0: Duration/5,
 	// at most 1 s.
 	Warmup time.Duration
-	// Balancers selects rows by name (see tailBalancerNames); nil runs all.
-	Balancers []string
 }
 
 // TailRow is one balancer's result. The percentiles are the medians over
@@ -87,10 +84,9 @@ type TailRow struct {
 	// backend's service time and the span of their intended send times: a
 	// burst of them within a few tens of milliseconds, spread over all
 	// backends, is a stall of the machine rather than of a balancer.
-	OutlierRuns     []string
-	SlowShareRuns   []float64 // each run's slow share, in round order
-	ErrorCodes      map[codes.Code]int
-	UnmeasuredCalls int // warm-up calls, over all repeats
+	OutlierRuns   []string
+	SlowShareRuns []float64 // each run's slow share, in round order
+	ErrorCodes    map[codes.Code]int
 }
 
 // tailBalancer is one balancer under test: dial returns a client of the
@@ -111,9 +107,6 @@ const (
 	tailGoZeroP2C    = "go-zero p2c_ewma"
 )
 
-// tailBalancerNames are the rows runTail produces, in order.
-var tailBalancerNames = []string{tailGrpckitP2C, tailGrpckitWRR, tailRoundRobin, tailLeastRequest, tailKratosP2C, tailGoZeroP2C}
-
 func tailBalancers() []tailBalancer {
 	return []tailBalancer{
 		{tailGrpckitP2C, tailDialGRPC(p2c.Name, `{}`)},
@@ -126,14 +119,13 @@ func tailBalancers() []tailBalancer {
 	}
 }
 
-var tailSchemes atomic.Int64
-
 // tailDialGRPC dials a grpc-go client whose manual resolver hands the
 // balancer policy all the addresses as endpoints (grpckit's balancers and
 // grpc-go's own). No interceptors: the client is bare grpc-go.
 func tailDialGRPC(policy, cfg string) func(addrs []string) (*grpc.ClientConn, func(), error) {
 	return func(addrs []string) (*grpc.ClientConn, func(), error) {
-		r := manual.NewBuilderWithScheme(fmt.Sprintf("benchtail%d", tailSchemes.Add(1)))
+		// grpc.WithResolvers keeps the resolver to this ClientConn.
+		r := manual.NewBuilderWithScheme("benchtail")
 		eps := make([]resolver.Endpoint, len(addrs))
 		for i, a := range addrs {
 			eps[i] = resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}}
@@ -240,25 +232,13 @@ func tailDialGoZero(addrs []string) (*grpc.ClientConn, func(), error) {
 	return cc, func() { _ = cc.Close() }, nil
 }
 
-// tailBackend is a loopback echo server with a sleep-based service time.
+// tailBackend is a loopback echo server with a sleep-based service time:
+// grpckittest's echo backend with a delay on every call.
 type tailBackend struct {
-	echov1.UnimplementedEchoServiceServer
-	delay time.Duration
-	addr  string
-	srv   *grpc.Server
-	done  chan struct{}
-}
-
-// Echo implements echov1.EchoServiceServer.
-func (b *tailBackend) Echo(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
-	t := time.NewTimer(b.delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return nil, status.FromContextError(ctx.Err()).Err()
-	}
-	return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+	grpckittest.Backend
+	addr string
+	srv  *grpc.Server
+	done chan struct{}
 }
 
 // startTailBackend starts a plain grpc.NewServer on 127.0.0.1 serving the
@@ -268,8 +248,9 @@ func startTailBackend(delay time.Duration) (*tailBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &tailBackend{delay: delay, addr: lis.Addr().String(), srv: grpc.NewServer(), done: make(chan struct{})}
-	echov1.RegisterEchoServiceServer(b.srv, b)
+	b := &tailBackend{addr: lis.Addr().String(), srv: grpc.NewServer(), done: make(chan struct{})}
+	b.Faults.Always(grpckittest.Fault{Delay: delay})
+	b.Register(b.srv)
 	healthpb.RegisterHealthServer(b.srv, health.NewServer())
 	go func() {
 		defer close(b.done)
@@ -352,15 +333,7 @@ type tailRun struct {
 	calls, errors  int
 	codes          map[codes.Code]int
 	slowShare      float64
-	warmupCalls    int
 	outliers       string
-}
-
-func tailQuantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
 // runTailOnce starts the backends (the slow one at index slow), dials the
@@ -396,7 +369,7 @@ func runTailOnce(ctx context.Context, b tailBalancer, cfg TailConfig, slow int, 
 	}
 	ec := echov1.NewEchoServiceClient(cc)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	run.warmupCalls = len(tailOpenLoop(ctx, ec, cfg.Rate, cfg.warmup(), rng))
+	tailOpenLoop(ctx, ec, cfg.Rate, cfg.warmup(), rng)
 	recs := tailOpenLoop(ctx, ec, cfg.Rate, cfg.Duration, rng)
 	if err := ctx.Err(); err != nil {
 		return run, err
@@ -440,7 +413,7 @@ func runTailOnce(ctx context.Context, b tailBalancer, cfg TailConfig, slow int, 
 	}
 	slices.Sort(lat)
 	run.calls = len(recs)
-	run.p50, run.p99, run.p999 = tailQuantile(lat, 0.5), tailQuantile(lat, 0.99), tailQuantile(lat, 0.999)
+	run.p50, run.p99, run.p999 = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 0.999)
 	if okCalls > 0 {
 		run.slowShare = float64(slowCalls) / float64(okCalls)
 	}
@@ -470,8 +443,8 @@ func (c TailConfig) warmup() time.Duration {
 	return min(c.Duration/5, time.Second)
 }
 
-// runTail measures the tail latency of every balancer (or those
-// cfg.Balancers names) against four loopback backends, one of them 10×
+// runTail measures the tail latency of every balancer against four
+// loopback backends, one of them 10×
 // slower. Each round runs every balancer once, for cfg.Duration after
 // cfg.warmup() of unmeasured load, on fresh backends and a fresh client; the
 // balancers run one at a time, in an order rotated each round, so the
@@ -481,15 +454,7 @@ func runTail(ctx context.Context, cfg TailConfig) ([]TailRow, error) {
 	if cfg.Rate <= 0 || cfg.Duration <= 0 || cfg.Repeats < 1 {
 		return nil, fmt.Errorf("bench: tail: got rate %v, duration %v, repeats %d; want all > 0", cfg.Rate, cfg.Duration, cfg.Repeats)
 	}
-	var bals []tailBalancer
-	for _, b := range tailBalancers() {
-		if cfg.Balancers == nil || slices.Contains(cfg.Balancers, b.name) {
-			bals = append(bals, b)
-		}
-	}
-	if len(bals) == 0 {
-		return nil, errors.New("bench: tail: no balancer selected")
-	}
+	bals := tailBalancers()
 	runs := make([][]tailRun, len(bals))
 	for rep := range cfg.Repeats {
 		for k := range bals {
@@ -516,26 +481,15 @@ func runTail(ctx context.Context, cfg TailConfig) ([]TailRow, error) {
 			row.SlowShareRuns = append(row.SlowShareRuns, r.slowShare)
 			row.Calls += r.calls
 			row.Errors += r.errors
-			row.UnmeasuredCalls += r.warmupCalls
 			for c, n := range r.codes {
 				row.ErrorCodes[c] += n
 			}
 		}
-		row.P50, row.P99, row.P999 = tailMedian(p50), tailMedian(p99), tailMedian(p999)
-		row.SlowShare = tailMedian(slices.Clone(row.SlowShareRuns))
+		row.P50, row.P99, row.P999 = quantile(p50, 0.5), quantile(p99, 0.5), quantile(p999, 0.5)
+		row.SlowShare = quantile(slices.Clone(row.SlowShareRuns), 0.5)
 		rows[i] = row
 	}
 	return rows, nil
-}
-
-// tailMedian returns the median of v (the lower middle one of an even
-// count), sorting v.
-func tailMedian[T time.Duration | float64](v []T) T {
-	if len(v) == 0 {
-		return 0
-	}
-	slices.Sort(v)
-	return v[(len(v)-1)/2]
 }
 
 func tailMs(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }

@@ -10,12 +10,8 @@ import (
 	"time"
 )
 
-// parseTailSpec parses "rate,duration,repeats" (e.g. "400,10s,3"); "" is
-// the default, 400 calls/s for 10 s per balancer, 3 rounds.
+// parseTailSpec parses -tail's "rate,duration,repeats" (e.g. "400,8s,3").
 func parseTailSpec(s string) (TailConfig, error) {
-	if s == "" {
-		s = "400,10s,3"
-	}
 	parts := strings.Split(s, ",")
 	if len(parts) != 3 {
 		return TailConfig{}, fmt.Errorf("bench: tail spec %q: want rate,duration,repeats", s)
@@ -83,7 +79,7 @@ func tailReport(cfg TailConfig, rows []TailRow, took time.Duration, command stri
 }
 
 func tailSpecString(cfg TailConfig) string {
-	return fmt.Sprintf("GRPCKIT_BENCH_TAIL=%g,%v,%d", cfg.Rate, cfg.Duration, cfg.Repeats)
+	return fmt.Sprintf("-tail %g,%v,%d", cfg.Rate, cfg.Duration, cfg.Repeats)
 }
 
 // tailReading is how to read the table.

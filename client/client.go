@@ -43,6 +43,9 @@ func New(target string, opts ...Option) (*Conn, error) {
 	if balancer.Get(cfg.balancer) == nil {
 		return nil, fmt.Errorf("client: WithBalancer: no balancer named %q is registered", cfg.balancer)
 	}
+	if cfg.poolMax > 1 && !ownsBalancerState(cfg.balancer) {
+		return nil, fmt.Errorf("client: WithConnPool needs one of grpckit's balancers, not %q", cfg.balancer)
+	}
 	b := &builtins{slots: chain.New[grpc.UnaryClientInterceptor, grpc.StreamClientInterceptor](int(numSlots))}
 	b.admin = adminParts{id: adminstate.NextID(), balancer: cfg.balancer, activity: new(adminstate.Activity)}
 	if cfg.timeout > 0 {
@@ -64,13 +67,10 @@ func New(target string, opts ...Option) (*Conn, error) {
 	creds := cfg.common.Creds
 	if ownsBalancerState(cfg.balancer) {
 		lbConfig["grpckitClient"] = b.admin.id // ties the balancer's state to this Conn
-		if cfg.poolConns > 0 {
+		if cfg.poolMax > 1 { // WithConnPool(1, 1) is one connection per endpoint, no pool
 			lbConfig["pool"] = map[string]int{"conns": cfg.poolConns, "maxConns": cfg.poolMax}
 			creds = streamlimit.Credentials(creds) // learns each server's stream limit
 		}
-	} else if cfg.poolConns > 0 {
-		b.close()
-		return nil, fmt.Errorf("client: WithConnPool needs one of grpckit's balancers, not %q", cfg.balancer)
 	}
 	sc, err := json.Marshal(map[string]any{
 		"loadBalancingConfig": []map[string]any{{cfg.balancer: lbConfig}},

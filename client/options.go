@@ -171,6 +171,11 @@ func WithWindowSize(stream, conn int32) Option {
 // scores, ejection and the admin page count an endpoint's calls over all
 // its connections. Connections added stay until the endpoint leaves.
 //
+// A server that advertises no limit (grpc-go's default) never fills a
+// connection, so the pool stays at conns. The limit is read by the
+// transport credentials grpckit installs: credentials passed with
+// WithDialOptions replace them, and 100 is then assumed.
+//
 // It needs one of grpckit's balancers (p2c, the default, or wrr); New
 // fails with another. 1 ≤ conns ≤ maxConns ≤ 64. Default: one connection
 // per endpoint.

@@ -276,6 +276,29 @@ func TestConnPoolGrows(t *testing.T) {
 	}
 }
 
+// Many calls at once on a growing pool: picks race each other and the
+// connections being added. Every call must get a connection (none left
+// waiting for a picker that never comes), the pool stays within its
+// maximum, and every call succeeds.
+func TestConnPoolConcurrentCalls(t *testing.T) {
+	srv := newGatedServer(t)
+	conn := poolClient(t, "poolmany", []*gatedServer{srv}, client.WithConnPool(1, 4))
+	ctx := grpckittest.Context(t, time.Minute)
+	if err := conn.WaitForReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	waitCalls := startCalls(t, conn, n)
+	wait.For(t, 30*time.Second, "every call picked", func() bool {
+		return endpoints("poolmany:///echo")[srv.Addr].InFlight == n
+	})
+	if got := srv.conns.Load(); got < 1 || got > 4 {
+		t.Errorf("server: %d connections, want 1 to 4", got)
+	}
+	srv.open()
+	checkErrs(t, waitCalls())
+}
+
 func TestConnPoolOptions(t *testing.T) {
 	for _, tc := range []struct {
 		conns, max int

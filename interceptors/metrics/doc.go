@@ -10,16 +10,19 @@
 // client_golang vectors, so dashboards and alerts written for it work
 // unchanged. It adds safe defaults (a histogram on, an explicit registry,
 // never the global one), exemplars carrying the trace id of sampled calls
-// (at most one call per method and second sets them: Prometheus keeps only
-// the last exemplar of a series, and building them costs 64 allocations
-// per unary call), and [Handler] for serving them.
+// (Prometheus keeps the last exemplar of each counter and histogram bucket,
+// and building them costs 64 allocations per unary call: at most one call
+// per method and second sets them on every series, and each histogram
+// bucket also takes one from a sampled call that lands in it at most once a
+// second, so slow buckets link to slow calls), and [Handler] for serving
+// them.
 //
 // Where go-grpc-middleware builds a call descriptor, a reporter and label
 // slices and hashes the label values of five series on every call, this
 // package splits a method name once, caches the children of each method
 // (up to 4096 methods; calls past that look their series up per call) and
-// updates them directly: a unary call allocates nothing unless it is the
-// one call of its method and second to set the exemplars.
+// updates them directly: a unary call allocates nothing unless it sets
+// exemplars.
 //
 // Measured with BenchmarkUnary (one unary call through the client and the
 // server interceptor, no-op invoker and handler; median of 8 interleaved

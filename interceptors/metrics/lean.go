@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,7 @@ func (c config) validate() error {
 type collector struct {
 	started, handled, received, sent *prometheus.CounterVec
 	handling                         *prometheus.HistogramVec
+	bounds                           []float64 // the histogram's buckets' upper bounds
 
 	// cache maps a full method name to its series, one copy-on-write map
 	// per call type: readers load without locking or allocating.
@@ -95,7 +97,12 @@ func newCollector(n names, c config) *collector {
 	counter := func(nh [2]string, labels []string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: nh[0], Help: nh[1], ConstLabels: c.labels}, labels)
 	}
+	bounds := c.buckets
+	if len(bounds) == 0 {
+		bounds = prometheus.DefBuckets
+	}
 	return &collector{
+		bounds:   bounds,
 		started:  counter(n.started, labelNames),
 		handled:  counter(n.handled, labelNamesCode),
 		received: counter(n.received, labelNames),
@@ -188,7 +195,7 @@ func labelValue(v string) string {
 func (c *collector) newSeries(full string, t calltype.Type) *series {
 	cm := interceptors.NewServerCallMeta(full, nil, nil) // go-grpc-middleware's split
 	service, method := cm.Service, cm.Method
-	s := &series{c: c, typ: t.String(), service: labelValue(service), method: labelValue(method)}
+	s := &series{c: c, typ: t.String(), service: labelValue(service), method: labelValue(method), exBucket: make([]atomic.Int64, len(c.bounds)+1)}
 	s.started = s.c.started.WithLabelValues(s.typ, s.service, s.method)
 	return s
 }
@@ -206,8 +213,10 @@ type series struct {
 	handling             atomic.Pointer[observerRef]
 	handled              [numCodes]atomic.Pointer[counterRef]
 	// exNext is when the method's series may next take an exemplar (Unix
-	// ns); see exemplar.
-	exNext atomic.Int64
+	// ns); see exemplar. exBucket is the same for each bucket of the
+	// handling-time histogram (the last one +Inf); see bucketExemplar.
+	exNext   atomic.Int64
+	exBucket []atomic.Int64
 }
 
 // exemplarEvery is how often a method's series take a new exemplar from a
@@ -215,7 +224,10 @@ type series struct {
 // bucket, the last, which a scrape every few seconds reads; building one
 // costs client_golang about 13 allocations per series, 64 per traced unary
 // call over the five series a call touches on each side. At most one call
-// per method and second pays for them.
+// per method and second pays for them all; besides, each bucket of the
+// handling-time histogram takes one from a sampled call that lands in it
+// at most once a second (bucketExemplar), so that the slow buckets, where
+// a trace is wanted most, get theirs from the slow calls.
 const exemplarEvery = int64(time.Second)
 
 // exemplar returns the trace id of a sampled call as an exemplar for s's
@@ -228,6 +240,26 @@ func (s *series) exemplar(ctx context.Context, now time.Time) prometheus.Labels 
 	}
 	n, next := now.UnixNano(), s.exNext.Load()
 	if n < next || !s.exNext.CompareAndSwap(next, n+exemplarEvery) {
+		return nil
+	}
+	return prometheus.Labels{"trace_id": sc.TraceID().String()}
+}
+
+// bucketExemplar returns the handling-time histogram's exemplar for a call
+// of sc that took d seconds and ended at end: ex when the call set the
+// method's exemplars (ex, from exemplar), else the trace id of a sampled
+// call when d's bucket took none for exemplarEvery; nil otherwise.
+func (s *series) bucketExemplar(d float64, end time.Time, ex prometheus.Labels, sc trace.SpanContext) prometheus.Labels {
+	if !sc.IsSampled() || len(s.exBucket) == 0 {
+		return ex
+	}
+	slot := &s.exBucket[sort.SearchFloat64s(s.c.bounds, d)] // the first bucket with d <= its bound
+	n := end.UnixNano()
+	if ex != nil {
+		slot.Store(n + exemplarEvery)
+		return ex
+	}
+	if next := slot.Load(); n < next || !slot.CompareAndSwap(next, n+exemplarEvery) {
 		return nil
 	}
 	return prometheus.Labels{"trace_id": sc.TraceID().String()}
@@ -279,11 +311,13 @@ func (s *series) handledCounter(code codes.Code) prometheus.Counter {
 	return r.Counter
 }
 
-// done records the end of a call: handled with its code, and its duration.
-func (s *series) done(err error, start time.Time, ex prometheus.Labels) {
-	d := time.Since(start).Seconds()
+// done records the end of a call of sc: handled with its code, and its
+// duration.
+func (s *series) done(err error, start time.Time, ex prometheus.Labels, sc trace.SpanContext) {
+	end := time.Now()
+	d := end.Sub(start).Seconds()
 	inc(s.handledCounter(codeOf(err)), ex)
-	observe(s.handlingObserver(), d, ex)
+	observe(s.handlingObserver(), d, s.bucketExemplar(d, end, ex, sc))
 }
 
 // initialize creates every series of the method at zero, as
@@ -368,7 +402,7 @@ func (c *collector) unaryServer(ctx context.Context, req any, info *grpc.UnarySe
 	if err == nil {
 		inc(s.sentCounter(), ex)
 	}
-	s.done(err, start, ex)
+	s.done(err, start, ex, trace.SpanContextFromContext(ctx))
 	return resp, err
 }
 
@@ -378,7 +412,7 @@ func (c *collector) streamServer(srv any, ss grpc.ServerStream, info *grpc.Strea
 	ex := s.exemplar(ss.Context(), start)
 	inc(s.started, ex)
 	err := handler(srv, &serverStream{ServerStream: ss, s: s, exSent: ex, exRecv: ex})
-	s.done(err, start, ex)
+	s.done(err, start, ex, trace.SpanContextFromContext(ss.Context()))
 	return err
 }
 
@@ -420,7 +454,7 @@ func (c *collector) unaryClient(ctx context.Context, method string, req, reply a
 	if err == nil {
 		inc(s.receivedCounter(), ex)
 	}
-	s.done(err, start, ex)
+	s.done(err, start, ex, trace.SpanContextFromContext(ctx))
 	return err
 }
 
@@ -430,11 +464,12 @@ func (c *collector) streamClient(ctx context.Context, desc *grpc.StreamDesc, cc 
 	ex := s.exemplar(ctx, start)
 	inc(s.started, ex)
 	cs, err := streamer(ctx, desc, cc, method, opts...)
+	sc := trace.SpanContextFromContext(ctx)
 	if err != nil {
-		s.done(err, start, ex)
+		s.done(err, start, ex, sc)
 		return nil, err
 	}
-	return &clientStream{ClientStream: cs, s: s, ex: ex, exSent: ex, exRecv: ex, start: start, serverStreams: desc.ServerStreams}, nil
+	return &clientStream{ClientStream: cs, s: s, ex: ex, sc: sc, exSent: ex, exRecv: ex, start: start, serverStreams: desc.ServerStreams}, nil
 }
 
 // clientStream counts the messages of a client stream and records its end
@@ -444,6 +479,7 @@ type clientStream struct {
 	grpc.ClientStream
 	s  *series
 	ex prometheus.Labels // for the stream's end
+	sc trace.SpanContext // the stream's trace
 	// exSent and exRecv are the exemplar of the first message each way, as
 	// in serverStream.
 	exSent, exRecv prometheus.Labels
@@ -473,7 +509,7 @@ func (w *clientStream) RecvMsg(m any) error {
 	if w.serverStreams && errors.Is(err, io.EOF) {
 		end = nil
 	}
-	w.s.done(end, w.start, w.ex)
+	w.s.done(end, w.start, w.ex, w.sc)
 	return err
 }
 

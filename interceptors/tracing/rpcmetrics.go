@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,9 +52,9 @@ type rpcMetrics struct {
 const maxSets = 1024
 
 // setKey is what a call's attribute set depends on. addr is the server's
-// address as the client's transport holds it: one value per connection.
+// address as the client's transport holds it, one pointer per connection
+// (keyAddr), or its text.
 type setKey struct {
-	tagged bool // the call went through TagRPC (always, from grpc-go)
 	method string
 	code   codes.Code
 	addr   net.Addr
@@ -119,7 +120,7 @@ func (m *rpcMetrics) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 	case *stats.OutHeader:
 		if rs.Client && rs.RemoteAddr != nil {
 			if c, ok := ctx.Value(rpcCallKey{}).(*rpcCall); ok {
-				c.addr = rs.RemoteAddr
+				c.addr = keyAddr(rs.RemoteAddr)
 			}
 		}
 	case *stats.End:
@@ -128,7 +129,7 @@ func (m *rpcMetrics) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 		}
 		var k setKey
 		if c, ok := ctx.Value(rpcCallKey{}).(*rpcCall); ok {
-			k.tagged, k.method, k.addr = true, c.method, c.addr
+			k.method, k.addr = c.method, c.addr
 		}
 		// status.Code: a status error's code, Unknown for any other error,
 		// as otelgrpc's status.FromError gives.
@@ -137,6 +138,23 @@ func (m *rpcMetrics) HandleRPC(ctx context.Context, rs stats.RPCStats) {
 		m.dur.Record(ctx, elapsed, m.options(k)...)
 	}
 }
+
+// keyAddr returns a as a map key: itself when it is a pointer (grpc-go's
+// *net.TCPAddr, one per connection: no text to build per call), else its
+// text, since an address of another type may not be hashable (a struct
+// with a slice would make the map lookup panic).
+func keyAddr(a net.Addr) net.Addr {
+	if reflect.TypeOf(a).Kind() == reflect.Pointer {
+		return a
+	}
+	return addrText(a.String())
+}
+
+// addrText is an address reduced to its text.
+type addrText string
+
+func (a addrText) Network() string { return "" }
+func (a addrText) String() string  { return string(a) }
 
 // options returns the recording options of calls like k, building them on
 // first use.
@@ -162,12 +180,10 @@ func (m *rpcMetrics) options(k setKey) []metric.RecordOption {
 // attributes builds the attribute set of calls like k, as otelgrpc does.
 func (m *rpcMetrics) attributes(k setKey) attribute.Set {
 	kv := make([]attribute.KeyValue, 0, 6)
-	if k.tagged {
-		if name, ok := strings.CutPrefix(k.method, "/"); ok {
-			kv = append(kv, semconv.RPCMethod(name))
-		}
-		kv = append(kv, semconv.RPCSystemNameGRPC)
+	if name, ok := strings.CutPrefix(k.method, "/"); ok {
+		kv = append(kv, semconv.RPCMethod(name))
 	}
+	kv = append(kv, semconv.RPCSystemNameGRPC)
 	if k.addr != nil {
 		var a [2]attribute.KeyValue
 		kv = append(kv, a[:serverAddr(a[:], k.addr.String())]...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,6 +93,12 @@ func feed(h stats.Handler, client bool, e event) {
 	h.HandleRPC(ctx, &stats.End{Client: client, BeginTime: begin, EndTime: begin.Add(e.dur), Error: e.err})
 }
 
+// sliceAddr is an address of a type that cannot be a map key.
+type sliceAddr struct{ parts []string }
+
+func (a sliceAddr) Network() string { return "test" }
+func (a sliceAddr) String() string  { return a.parts[0] + ":" + a.parts[1] }
+
 // strAddr is an address whose text is anything.
 type strAddr string
 
@@ -110,7 +117,8 @@ func TestRPCMetricsMatchOtelgrpc(t *testing.T) {
 	}
 	methods := []string{"/pkg.Svc/Method", "/pkg.Svc/Other", "no-slash", "", "/", "/a/b/c"}
 	addrs := []net.Addr{nil, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, &net.TCPAddr{IP: net.IPv6loopback, Port: 443},
-		&net.UnixAddr{Name: "/tmp/s.sock", Net: "unix"}, strAddr("host:notaport"), strAddr("noport"), strAddr("")}
+		&net.UnixAddr{Name: "/tmp/s.sock", Net: "unix"}, strAddr("host:notaport"), strAddr("noport"), strAddr(""),
+		sliceAddr{[]string{"10.0.0.1", "9"}}}
 	durs := []time.Duration{0, time.Millisecond, 30 * time.Millisecond, 700 * time.Millisecond, 3 * time.Second, time.Minute}
 	for _, client := range []bool{true, false} {
 		p := newHandlerPair(t, client)
@@ -235,4 +243,41 @@ func FuzzRPCMetrics(f *testing.F) {
 			t.Errorf("method %q, address %q, code %d, client %v: the handlers recorded different metrics", method, addr, code, client)
 		}
 	})
+}
+
+// With OTEL_SEMCONV_STABILITY_OPT_IN asking for otelgrpc's older
+// conventions, the handlers are otelgrpc's own and record the older
+// metric too (rpc/dup) or instead (rpc/old).
+func TestRPCMetricsOldConventions(t *testing.T) {
+	for _, tc := range []struct {
+		optIn string
+		want  []string
+	}{
+		{"", []string{"rpc.server.call.duration"}},
+		{"rpc/dup", []string{"rpc.server.duration", "rpc.server.call.duration"}},
+		{"http, rpc/old", []string{"rpc.server.duration"}},
+	} {
+		t.Run(tc.optIn, func(t *testing.T) {
+			t.Setenv("OTEL_SEMCONV_STABILITY_OPT_IN", tc.optIn)
+			r := sdkmetric.NewManualReader()
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
+			defer func() { _ = mp.Shutdown(context.Background()) }()
+			feed(tracing.ServerHandler(tracing.WithMeterProvider(mp)), false, event{method: "/pkg.Svc/M", dur: time.Millisecond})
+			var rm metricdata.ResourceMetrics
+			if err := r.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					got = append(got, m.Name)
+				}
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tc.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("metrics: got %v, want %v", got, want)
+			}
+		})
+	}
 }

@@ -450,19 +450,21 @@ func (b *Balancer) addConn(m *member) bool {
 
 // grow adds a connection to p's member, called by a pick that found the
 // pool's connections busy. It gives up rather than wait for the balancer:
-// a later pick asks again.
+// a later pick asks again. p.growing is set only once the connection is
+// added, under b.mu: a pick that waits for it (Pool.pick) is then always
+// woken by that connection's READY or TRANSIENT_FAILURE (subConnState,
+// which needs b.mu too).
 func (b *Balancer) grow(p *Pool) {
-	if !p.growing.CompareAndSwap(false, true) {
-		return
-	}
 	if !b.mu.TryLock() {
-		p.growing.Store(false)
 		return
 	}
 	defer b.mu.Unlock()
 	m := p.m
-	if b.closed || m.pool != p || !m.inSubset || len(m.conns) >= b.g.cfg.Load().Pool.MaxConns || !b.addConn(m) {
-		p.growing.Store(false)
+	if b.closed || m.pool != p || !m.inSubset || p.growing.Load() || len(m.conns) >= b.g.cfg.Load().Pool.MaxConns {
+		return
+	}
+	if b.addConn(m) {
+		p.growing.Store(true)
 	}
 }
 

@@ -33,7 +33,7 @@ type Pool struct {
 	m       *member
 	ready   atomic.Pointer[[]*Conn]
 	total   atomic.Int32 // connections, ready or not
-	growing atomic.Bool  // a connection added to grow the pool is connecting
+	growing atomic.Bool  // a connection added to grow the pool is connecting (written under Balancer.mu)
 }
 
 // Ready returns the ready connections.
@@ -43,9 +43,6 @@ func (p *Pool) Ready() []*Conn {
 	}
 	return nil
 }
-
-// Size returns the pool's connections, ready or not.
-func (p *Pool) Size() int { return int(p.total.Load()) }
 
 // pick returns the ready connection carrying the fewest calls and counts
 // the call on it. When that one nears its server's stream limit, pick asks
