@@ -67,7 +67,8 @@ func New(target string, opts ...Option) (*Conn, error) {
 	creds := cfg.common.Creds
 	if ownsBalancerState(cfg.balancer) {
 		lbConfig["grpckitClient"] = b.admin.id // ties the balancer's state to this Conn
-		if cfg.poolMax > 1 {                   // WithConnPool(1, 1) is one connection per endpoint, no pool
+		// WithConnPool(1, 1) is one connection per endpoint: no pool.
+		if cfg.poolMax > 1 {
 			lbConfig["pool"] = map[string]int{"conns": cfg.poolConns, "maxConns": cfg.poolMax}
 			creds = streamlimit.Credentials(creds) // learns each server's stream limit
 		}
