@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpckit/grpckit"
 	"github.com/grpckit/grpckit/admin"
@@ -105,18 +108,34 @@ func TestAdminStateOfClients(t *testing.T) {
 // the hedge it sent to a slow backend and won, by method; a client that
 // does not hedge has no "hedging".
 func TestAdminStateHedging(t *testing.T) {
-	bk := new(grpckittest.Backend)
+	// The hedged call's first attempt hangs and its hedge answers, told
+	// apart by the attempt, not by which reaches the server first: the
+	// first attempt is the one that writes the caller's reply (marked
+	// outside the hedger, at SlotTimeout, and tagged inside it, at
+	// SlotUser).
+	type callerReply struct{}
+	mark := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(context.WithValue(ctx, callerReply{}, reply), method, req, reply, cc, opts...)
+	}
+	tag := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if ctx.Value(callerReply{}) == reply {
+			ctx = metadata.AppendToOutgoingContext(ctx, "attempt", "first")
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	bk := &grpckittest.Backend{Handler: func(ctx context.Context, req *echov1.EchoRequest) (*echov1.EchoResponse, error) {
+		if md, _ := metadata.FromIncomingContext(ctx); len(md.Get("attempt")) > 0 {
+			<-ctx.Done() // cancelled when the hedge wins
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+		return &echov1.EchoResponse{Message: req.GetMessage()}, nil
+	}}
 	srv := grpckittest.NewServer(t, bk.Register, grpckit.WithAccessLog(false))
 	quiet := grpckit.WithAccessLog(false)
-	hedged := srv.Dial(t, quiet, client.WithHedging(hedge.WithMethods(echoMethod), hedge.WithDelay(20*time.Millisecond)))
+	hedged := srv.Dial(t, quiet, client.WithHedging(hedge.WithMethods(echoMethod), hedge.WithDelay(20*time.Millisecond)),
+		client.WithUnaryInterceptor(client.SlotTimeout, mark), client.WithUnaryInterceptor(client.SlotUser, tag))
 	plain := srv.Dial(t, quiet)
 	ctx := grpckittest.Context(t, 10*time.Second)
-	// Connected first: a first call would wait for the connection with its
-	// hedge, and either could then reach the server first.
-	if err := hedged.WaitForReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bk.Faults.Next(1, grpckittest.Fault{Delay: 5 * time.Second}) // the first attempt hangs; the hedge answers
 	if _, err := echov1.NewEchoServiceClient(hedged).Echo(ctx, &echov1.EchoRequest{Message: "x"}); err != nil {
 		t.Fatal(err)
 	}

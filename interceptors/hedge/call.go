@@ -186,8 +186,7 @@ func (c *call) hedge() {
 	if !c.h.budget.Spend() {
 		c.stopped = true
 		c.mu.Unlock()
-		c.stats.exhausted.Add(1)
-		inc(c.h.exhausted, c.method)
+		c.stats.exhst.add()
 		return
 	}
 	n := c.launched
@@ -211,8 +210,7 @@ func (c *call) hedge() {
 	}
 	c.mu.Unlock()
 
-	c.stats.sent.Add(1)
-	inc(c.h.sent, c.method)
+	c.stats.sent.add()
 	event(c.parent, "hedge.sent", n)
 	out := &outputs{reply: c.typ.New().Interface()}
 	err := c.invoker(pickhint.NewContext(ctx, &c.hints[n]), c.method, c.req, out.reply, c.cc, out.callOptions(c.opts)...)
@@ -226,8 +224,7 @@ func (c *call) hedge() {
 	switch {
 	case err == nil:
 		c.decide(n, out, nil)
-		c.stats.won.Add(1)
-		inc(c.h.won, c.method)
+		c.stats.won.add()
 		event(c.parent, "hedge.won", n)
 	case errors.Is(err, breaker.ErrRejected):
 		// Not sent: the breaker is open (or half-open and probing). No

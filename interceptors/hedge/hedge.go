@@ -153,8 +153,23 @@ type Hedger struct {
 // methodStats is what a Hedger keeps of one hedged method: the counts of
 // [MethodState] and, with a percentile delay, the latency window.
 type methodStats struct {
-	win                         *window // nil: fixed delay
-	calls, sent, won, exhausted atomic.Int64
+	win              *window // nil: fixed delay
+	calls            atomic.Int64
+	sent, won, exhst count
+}
+
+// count is one of a method's counts, and its Prometheus series when the
+// Hedger has a registerer.
+type count struct {
+	n atomic.Int64
+	c prometheus.Counter // nil: no metrics
+}
+
+func (c *count) add() {
+	c.n.Add(1)
+	if c.c != nil {
+		c.c.Inc()
+	}
 }
 
 // New returns a Hedger.
@@ -218,6 +233,9 @@ func (h *Hedger) stats(method string) *methodStats {
 	if !h.cfg.fixed {
 		m.win = &window{}
 	}
+	if h.sent != nil {
+		m.sent.c, m.won.c, m.exhst.c = h.sent.WithLabelValues(method), h.won.WithLabelValues(method), h.exhausted.WithLabelValues(method)
+	}
 	v, _ := h.methods.LoadOrStore(method, m)
 	return v.(*methodStats)
 }
@@ -232,12 +250,6 @@ func (h *Hedger) delay(w *window) time.Duration {
 		return h.cfg.maxDelay
 	}
 	return min(max(d, h.cfg.minDelay), h.cfg.maxDelay)
-}
-
-func inc(v *prometheus.CounterVec, method string) {
-	if v != nil {
-		v.WithLabelValues(method).Inc()
-	}
 }
 
 // State is a Hedger's configuration, budget and counts, for admin pages
@@ -295,8 +307,8 @@ func (h *Hedger) Snapshot() State {
 	}
 	h.methods.Range(func(k, v any) bool {
 		m := v.(*methodStats)
-		ms := MethodState{Method: k.(string), Delay: h.delay(m.win), Calls: m.calls.Load(), Sent: m.sent.Load(),
-			Won: m.won.Load(), Exhausted: m.exhausted.Load()}
+		ms := MethodState{Method: k.(string), Delay: h.delay(m.win), Calls: m.calls.Load(), Sent: m.sent.n.Load(),
+			Won: m.won.n.Load(), Exhausted: m.exhst.n.Load()}
 		if m.win != nil {
 			_, ms.Measured = m.win.percentile()
 		}
